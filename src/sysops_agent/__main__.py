@@ -1,0 +1,3 @@
+from sysops_agent.cli import main
+
+raise SystemExit(main())

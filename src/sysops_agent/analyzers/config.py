@@ -1,0 +1,97 @@
+"""``[thresholds]`` and ``[analyzer]``: what counts as trouble (SPEC §5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+from sysops_agent.schema import opt
+
+
+@dataclass
+class ThresholdRule:
+    """Levels for one metric (or a glob of metrics). A value above a level fires at that severity."""
+
+    warn: Optional[float] = opt(None)
+    critical: Optional[float] = opt(None)
+    emergency: Optional[float] = opt(None)
+    for_secs: float = opt(0.0, min=0, help="the level must hold this long before firing")
+    hysteresis: float = opt(
+        0.03,
+        min=0,
+        max=0.5,
+        help="fraction below a level the value must fall before the alert resolves",
+    )
+    labels: Dict[str, str] = opt(factory=dict, help="only series whose labels match these globs")
+
+
+def default_thresholds() -> Dict[str, ThresholdRule]:
+    """SPEC §5 defaults: CPU 80/95, memory 80/90, disk 80/90, FD 80/95, emergency 99."""
+    return {
+        "cpu_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99, for_secs=60),
+        "memory_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
+        "disk_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
+        "disk_inode_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
+        "fd_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99),
+    }
+
+
+@dataclass
+class ThresholdAnalyzerConfig:
+    enabled: bool = opt(True)
+
+
+@dataclass
+class ZScoreConfig:
+    enabled: bool = opt(True)
+    window: int = opt(360, min=10, max=100_000, help="samples in the rolling window")
+    min_samples: int = opt(30, min=2, help="no alert before the window holds this many")
+    threshold: float = opt(3.0, min=0.5, help="alert when |z| exceeds this")
+
+
+@dataclass
+class EmaConfig:
+    enabled: bool = opt(True)
+    alpha: float = opt(0.2, min=0.01, max=1.0)
+    deviation: float = opt(0.5, min=0.01, help="alert when |x-ema|/|ema| exceeds this")
+
+
+@dataclass
+class TrendConfig:
+    enabled: bool = opt(True)
+    window_secs: float = opt(21600.0, min=600, help="regression window")
+    min_r2: float = opt(0.8, min=0, max=1)
+    disk_horizon_hours: float = opt(24.0, min=0.1)
+    memory_horizon_hours: float = opt(6.0, min=0.1)
+
+
+@dataclass
+class LeakConfig:
+    enabled: bool = opt(True)
+    min_period_secs: float = opt(3600.0, min=60)
+    min_r2: float = opt(0.8, min=0, max=1)
+    rss_slope_bytes_per_hour: float = opt(50 * 1024 * 1024, min=0)
+    fd_slope_per_hour: float = opt(50.0, min=0)
+
+
+@dataclass
+class AnalyzerRule:
+    """Per-metric overrides: ``metric`` and ``labels`` are globs; ``false`` disables an analyzer."""
+
+    metric: str = opt("*")
+    labels: Dict[str, str] = opt(factory=dict)
+    zscore: Optional[bool] = opt(None)
+    ema: Optional[bool] = opt(None)
+    trend: Optional[bool] = opt(None)
+    leak: Optional[bool] = opt(None)
+
+
+@dataclass
+class AnalyzerConfig:
+    interval_secs: float = opt(10.0, min=1, max=600, help="how often the analyzer loop runs")
+    threshold: ThresholdAnalyzerConfig = opt(factory=ThresholdAnalyzerConfig)
+    zscore: ZScoreConfig = opt(factory=ZScoreConfig)
+    ema: EmaConfig = opt(factory=EmaConfig)
+    trend: TrendConfig = opt(factory=TrendConfig)
+    leak: LeakConfig = opt(factory=LeakConfig)
+    rules: List[AnalyzerRule] = opt(factory=list)

@@ -1,0 +1,95 @@
+"""Time as an object: the real clock for the daemon, a virtual one for replay and tests.
+
+Every component that needs "now" or needs to wait takes a :class:`Clock`. The
+virtual clock never sleeps: ``sleep`` advances virtual time as soon as every
+other task is waiting too, which makes tests and ``replay`` deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def time(self) -> float:
+        """Wall-clock seconds since the epoch (for timestamps)."""
+
+    def monotonic(self) -> float:
+        """Monotonic seconds (for durations and scheduling)."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+
+
+class SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class VirtualClock:
+    """A clock that only moves when told to, or when every sleeper is waiting.
+
+    ``advance(dt)`` moves time forward and wakes the sleepers whose deadline
+    passed. ``sleep`` registers a deadline and waits for ``advance`` to reach it.
+    ``run_until_idle`` style driving is left to the caller (tests call
+    ``await clock.advance(...)``).
+    """
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._start = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def time(self) -> float:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._now - self._start
+
+    def set(self, now: float) -> None:
+        """Jump to ``now`` (never backwards) without waking sleepers; see :meth:`advance`."""
+        if now > self._now:
+            self._now = now
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._seq), fut))
+        await fut
+
+    def next_deadline(self) -> float | None:
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+        return self._sleepers[0][0] if self._sleepers else None
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds``, waking each sleeper at its deadline in order."""
+        target = self._now + seconds
+        while True:
+            # Let woken tasks run and register new sleeps before looking again.
+            for _ in range(5):
+                await asyncio.sleep(0)
+            deadline = self.next_deadline()
+            if deadline is None or deadline > target:
+                break
+            self._now = max(self._now, deadline)
+            while self._sleepers and self._sleepers[0][0] <= self._now:
+                _, _, fut = heapq.heappop(self._sleepers)
+                if not fut.done():
+                    fut.set_result(None)
+        self._now = target
+        for _ in range(5):
+            await asyncio.sleep(0)

@@ -1,0 +1,42 @@
+"""The :class:`Collector` protocol and what every collector is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, List, Protocol
+
+from sysops_agent.config import Config
+from sysops_agent.model import Sample
+from sysops_agent.procfs import ProcFS
+
+
+@dataclass
+class CollectorStats:
+    """Counters a collector keeps about itself (exposed as agent metrics and in logs)."""
+
+    #: processes we were not allowed to read (no CAP_DAC_READ_SEARCH)
+    permission_denied: int = 0
+    #: processes that vanished between listing and reading
+    vanished: int = 0
+    #: things skipped for another reason, by reason, e.g. {"statvfs timeout /mnt/nfs": 1}
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+class Collector(Protocol):
+    """Reads one part of the kernel's state and returns samples.
+
+    ``collect`` is synchronous (procfs reads are cheap, but may block on a hung
+    mount): the scheduler runs it in a worker thread with a timeout. It reads
+    each file once per call and must not raise for a vanished process.
+    Counter-based collectors keep their previous reading between calls and
+    return no rate on the first call.
+    """
+
+    name: str
+    interval: float
+    stats: CollectorStats
+
+    def collect(self, now: float) -> List[Sample]: ...
+
+
+CollectorFactory = Callable[[ProcFS, Config], Collector]

@@ -1,0 +1,83 @@
+"""One object for every path under /proc and /sys, so tests can point it at a captured tree.
+
+Reading is kept apart from parsing: collectors call :meth:`ProcFS.read_text`
+and hand the text to pure ``parse_*`` functions.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+StrPath = Union[str, "os.PathLike[str]"]
+
+#: errno values that mean "this process went away while we were reading it".
+#: ESRCH comes from some files of a zombie, ENOENT from a vanished directory.
+_VANISHED = frozenset({errno.ENOENT, errno.ESRCH})
+
+
+class ProcessGone(Exception):
+    """The process disappeared between listing /proc and reading its files."""
+
+
+class AccessDenied(Exception):
+    """We may not read this process's files (another user's, without CAP_DAC_READ_SEARCH)."""
+
+
+class ProcFS:
+    """Paths below a procfs root (default ``/proc``) and a sysfs root (default ``/sys``)."""
+
+    def __init__(self, root: StrPath = "/proc", sys_root: StrPath = "/sys") -> None:
+        self.root = Path(root)
+        self.sys_root = Path(sys_root)
+
+    def __repr__(self) -> str:
+        return f"ProcFS(root={str(self.root)!r}, sys_root={str(self.sys_root)!r})"
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def read_text(self, *parts: str) -> str:
+        """Read a whole file at once. procfs files are generated on read: one read = one snapshot."""
+        with open(self.root.joinpath(*parts), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def read_optional(self, *parts: str) -> Optional[str]:
+        try:
+            return self.read_text(*parts)
+        except FileNotFoundError:
+            return None
+
+    def pids(self) -> Iterator[int]:
+        """Numeric entries of the procfs root: the process ids alive at listing time."""
+        try:
+            entries = os.listdir(self.root)
+        except FileNotFoundError:
+            return
+        for name in entries:
+            if name.isdigit():
+                yield int(name)
+
+    def read_pid(self, pid: int, name: str) -> str:
+        """Read ``/proc/<pid>/<name>``, translating a vanished or forbidden process."""
+        try:
+            return self.read_text(str(pid), name)
+        except OSError as e:
+            raise _translate(e, pid) from e
+
+    def count_fds(self, pid: int) -> int:
+        """Number of entries in ``/proc/<pid>/fd`` (needs ptrace-read access for others' pids)."""
+        try:
+            return len(os.listdir(self.root.joinpath(str(pid), "fd")))
+        except OSError as e:
+            raise _translate(e, pid) from e
+
+
+def _translate(e: OSError, pid: int) -> Exception:
+    if e.errno in _VANISHED:
+        return ProcessGone(pid)
+    if e.errno in (errno.EACCES, errno.EPERM):
+        return AccessDenied(pid)
+    return e

@@ -1,0 +1,61 @@
+"""Counter -> rate conversion with reset handling, in one place (STYLE.md point 5).
+
+Kernel counters only go up, except when they do not: a reboot, a device
+removed and re-added, a 32-bit counter wrapping. In all those cases the honest
+answer for that step is "no sample" — never a negative rate and never the
+astronomically large one that unsigned wrap arithmetic would produce.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Generic, Hashable, Optional, Tuple, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+def counter_rate(
+    prev: float, cur: float, dt: float, max_rate: Optional[float] = None
+) -> Optional[float]:
+    """Per-second rate between two readings, or ``None`` when no honest rate exists.
+
+    ``None`` when time did not advance, when the counter went backwards, or when
+    the rate exceeds ``max_rate`` (a physically impossible value, e.g. after a
+    device was swapped for another under the same name).
+    """
+    if dt <= 0 or cur < prev:
+        return None
+    rate = (cur - prev) / dt
+    if max_rate is not None and rate > max_rate:
+        return None
+    return rate
+
+
+class RateTracker(Generic[K]):
+    """Remembers the last reading of many counters and turns new readings into rates.
+
+    Keys that were not seen in the latest round are forgotten by :meth:`prune`,
+    so a disk or NIC that disappears does not leave state behind.
+    """
+
+    def __init__(self, max_rate: Optional[float] = None) -> None:
+        self._last: Dict[K, Tuple[float, float]] = {}
+        self._seen: set[K] = set()
+        self.max_rate = max_rate
+
+    def update(self, key: K, value: float, now: float) -> Optional[float]:
+        self._seen.add(key)
+        prev = self._last.get(key)
+        self._last[key] = (now, value)
+        if prev is None:
+            return None
+        return counter_rate(prev[1], value, now - prev[0], self.max_rate)
+
+    def prune(self) -> None:
+        """Forget keys not updated since the previous prune."""
+        for key in list(self._last):
+            if key not in self._seen:
+                del self._last[key]
+        self._seen = set()
+
+    def __len__(self) -> int:
+        return len(self._last)
