@@ -1,12 +1,27 @@
-"""Command line: ``sysops-agent <command>`` (SPEC §13)."""
+"""Command line: ``sysops-agent <command>`` (SPEC §13).
+
+Each sub-command lives in its own module under ``sysops_agent.commands`` and
+exposes ``register(subparsers)``, which adds its parser and sets ``func``.
+Adding a command is one module plus one line in :data:`COMMANDS`. Modules are
+imported only when the command line is parsed, and each keeps its heavy
+imports inside its ``run`` function, so ``run`` does not pay for ``history``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import List, Optional
 
 from sysops_agent import __version__
+
+#: sub-command modules, in the order ``--help`` lists them
+COMMANDS = [
+    "sysops_agent.commands.run",
+    "sysops_agent.commands.collect",
+    "sysops_agent.commands.check_config",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Lightweight, security-minded monitoring daemon for Linux servers.",
     )
     parser.add_argument("--version", action="version", version=f"sysops-agent {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -25,4 +42,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help(sys.stderr)
         return 2
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130

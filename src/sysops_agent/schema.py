@@ -166,7 +166,7 @@ class Builder:
                 item_cls: Any = args[1]
                 if is_dataclass(item_cls):
                     base = item_default if item_default is not sentinel else None
-                    result[k] = self.build(item_cls, item, f"{path}.{k}", base)
+                    result[k] = self.build(item_cls, item, f"{path}.{k}", base)  # type: ignore[arg-type]
                 else:
                     conv = self.convert(args[1], item, f"{path}.{k}", item_default, meta)
                     if conv is not sentinel:

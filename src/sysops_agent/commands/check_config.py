@@ -1,0 +1,33 @@
+"""``sysops-agent check-config PATH``: report every problem, or confirm the file is valid."""
+
+from __future__ import annotations
+
+import argparse
+
+from sysops_agent.commands import SubParsers
+
+
+def register(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "check-config",
+        help="validate a configuration file",
+        description="Validate a configuration file: exit 0 when valid, 1 with every problem listed.",
+    )
+    p.add_argument("path", metavar="PATH", help="configuration file (TOML)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sysops_agent.config import load_config
+    from sysops_agent.redact import Redactor
+
+    loaded = load_config(args.path)
+    redact = Redactor(loaded.secrets.values())
+    if not loaded.problems:
+        print(f"{args.path}: configuration is valid")
+        return 0
+    print(f"{args.path}: {len(loaded.problems)} problem(s):")
+    for p in loaded.problems:
+        marker = "error" if p.fatal else "invalid"
+        print(f"  {marker}: {redact(str(p))}")
+    return 1

@@ -1,0 +1,37 @@
+"""``sysops-agent run``: the daemon, in the foreground (systemd-friendly)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from sysops_agent.commands import SubParsers, add_config_arg, load_or_exit
+
+
+def register(sub: SubParsers) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the agent in the foreground",
+        description="Run the agent in the foreground until SIGTERM/SIGINT; SIGHUP reloads the config.",
+    )
+    add_config_arg(p)
+    p.add_argument("--procfs", metavar="DIR", help="procfs root (overrides agent.proc_root)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sysops_agent.daemon import run_daemon
+    from sysops_agent.logsetup import setup_logging
+    from sysops_agent.redact import Redactor
+
+    loaded = load_or_exit(args.config, quiet_warnings=True)
+    if args.procfs:
+        loaded.config.agent.proc_root = args.procfs
+    agent = loaded.config.agent
+    setup_logging(agent.log_level, agent.log_file, Redactor(loaded.secrets.values()))
+    import logging
+
+    log = logging.getLogger("sysops_agent.config")
+    for problem in loaded.problems:
+        log.warning("config: %s", problem)
+    return asyncio.run(run_daemon(loaded, args.config))

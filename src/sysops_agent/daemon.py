@@ -1,0 +1,410 @@
+"""Wiring, signals and ordered shutdown of the agent (SPEC §2, §11).
+
+Start-up order: storage → alert manager → analyzers → collectors → log
+analyzer → SQLite history → Prometheus exporter → self-metrics. Shutdown is
+the reverse, each step protected and bounded in time (STYLE.md point 11):
+collectors finish their current cycle, the log analyzer saves its cursors,
+the analyzers take a last look, pending alerts are delivered (at most 10 s),
+SQLite is flushed and closed, the PID file is removed, and the process
+exits 0.
+
+SIGHUP re-reads the configuration: if it is valid it is applied section by
+section (only the parts whose configuration changed are rebuilt, so
+analyzer state and alert history survive a reload that did not touch them);
+otherwise the old configuration stays in force and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import signal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, List, Optional
+
+from sysops_agent.analyzers.base import Analyzer
+from sysops_agent.analyzers.registry import build_analyzers
+from sysops_agent.clock import Clock, SystemClock
+from sysops_agent.collectors.registry import build_collectors
+from sysops_agent.config import Config, LoadResult, load_config, resolve_hostname
+from sysops_agent.logsetup import setup_logging
+from sysops_agent.model import Alert, Sample, make_labels
+from sysops_agent.pidfile import PidFile
+from sysops_agent.procfs import ProcFS
+from sysops_agent.queues import SampleQueue
+from sysops_agent.redact import Redactor
+from sysops_agent.scheduler import CollectorScheduler
+from sysops_agent.storage.store import Store
+
+if TYPE_CHECKING:
+    from sysops_agent.alerting.manager import AlertManager
+    from sysops_agent.exporters.prometheus import PrometheusExporter
+    from sysops_agent.logs.analyzer import LogAnalyzer
+    from sysops_agent.storage.sqlite import SqliteHistory
+
+log = logging.getLogger("sysops_agent.daemon")
+
+ALERT_QUEUE_CAPACITY = 1000
+#: SIGTERM: pending alerts get at most this long to go out
+ALERT_FLUSH_TIMEOUT = 10.0
+#: how often the agent records its own health metrics
+SELF_METRICS_INTERVAL = 10.0
+#: series without a new sample for this long are forgotten (vanished processes, disks)
+STALE_SERIES_SECS = 3600.0
+
+
+def _page_size() -> int:
+    return resource.getpagesize()
+
+
+def own_rss_bytes(proc_root: str = "/proc") -> Optional[int]:
+    """Our resident set size, from /proc/self/statm (not the tests' fixture root)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _page_size()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Daemon:
+    def __init__(self, loaded: LoadResult, config_path: Optional[str], clock: Optional[Clock] = None) -> None:
+        self.config_path = config_path
+        self.config: Config = loaded.config
+        self.clock: Clock = clock or SystemClock()
+        self.redactor = Redactor(loaded.secrets.values())
+        self.hostname = resolve_hostname(self.config)
+        self.store = Store(max_samples=self.config.storage.ring_buffer_samples)
+        self.samples = SampleQueue(monotonic=self.clock.monotonic)
+        self.alerts: asyncio.Queue[Alert] = asyncio.Queue(maxsize=ALERT_QUEUE_CAPACITY)
+        self.alerts_dropped = 0
+        self.scheduler: Optional[CollectorScheduler] = None
+        self.analyzers: List[Analyzer] = []
+        self.manager: Optional[AlertManager] = None
+        self.log_analyzer: Optional[LogAnalyzer] = None
+        self.sqlite: Optional[SqliteHistory] = None
+        self.exporter: Optional[PrometheusExporter] = None
+        self.pidfile: Optional[PidFile] = None
+        self._stopping = asyncio.Event()
+        self._reload_requested = asyncio.Event()
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._manager_task: Optional[asyncio.Task[None]] = None
+        self._log_task: Optional[asyncio.Task[None]] = None
+
+    # ------------------------------------------------------------------ sinks
+    def _put_samples(self, samples: List[Sample]) -> None:
+        self.samples.put_many(samples)
+
+    def _put_sample(self, sample: Sample) -> None:
+        self.samples.put_many((sample,))
+
+    def _put_alert(self, alert: Alert) -> None:
+        """Queue an alert without blocking; when full, drop the oldest (counted, logged)."""
+        while True:
+            try:
+                self.alerts.put_nowait(alert)
+                return
+            except asyncio.QueueFull:
+                try:
+                    dropped = self.alerts.get_nowait()
+                except asyncio.QueueEmpty:  # pragma: no cover - race-free in one loop
+                    continue
+                self.alerts_dropped += 1
+                log.warning("alert queue full: dropped %s alert for %s", dropped.severity.label, dropped.metric)
+
+    # ------------------------------------------------------------- components
+    def _procfs(self) -> ProcFS:
+        return ProcFS(self.config.agent.proc_root, self.config.agent.sys_root)
+
+    def _start_collectors(self) -> None:
+        collectors = build_collectors(self._procfs(), self.config)
+        self.scheduler = CollectorScheduler(
+            collectors, self._put_samples, self.clock, note_interval=self.store.note_interval
+        )
+        self.scheduler.start()
+        log.info("collectors: %s", ", ".join(f"{c.name}/{c.interval:g}s" for c in collectors) or "none")
+
+    def _start_analyzers(self) -> None:
+        self.analyzers = build_analyzers(self.config, self.hostname)
+        log.info("analyzers: %s", ", ".join(a.name for a in self.analyzers) or "none")
+
+    def _start_manager(self) -> None:
+        from sysops_agent.alerting.manager import build_alert_manager
+
+        self.manager = build_alert_manager(self.config, self.clock, self.redactor)
+        self._manager_task = asyncio.ensure_future(self.manager.run())
+
+    def _data_dir(self) -> Path:
+        return Path(self.config.agent.data_dir)
+
+    def _start_log_analyzer(self) -> None:
+        cfg = self.config.collector.log
+        if not cfg.enabled:
+            return
+        from sysops_agent.logs.analyzer import LogAnalyzer
+        from sysops_agent.platform import default_syslog_paths, detect_distro
+
+        distro = detect_distro(self.config.agent.etc_root)
+        self.log_analyzer = LogAnalyzer(
+            cfg,
+            hostname=self.hostname,
+            data_dir=self._data_dir(),
+            clock=self.clock,
+            syslog_paths=default_syslog_paths(distro),
+            emit_alert=self._put_alert,
+            emit_sample=self._put_sample,
+        )
+        self._log_task = asyncio.ensure_future(self.log_analyzer.run())
+
+    async def _start_sqlite(self) -> None:
+        st = self.config.storage
+        if not st.sqlite:
+            return
+        from sysops_agent.storage.sqlite import SqliteHistory
+
+        path = Path(st.sqlite_path) if st.sqlite_path else self._data_dir() / "metrics.db"
+        self.sqlite = SqliteHistory(path, retention_days=st.retention_days, clock=self.clock)
+        await self.sqlite.open()
+
+    def _start_exporter(self) -> None:
+        if not self.config.prometheus.enabled:
+            return
+        from sysops_agent.exporters.prometheus import PrometheusExporter
+
+        exporter = PrometheusExporter(self.config.prometheus, self.store, hostname=self.hostname)
+        try:
+            exporter.start()
+        except (ValueError, OSError) as e:
+            log.error("prometheus exporter not started: %s", e)
+            return
+        self.exporter = exporter
+
+    # ------------------------------------------------------------------ loops
+    async def _storage_loop(self) -> None:
+        store = self.store
+        while True:
+            await self.samples.wait()
+            for s in self.samples.drain():
+                store.append(s)
+
+    async def _analyzer_loop(self) -> None:
+        while True:
+            await self._sleep(self.config.analyzer.interval_secs)
+            self.run_analyzers()
+
+    def run_analyzers(self) -> None:
+        now = self.clock.time()
+        for analyzer in self.analyzers:
+            try:
+                alerts = analyzer.analyze(self.store, now)
+            except Exception:  # one analyzer's bug must not stop the others
+                log.exception("analyzer %s failed", analyzer.name)
+                continue
+            for alert in alerts:
+                self._put_alert(alert)
+
+    async def _alert_loop(self) -> None:
+        while True:
+            alert = await self.alerts.get()
+            await self._submit(alert)
+
+    async def _submit(self, alert: Alert) -> None:
+        if self.manager is None:
+            return
+        try:
+            await self.manager.submit(alert)
+        except Exception:
+            log.exception("alert manager rejected an alert for %s", alert.metric)
+
+    async def _sqlite_loop(self) -> None:
+        while True:
+            await self._sleep(self.config.storage.flush_interval_secs)
+            if self.sqlite is not None:
+                await self.sqlite.flush(self.store, self.clock.time())
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            self.record_self_metrics()
+            self.store.drop_stale(self.clock.time(), STALE_SERIES_SECS)
+            await self._sleep(SELF_METRICS_INTERVAL)
+
+    def record_self_metrics(self) -> None:
+        now = self.clock.time()
+        out = [Sample(now, "agent_samples_dropped_total", float(self.samples.dropped))]
+        rss = own_rss_bytes()
+        if rss is not None:
+            out.append(Sample(now, "agent_rss_bytes", float(rss)))
+        if self.manager is not None:
+            for channel, (sent, failed) in self.manager.counters().items():
+                labels = make_labels(channel=channel)
+                out.append(Sample(now, "agent_alerts_sent_total", float(sent), labels))
+                out.append(Sample(now, "agent_alerts_failed_total", float(failed), labels))
+        self.samples.put_many(out)
+
+    async def _sleep(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+
+    def _spawn(self, name: str, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(lambda t: self._task_done(name, t))
+        self._tasks[name] = task
+
+    def _task_done(self, name: str, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("task %s died: %r", name, exc)
+
+    # -------------------------------------------------------------- lifecycle
+    def request_stop(self) -> None:
+        if not self._stopping.is_set():
+            log.info("stopping (signal received)")
+        self._stopping.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested.set()
+
+    async def start(self) -> None:
+        agent = self.config.agent
+        if agent.pid_file:
+            self.pidfile = PidFile(agent.pid_file)
+            self.pidfile.acquire()
+            if self.pidfile.took_over is not None:
+                log.warning("took over stale PID file %s (pid %d is gone)", agent.pid_file, self.pidfile.took_over)
+        log.info("sysops-agent starting on %s (pid %d)", self.hostname, os.getpid())
+        self._spawn("storage", self._storage_loop())
+        self._start_manager()
+        self._spawn("alerts", self._alert_loop())
+        self._start_analyzers()
+        self._spawn("analyzers", self._analyzer_loop())
+        self._start_collectors()
+        self._start_log_analyzer()
+        await self._start_sqlite()
+        if self.sqlite is not None:
+            self._spawn("sqlite", self._sqlite_loop())
+        self._start_exporter()
+        self._spawn("housekeeping", self._housekeeping_loop())
+
+    async def serve(self) -> None:
+        """Run until a stop is requested; handle reload requests meanwhile."""
+        while not self._stopping.is_set():
+            stop = asyncio.ensure_future(self._stopping.wait())
+            reload = asyncio.ensure_future(self._reload_requested.wait())
+            await asyncio.wait({stop, reload}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            reload.cancel()
+            if self._reload_requested.is_set() and not self._stopping.is_set():
+                self._reload_requested.clear()
+                await self.reload()
+
+    async def reload(self) -> bool:
+        """Re-read the config file; apply what changed if it is valid."""
+        if self.config_path is None:
+            log.warning("reload requested but the agent runs without a config file; nothing to do")
+            return False
+        loaded = load_config(self.config_path)
+        if loaded.fatal:
+            log.warning(
+                "config reload failed, keeping the old configuration: %s",
+                "; ".join(self.redactor(str(p)) for p in loaded.fatal),
+            )
+            return False
+        for p in loaded.problems:
+            log.warning("config: %s", self.redactor(str(p)))
+        old, new = self.config, loaded.config
+        self.config = new
+        for secret in loaded.secrets.values():
+            self.redactor.add(secret)
+        setup_logging(new.agent.log_level, new.agent.log_file, self.redactor)
+        if new.collector != old.collector or new.agent != old.agent:
+            if self.scheduler is not None:
+                await self.scheduler.stop()
+            self._start_collectors()
+        if new.thresholds != old.thresholds or new.analyzer != old.analyzer:
+            self._start_analyzers()
+        if new.alerting != old.alerting:
+            await self._stop_manager()
+            self._start_manager()
+        if new.collector.log != old.collector.log and self.log_analyzer is not None:
+            await self._stop_log_analyzer()
+        if new.collector.log != old.collector.log:
+            self._start_log_analyzer()
+        log.info("configuration reloaded from %s", self.config_path)
+        return True
+
+    async def _stop_manager(self, timeout: float = ALERT_FLUSH_TIMEOUT) -> None:
+        if self.manager is None:
+            return
+        try:
+            await asyncio.wait_for(self.manager.close(timeout), timeout + 1)
+        except (asyncio.TimeoutError, Exception) as e:
+            log.warning("alert manager did not close cleanly: %r", e)
+        if self._manager_task is not None:
+            self._manager_task.cancel()
+        self.manager = None
+
+    async def _stop_log_analyzer(self) -> None:
+        if self.log_analyzer is None:
+            return
+        try:
+            await asyncio.wait_for(self.log_analyzer.stop(), 5)
+        except (asyncio.TimeoutError, Exception) as e:
+            log.warning("log analyzer did not stop cleanly: %r", e)
+        if self._log_task is not None:
+            self._log_task.cancel()
+        self.log_analyzer = None
+
+    async def shutdown(self) -> None:
+        """Reverse order of start-up; every step bounded."""
+        if self.exporter is not None:
+            try:
+                self.exporter.stop()
+            except Exception as e:
+                log.warning("prometheus exporter did not stop cleanly: %r", e)
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        await self._stop_log_analyzer()
+        # Move what the last cycle produced into storage, take a last look, deliver.
+        for s in self.samples.drain():
+            self.store.append(s)
+        self.run_analyzers()
+        for name in ("analyzers", "housekeeping", "alerts", "sqlite"):
+            task = self._tasks.pop(name, None)
+            if task is not None:
+                task.cancel()
+        while not self.alerts.empty():
+            await self._submit(self.alerts.get_nowait())
+        await self._stop_manager(ALERT_FLUSH_TIMEOUT)
+        if self.sqlite is not None:
+            try:
+                await asyncio.wait_for(self.sqlite.flush(self.store, self.clock.time()), 10)
+                await asyncio.wait_for(self.sqlite.close(), 5)
+            except (asyncio.TimeoutError, Exception) as e:
+                log.warning("SQLite did not close cleanly: %r", e)
+        for task in self._tasks.values():
+            task.cancel()
+        if self.pidfile is not None:
+            self.pidfile.release()
+        log.info("sysops-agent stopped")
+
+
+async def run_daemon(loaded: LoadResult, config_path: Optional[str]) -> int:
+    daemon = Daemon(loaded, config_path)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, daemon.request_stop)
+    loop.add_signal_handler(signal.SIGINT, daemon.request_stop)
+    loop.add_signal_handler(signal.SIGHUP, daemon.request_reload)
+    from sysops_agent.pidfile import PidFileError
+
+    try:
+        await daemon.start()
+    except PidFileError as e:
+        log.error("%s", e)
+        return 1
+    try:
+        await daemon.serve()
+    finally:
+        await daemon.shutdown()
+    return 0
