@@ -180,6 +180,7 @@ class Builder:
 
     def _scalar(self, tp: Any, value: Any, path: str, default: Any, meta: Any) -> Any:
         ok: bool
+        raw = value
         if tp is bool:
             ok = isinstance(value, bool)
         elif tp is int:
@@ -203,18 +204,18 @@ class Builder:
         lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
         if lo is not None and value < lo:
             self.problem(
-                path, f"{_fmt(value)} is below the minimum {lo}; using the default {_fmt(default)}"
+                path, f"{_fmt(raw)} is below the minimum {lo}; using the default {_fmt(default)}"
             )
             return default
         if hi is not None and value > hi:
             self.problem(
-                path, f"{_fmt(value)} is above the maximum {hi}; using the default {_fmt(default)}"
+                path, f"{_fmt(raw)} is above the maximum {hi}; using the default {_fmt(default)}"
             )
             return default
         if choices is not None and value not in choices:
             expected = ", ".join(repr(c) for c in choices)
             self.problem(
-                path, f"{_fmt(value)} is not one of {expected}; using the default {_fmt(default)}"
+                path, f"{_fmt(raw)} is not one of {expected}; using the default {_fmt(default)}"
             )
             return default
         check = meta.get("validate")
