@@ -8,7 +8,7 @@ astronomically large one that unsigned wrap arithmetic would produce.
 
 from __future__ import annotations
 
-from typing import Dict, Generic, Hashable, Optional, Tuple, TypeVar
+from typing import Dict, Generic, Hashable, List, Optional, Sequence, Tuple, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
@@ -59,3 +59,18 @@ class RateTracker(Generic[K]):
 
     def __len__(self) -> int:
         return len(self._last)
+
+
+def counter_deltas(prev: Sequence[int], cur: Sequence[int]) -> Optional[List[int]]:
+    """Field-wise increase of a group of counters read together (e.g. one CPU's times).
+
+    ``None`` when any field went backwards or the number of fields changed: the
+    group was reset (reboot, CPU offlined and back) and no honest delta exists.
+    """
+    if len(prev) != len(cur):
+        return None
+    out = [c - p for p, c in zip(prev, cur)]
+    for d in out:
+        if d < 0:
+            return None
+    return out

@@ -1,0 +1,159 @@
+"""Block device throughput and utilisation from ``/proc/diskstats`` (counters -> rates).
+
+Each line: major minor name, then (Documentation/admin-guide/iostats.rst)
+1 reads completed, 2 reads merged, 3 sectors read, 4 ms reading,
+5 writes completed, 6 writes merged, 7 sectors written, 8 ms writing,
+9 I/Os in progress, 10 ms doing I/O (``io_ticks``), 11 weighted ms, and on
+newer kernels discard and flush fields that we do not use.
+
+Sectors are always 512 bytes here, whatever the device's real sector size.
+``disk_io_util_percent`` is the share of wall time the device had I/O in
+flight: the ``io_ticks`` delta (ms) over the interval.
+
+Only whole disks are reported by default: a name with a ``<sys_root>/block/<name>``
+entry is a disk (partitions live below their disk there); without sysfs a
+name heuristic decides.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import FrozenSet, List, NamedTuple, Optional, Tuple
+
+from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.common import GlobFilter, ParseError
+from sysops_agent.config import Config
+from sysops_agent.model import Labels, Sample, make_labels
+from sysops_agent.procfs import ProcFS
+from sysops_agent.rates import RateTracker
+
+#: diskstats counts in 512-byte sectors regardless of the hardware sector size
+SECTOR_BYTES = 512
+#: above these a rate is not physical (a device swapped under the same name): no sample
+MAX_BYTES_PER_SEC = 1e12
+MAX_OPS_PER_SEC = 1e9
+#: io_ticks can run slightly ahead of the wall clock between our two readings;
+#: up to this many ms per second we clamp to 100 %, beyond it we drop the step
+MAX_TICKS_PER_SEC = 1500.0
+
+#: partition names: sda1, vdb2, xvda1, hdc3 / nvme0n1p1, mmcblk0p2, loop0p1, md127p1
+_PARTITION = re.compile(r"^(?:(?:[shv]|xv)d[a-z]+\d+|.+\dp\d+)$")
+
+
+class DiskStat(NamedTuple):
+    name: str
+    reads: int
+    sectors_read: int
+    writes: int
+    sectors_written: int
+    io_ticks: int
+
+
+def parse_diskstats(text: str) -> List[DiskStat]:
+    out: List[DiskStat] = []
+    for line in text.split("\n"):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) < 14:
+            raise ParseError("/proc/diskstats", f"expected at least 14 fields in line {line!r}")
+        try:
+            out.append(
+                DiskStat(
+                    parts[2],
+                    int(parts[3]),
+                    int(parts[5]),
+                    int(parts[7]),
+                    int(parts[9]),
+                    int(parts[12]),
+                )
+            )
+        except ValueError:
+            raise ParseError("/proc/diskstats", f"non-numeric counter in line {line!r}") from None
+    return out
+
+
+def looks_like_partition(name: str) -> bool:
+    """Name heuristic used when sysfs is not available."""
+    return bool(_PARTITION.match(name))
+
+
+class DiskIOCollector:
+    name = "disk_io"
+
+    def __init__(
+        self,
+        procfs: ProcFS,
+        interval: float = 10.0,
+        exclude_devices: Tuple[str, ...] = (),
+        include_partitions: bool = False,
+    ) -> None:
+        self.procfs = procfs
+        self.interval = interval
+        self.exclude = GlobFilter(exclude_devices)
+        self.include_partitions = include_partitions
+        self.stats = CollectorStats()
+        self.bytes = RateTracker[Tuple[str, int]](MAX_BYTES_PER_SEC)
+        self.ops = RateTracker[Tuple[str, int]](MAX_OPS_PER_SEC)
+        self.ticks = RateTracker[str](MAX_TICKS_PER_SEC)
+        self._labels: dict[str, Labels] = {}
+
+    def _whole_disks(self) -> Optional[FrozenSet[str]]:
+        """Names under <sys_root>/block (``/`` in a name is ``!`` there), or None without sysfs."""
+        try:
+            return frozenset(os.listdir(self.procfs.sys_root / "block"))
+        except OSError:
+            return None
+
+    def collect(self, now: float) -> List[Sample]:
+        disks = parse_diskstats(self.procfs.read_text("diskstats"))
+        whole = None if self.include_partitions else self._whole_disks()
+        out: List[Sample] = []
+        for d in disks:
+            name = d.name
+            if self.exclude(name):
+                continue
+            if not self.include_partitions:
+                if whole is not None:
+                    if name.replace("/", "!") not in whole:
+                        continue
+                elif looks_like_partition(name):
+                    continue
+            labels = self._labels.get(name)
+            if labels is None:
+                labels = self._labels[name] = make_labels(device=name)
+            for metric, tracker, key, value, scale in (
+                ("disk_read_bytes_per_second", self.bytes, (name, 0), d.sectors_read, SECTOR_BYTES),
+                (
+                    "disk_write_bytes_per_second",
+                    self.bytes,
+                    (name, 1),
+                    d.sectors_written,
+                    SECTOR_BYTES,
+                ),
+                ("disk_read_ops_per_second", self.ops, (name, 0), d.reads, 1),
+                ("disk_write_ops_per_second", self.ops, (name, 1), d.writes, 1),
+            ):
+                rate = tracker.update(key, value * scale, now)
+                if rate is not None:
+                    out.append(Sample(now, metric, rate, labels))
+            busy = self.ticks.update(name, d.io_ticks, now)
+            if busy is not None:
+                out.append(Sample(now, "disk_io_util_percent", min(100.0, busy / 10.0), labels))
+        self.bytes.prune()
+        self.ops.prune()
+        self.ticks.prune()
+        if len(self._labels) > 4 * (len(self.ticks) + 16):
+            self._labels.clear()
+        return out
+
+
+def create(procfs: ProcFS, config: Config) -> DiskIOCollector:
+    c = config.collector.disk_io
+    return DiskIOCollector(
+        procfs,
+        interval=c.interval_secs,
+        exclude_devices=tuple(c.exclude_devices),
+        include_partitions=c.include_partitions,
+    )

@@ -1,0 +1,40 @@
+"""Load averages from ``/proc/loadavg``: ``1m 5m 15m running/total last_pid``."""
+
+from __future__ import annotations
+
+from typing import List, Tuple
+
+from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.common import ParseError
+from sysops_agent.config import Config
+from sysops_agent.model import Sample
+from sysops_agent.procfs import ProcFS
+
+
+def parse_loadavg(text: str) -> Tuple[float, float, float]:
+    parts = text.split()
+    try:
+        return float(parts[0]), float(parts[1]), float(parts[2])
+    except (IndexError, ValueError):
+        raise ParseError("/proc/loadavg", f"expected three load averages, got {text!r}") from None
+
+
+class LoadCollector:
+    name = "load"
+
+    def __init__(self, procfs: ProcFS, interval: float = 10.0) -> None:
+        self.procfs = procfs
+        self.interval = interval
+        self.stats = CollectorStats()
+
+    def collect(self, now: float) -> List[Sample]:
+        one, five, fifteen = parse_loadavg(self.procfs.read_text("loadavg"))
+        return [
+            Sample(now, "load_avg_1m", one),
+            Sample(now, "load_avg_5m", five),
+            Sample(now, "load_avg_15m", fifteen),
+        ]
+
+
+def create(procfs: ProcFS, config: Config) -> LoadCollector:
+    return LoadCollector(procfs, interval=config.collector.load.interval_secs)

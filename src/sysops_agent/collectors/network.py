@@ -1,0 +1,128 @@
+"""Per-interface traffic from ``/proc/net/dev`` (counters -> rates).
+
+After the two header lines, each line is ``name: `` followed by 8 receive
+fields (bytes packets errs drop fifo frame compressed multicast) and 8
+transmit fields (bytes packets errs drop fifo colls carrier compressed).
+Old kernels print no space after the colon (``eth0:123``), so the name is
+split off at the colon, not by whitespace.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, NamedTuple, Tuple
+
+from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.common import GlobFilter, ParseError
+from sysops_agent.config import Config
+from sysops_agent.model import Labels, Sample, make_labels
+from sysops_agent.procfs import ProcFS
+from sysops_agent.rates import RateTracker
+
+#: a rate above this is not physical (1 TB/s; 10^10 packets/s): no sample for that step
+MAX_BYTES_PER_SEC = 1e12
+MAX_PACKETS_PER_SEC = 1e10
+
+
+class NetDev(NamedTuple):
+    name: str
+    rx_bytes: int
+    rx_packets: int
+    rx_errors: int
+    rx_drops: int
+    tx_bytes: int
+    tx_packets: int
+    tx_errors: int
+    tx_drops: int
+
+
+#: output order; the first two are byte counters, the rest packet counts
+METRICS: Tuple[str, ...] = (
+    "net_rx_bytes_per_second",
+    "net_tx_bytes_per_second",
+    "net_rx_packets_per_second",
+    "net_tx_packets_per_second",
+    "net_rx_errors_per_second",
+    "net_tx_errors_per_second",
+    "net_rx_drops_per_second",
+    "net_tx_drops_per_second",
+)
+
+
+def parse_net_dev(text: str) -> List[NetDev]:
+    out: List[NetDev] = []
+    for line in text.split("\n"):
+        name, sep, rest = line.partition(":")
+        if not sep or "|" in line:
+            continue  # the two header lines
+        f = rest.split()
+        if len(f) < 16:
+            raise ParseError("/proc/net/dev", f"expected 16 counters in line {line!r}")
+        try:
+            out.append(
+                NetDev(
+                    name.strip(),
+                    int(f[0]),
+                    int(f[1]),
+                    int(f[2]),
+                    int(f[3]),
+                    int(f[8]),
+                    int(f[9]),
+                    int(f[10]),
+                    int(f[11]),
+                )
+            )
+        except ValueError:
+            raise ParseError("/proc/net/dev", f"non-numeric counter in line {line!r}") from None
+    return out
+
+
+class NetworkCollector:
+    name = "network"
+
+    def __init__(
+        self, procfs: ProcFS, interval: float = 10.0, exclude_interfaces: Tuple[str, ...] = ()
+    ) -> None:
+        self.procfs = procfs
+        self.interval = interval
+        self.exclude = GlobFilter(exclude_interfaces)
+        self.stats = CollectorStats()
+        self.bytes = RateTracker[Tuple[str, int]](MAX_BYTES_PER_SEC)
+        self.packets = RateTracker[Tuple[str, int]](MAX_PACKETS_PER_SEC)
+        self._labels: Dict[str, Labels] = {}
+
+    def collect(self, now: float) -> List[Sample]:
+        out: List[Sample] = []
+        for dev in parse_net_dev(self.procfs.read_text("net", "dev")):
+            name = dev.name
+            if self.exclude(name):
+                continue
+            labels = self._labels.get(name)
+            if labels is None:
+                labels = self._labels[name] = make_labels(interface=name)
+            values = (
+                dev.rx_bytes,
+                dev.tx_bytes,
+                dev.rx_packets,
+                dev.tx_packets,
+                dev.rx_errors,
+                dev.tx_errors,
+                dev.rx_drops,
+                dev.tx_drops,
+            )
+            for i, value in enumerate(values):
+                tracker = self.bytes if i < 2 else self.packets
+                rate = tracker.update((name, i), value, now)
+                if rate is not None:
+                    out.append(Sample(now, METRICS[i], rate, labels))
+        self.bytes.prune()
+        self.packets.prune()
+        if len(self._labels) > 4 * (len(self.bytes) + 16):
+            self._labels.clear()  # interfaces churn on container hosts (veth*): stay bounded
+        return out
+
+
+def create(procfs: ProcFS, config: Config) -> NetworkCollector:
+    c = config.collector.network
+    return NetworkCollector(
+        procfs, interval=c.interval_secs, exclude_interfaces=tuple(c.exclude_interfaces)
+    )

@@ -1,0 +1,184 @@
+"""Processes from ``/proc/[pid]/stat`` and ``/proc/[pid]/fd``.
+
+Every cycle lists the pids and reads each ``/proc/[pid]/stat`` once: that one
+file holds everything we rank and report (state, flags, utime, stime,
+threads, start time, RSS in pages), so ``status`` is not read at all. Only
+the tracked processes — the ``top_n`` largest by RSS plus those whose name
+matches ``track_patterns`` — cost an extra ``listdir`` of ``fd/``.
+
+``/proc/[pid]/stat`` is ``pid (comm) state ppid …``; ``comm`` may contain
+spaces and parentheses (``my (weird) proc) x``), so it spans from the first
+``(`` to the LAST ``)``. Fields are numbered as in proc(5): state is field 3.
+
+- A process that vanishes while we read it is skipped (``stats.vanished``).
+- One we may not read is skipped and counted in ``stats.permission_denied``
+  (it still counts in ``process_count``); if only its ``fd/`` is closed to us
+  its other metrics are still reported.
+- Kernel threads (PF_KTHREAD) and zombies have no memory of their own: they
+  count in ``process_count`` but are never tracked.
+- ``process_cpu_percent`` is the utime+stime delta over the interval, in
+  percent of one CPU (a process busy on 4 cores shows 400). It needs a
+  previous reading of the same process (same pid AND start time, so a reused
+  pid starts afresh): the first sighting yields no sample. The previous
+  reading is kept for every process, so one that enters the top N already
+  has one.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.common import GlobFilter, ParseError
+from sysops_agent.config import Config
+from sysops_agent.model import Sample, make_labels
+from sysops_agent.procfs import AccessDenied, ProcessGone, ProcFS
+from sysops_agent.rates import counter_rate
+
+#: task flag of kernel threads (include/linux/sched.h)
+PF_KTHREAD = 0x00200000
+#: more CPU ticks per second than this many cores could give is not physical
+MAX_CPUS = 4096
+
+
+class ProcStat(NamedTuple):
+    pid: int
+    comm: str
+    state: str
+    flags: int
+    #: utime + stime, in clock ticks
+    cpu_ticks: int
+    threads: int
+    #: start time after boot in clock ticks: with the pid, identifies a process
+    starttime: int
+    rss_pages: int
+
+    @property
+    def is_kernel_thread(self) -> bool:
+        return bool(self.flags & PF_KTHREAD)
+
+
+def parse_pid_stat(text: str) -> ProcStat:
+    """Parse one ``/proc/[pid]/stat`` line."""
+    start = text.find("(")
+    end = text.rfind(")")
+    if start < 0 or end < start:
+        raise ParseError("/proc/[pid]/stat", f"no '(comm)' in {text[:80]!r}")
+    f = text[end + 2 :].split()
+    if len(f) < 22:
+        raise ParseError("/proc/[pid]/stat", f"expected at least 24 fields in {text[:80]!r}")
+    try:
+        # proc(5) field N is f[N - 3]: 3 state, 9 flags, 14 utime, 15 stime,
+        # 20 num_threads, 22 starttime, 24 rss
+        return ProcStat(
+            int(text[:start]),
+            text[start + 1 : end],
+            f[0],
+            int(f[6]),
+            int(f[11]) + int(f[12]),
+            int(f[17]),
+            int(f[19]),
+            int(f[21]),
+        )
+    except ValueError:
+        raise ParseError("/proc/[pid]/stat", f"non-numeric field in {text[:80]!r}") from None
+
+
+def _rss(st: ProcStat) -> int:
+    return st.rss_pages
+
+
+class ProcessCollector:
+    name = "process"
+
+    def __init__(
+        self,
+        procfs: ProcFS,
+        interval: float = 30.0,
+        top_n: int = 20,
+        track_patterns: Tuple[str, ...] = (),
+        clk_tck: Optional[int] = None,
+        page_size: Optional[int] = None,
+    ) -> None:
+        self.procfs = procfs
+        self.interval = interval
+        self.top_n = top_n
+        self.track = GlobFilter(track_patterns)
+        self.clk_tck = clk_tck or os.sysconf("SC_CLK_TCK")
+        self.page_size = page_size or os.sysconf("SC_PAGE_SIZE")
+        self.stats = CollectorStats()
+        #: pid -> (starttime, cpu ticks, time of reading), for every user process
+        self._cpu: Dict[int, Tuple[int, int, float]] = {}
+
+    def collect(self, now: float) -> List[Sample]:
+        procfs, stats = self.procfs, self.stats
+        count = 0
+        live: List[ProcStat] = []
+        for pid in procfs.pids():
+            try:
+                text = procfs.read_pid(pid, "stat")
+            except ProcessGone:
+                stats.vanished += 1
+                continue
+            except AccessDenied:
+                stats.permission_denied += 1
+                count += 1
+                continue
+            count += 1
+            try:
+                st = parse_pid_stat(text)
+            except ParseError:
+                _skip(stats, "unparsable /proc/[pid]/stat")
+                continue
+            if st.rss_pages > 0 and not st.flags & PF_KTHREAD and st.state not in "ZX":
+                live.append(st)
+
+        tracked = heapq.nlargest(self.top_n, live, key=_rss) if self.top_n else []
+        if self.track.patterns:
+            chosen = {st.pid for st in tracked}
+            tracked.extend(st for st in live if st.pid not in chosen and self.track(st.comm))
+
+        prev_cpu, cur_cpu = self._cpu, {st.pid: (st.starttime, st.cpu_ticks, now) for st in live}
+        self._cpu = cur_cpu
+        max_ticks = float(self.clk_tck * MAX_CPUS)
+        out = [Sample(now, "process_count", float(count))]
+        for st in tracked:
+            try:
+                fds: Optional[int] = procfs.count_fds(st.pid)
+            except ProcessGone:
+                stats.vanished += 1
+                continue  # it exited after we read its stat: report nothing for it
+            except AccessDenied:
+                stats.permission_denied += 1
+                fds = None
+            labels = make_labels(pid=st.pid, name=st.comm)
+            out.append(
+                Sample(now, "process_rss_bytes", float(st.rss_pages * self.page_size), labels)
+            )
+            out.append(Sample(now, "process_threads", float(st.threads), labels))
+            if fds is not None:
+                out.append(Sample(now, "process_fd_count", float(fds), labels))
+            prev = prev_cpu.get(st.pid)
+            if prev is not None and prev[0] == st.starttime:
+                rate = counter_rate(prev[1], st.cpu_ticks, now - prev[2], max_ticks)
+                if rate is not None:
+                    out.append(
+                        Sample(now, "process_cpu_percent", rate * 100.0 / self.clk_tck, labels)
+                    )
+        return out
+
+
+def _skip(stats: CollectorStats, reason: str) -> None:
+    stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
+
+
+def create(procfs: ProcFS, config: Config) -> ProcessCollector:
+    c = config.collector.process
+    return ProcessCollector(
+        procfs,
+        interval=c.interval_secs,
+        top_n=c.top_n,
+        track_patterns=tuple(c.track_patterns),
+    )

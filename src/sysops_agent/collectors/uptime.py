@@ -1,0 +1,34 @@
+"""Seconds since boot from ``/proc/uptime`` (first field; the second is summed idle time)."""
+
+from __future__ import annotations
+
+from typing import List
+
+from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.common import ParseError
+from sysops_agent.config import Config
+from sysops_agent.model import Sample
+from sysops_agent.procfs import ProcFS
+
+
+def parse_uptime(text: str) -> float:
+    try:
+        return float(text.split()[0])
+    except (IndexError, ValueError):
+        raise ParseError("/proc/uptime", f"expected seconds since boot, got {text!r}") from None
+
+
+class UptimeCollector:
+    name = "uptime"
+
+    def __init__(self, procfs: ProcFS, interval: float = 60.0) -> None:
+        self.procfs = procfs
+        self.interval = interval
+        self.stats = CollectorStats()
+
+    def collect(self, now: float) -> List[Sample]:
+        return [Sample(now, "uptime_seconds", parse_uptime(self.procfs.read_text("uptime")))]
+
+
+def create(procfs: ProcFS, config: Config) -> UptimeCollector:
+    return UptimeCollector(procfs, interval=config.collector.uptime.interval_secs)
