@@ -1,0 +1,121 @@
+"""What every analyzer reads from the store: new samples per series, validated.
+
+The store keeps each series in a :class:`RingBuffer` whose ``total`` counts
+every append ever made. A :class:`Feed` remembers, per series, the buffer and
+the ``total`` it has seen (the cursor), so each ``analyze`` call only touches
+the samples appended since the previous one: O(1) work per new sample.
+
+It is also the ONE place where values that cannot be true are dropped before
+any analyzer sees them (NaN and infinity are already refused by
+``Store.append``): a negative percentage, byte count, count, duration or rate
+is a collector bug or a corrupt input line, never a reading to alert on.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+
+from sysops_agent.model import SeriesKey
+from sysops_agent.storage.ringbuffer import Point, RingBuffer
+from sysops_agent.storage.store import Store
+
+#: metric-name suffixes whose values can never be negative (SPEC §3 units)
+NON_NEGATIVE_SUFFIXES = (
+    "_percent",
+    "_bytes",
+    "_count",
+    "_seconds",
+    "_total",
+    "_per_second",
+)
+#: SPEC §3 metrics without a unit suffix that still cannot be negative
+NON_NEGATIVE_NAMES = frozenset(
+    {
+        "load_avg_1m",
+        "load_avg_5m",
+        "load_avg_15m",
+        "fd_allocated",
+        "fd_max",
+        "process_threads",
+    }
+)
+
+
+def must_be_non_negative(metric: str) -> bool:
+    """True for metrics whose unit makes a negative value impossible."""
+    return metric in NON_NEGATIVE_NAMES or metric.endswith(NON_NEGATIVE_SUFFIXES)
+
+
+def is_impossible(metric: str, value: float) -> bool:
+    """A value no healthy collector can produce for ``metric`` (negative where impossible)."""
+    return value < 0 and must_be_non_negative(metric)
+
+
+class Batch(NamedTuple):
+    """New points of one series since the previous pull."""
+
+    key: SeriesKey
+    points: List[Point]
+    #: True when the series is new to this feed or was re-created in the store
+    fresh: bool
+
+
+class Feed:
+    """Per-series cursors over a :class:`Store` for one analyzer.
+
+    ``select(key)`` decides once per series whether the analyzer looks at it
+    (the answer is cached: glob rules are not re-matched per sample).
+    ``backlog`` bounds how far back a newly seen series is read, so an
+    analyzer created on a full store (start-up after SIGHUP) reads what it
+    needs to warm up, not 24 h of history.
+    """
+
+    def __init__(self, select: Callable[[SeriesKey], bool], backlog: int) -> None:
+        self._select = select
+        self._backlog = max(1, backlog)
+        self._cursors: Dict[SeriesKey, Tuple[RingBuffer, int]] = {}
+        self._selected: Dict[SeriesKey, bool] = {}
+        #: samples dropped as impossible values (negative percent, bytes, …)
+        self.rejected = 0
+
+    def pull(self, store: Store) -> Tuple[List[Batch], List[SeriesKey]]:
+        """New points per selected series, and the selected series that left the store."""
+        batches: List[Batch] = []
+        seen: Dict[SeriesKey, bool] = {}
+        selected = self._selected
+        cursors = self._cursors
+        for key, buf in store.series():
+            want = selected.get(key)
+            if want is None:
+                want = selected[key] = self._select(key)
+            seen[key] = want
+            if not want:
+                continue
+            prev = cursors.get(key)
+            if prev is None or prev[0] is not buf or prev[1] > buf.total:
+                fresh, count = True, min(buf.total, self._backlog)
+            else:
+                fresh, count = False, buf.total - prev[1]
+            cursors[key] = (buf, buf.total)
+            if count <= 0:
+                continue
+            points = buf.last_n(count)
+            if must_be_non_negative(key.metric):
+                good = [p for p in points if p[1] >= 0]
+                self.rejected += len(points) - len(good)
+                points = good
+            if points or fresh:
+                batches.append(Batch(key, points, fresh))
+        gone = [k for k in cursors if k not in seen]
+        for k in gone:
+            del cursors[k]
+        for k in [k for k in selected if k not in seen]:
+            del selected[k]
+        return batches, gone
+
+    def cursor(self, key: SeriesKey) -> Optional[int]:
+        entry = self._cursors.get(key)
+        return None if entry is None else entry[1]
+
+    def __iter__(self) -> Iterator[SeriesKey]:
+        return iter(self._cursors)

@@ -1,0 +1,41 @@
+"""The analyzer registry: one line per analyzer (SPEC §12, STYLE point 1).
+
+Adding an analyzer is one module plus one line in :data:`ANALYZERS`. The
+factory reads its section of the configuration; :func:`build_analyzers`
+creates only the enabled ones, so a disabled analyzer costs nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, List
+
+from sysops_agent.analyzers.base import Analyzer, AnalyzerFactory
+from sysops_agent.analyzers.threshold import ThresholdAnalyzer
+from sysops_agent.config import Config
+
+
+def _threshold(config: Config, hostname: str) -> Analyzer:
+    return ThresholdAnalyzer(config.thresholds, hostname)
+
+
+#: name -> factory; the order is the order analyzers run in
+ANALYZERS: Dict[str, AnalyzerFactory] = {
+    "threshold": _threshold,
+}
+
+#: name -> is it enabled in this configuration
+_ENABLED: Dict[str, Callable[[Config], bool]] = {
+    "threshold": lambda c: c.analyzer.threshold.enabled,
+}
+
+
+def is_enabled(config: Config, name: str) -> bool:
+    check = _ENABLED.get(name)
+    return True if check is None else check(config)
+
+
+def build_analyzers(config: Config, hostname: str) -> List[Analyzer]:
+    """The enabled analyzers, in registry order."""
+    return [
+        factory(config, hostname) for name, factory in ANALYZERS.items() if is_enabled(config, name)
+    ]

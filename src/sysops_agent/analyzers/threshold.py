@@ -1,0 +1,180 @@
+"""Threshold analyzer: absolute danger levels per metric (SPEC §5).
+
+``[thresholds]`` maps a metric name or a glob (``disk_*_percent``) to a
+:class:`ThresholdRule` with warn / critical / emergency levels, an optional
+``for_secs`` the level must hold before firing, a ``hysteresis`` fraction the
+value must fall below a level before leaving it, and ``labels`` globs that
+restrict the rule to some series (``{mountpoint = "/data*"}``). An exact
+metric name beats a glob; among globs the first in the file wins; a rule whose
+labels do not match a series lets the next candidate apply.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Dict, List, Optional, Tuple
+
+from sysops_agent.analyzers.config import ThresholdRule
+from sysops_agent.analyzers.describe import fmt_level, fmt_value, subject, value_phrase
+from sysops_agent.analyzers.feed import Feed
+from sysops_agent.analyzers.lifecycle import (
+    Lifecycle,
+    Transition,
+    level_severity,
+    make_levels,
+    resolve_level,
+)
+from sysops_agent.model import Alert, AlertState, SeriesKey, Severity
+from sysops_agent.storage.store import Store
+
+NAME = "threshold"
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def is_glob(pattern: str) -> bool:
+    return any(c in _GLOB_CHARS for c in pattern)
+
+
+def labels_match(key: SeriesKey, patterns: Dict[str, str]) -> bool:
+    """Every ``label = glob`` holds; a label the series lacks matches as the empty string."""
+    return all(fnmatch.fnmatchcase(key.label(name), pat) for name, pat in patterns.items())
+
+
+class _Compiled:
+    __slots__ = ("for_secs", "hysteresis", "levels", "rule")
+
+    def __init__(self, rule: ThresholdRule) -> None:
+        self.rule = rule
+        self.levels = make_levels(
+            [
+                (rule.warn, Severity.WARN),
+                (rule.critical, Severity.CRITICAL),
+                (rule.emergency, Severity.EMERGENCY),
+            ]
+        )
+        self.for_secs = rule.for_secs
+        self.hysteresis = rule.hysteresis
+
+
+class ThresholdAnalyzer:
+    """Fires when a series crosses a configured level; resolves below it (with hysteresis)."""
+
+    name = NAME
+
+    def __init__(self, thresholds: Dict[str, ThresholdRule], hostname: str) -> None:
+        self.hostname = hostname
+        self._exact: Dict[str, _Compiled] = {}
+        self._globs: List[Tuple[str, _Compiled]] = []
+        for pattern, rule in thresholds.items():
+            compiled = _Compiled(rule)
+            if not compiled.levels:
+                continue  # a rule with no level set alerts on nothing
+            if is_glob(pattern):
+                self._globs.append((pattern, compiled))
+            else:
+                self._exact[pattern] = compiled
+        self._rules: Dict[SeriesKey, _Compiled] = {}
+        self._feed = Feed(self._select, backlog=64)
+        self._lifecycle = Lifecycle()
+
+    def rule_for(self, key: SeriesKey) -> Optional[ThresholdRule]:
+        compiled = self._match(key)
+        return None if compiled is None else compiled.rule
+
+    def _match(self, key: SeriesKey) -> Optional[_Compiled]:
+        exact = self._exact.get(key.metric)
+        if exact is not None and labels_match(key, exact.rule.labels):
+            return exact
+        for pattern, compiled in self._globs:
+            if fnmatch.fnmatchcase(key.metric, pattern) and labels_match(key, compiled.rule.labels):
+                return compiled
+        return None
+
+    def _select(self, key: SeriesKey) -> bool:
+        compiled = self._match(key)
+        if compiled is None:
+            return False
+        self._rules[key] = compiled
+        return True
+
+    def analyze(self, store: Store, now: float) -> List[Alert]:
+        alerts: List[Alert] = []
+        lifecycle = self._lifecycle
+        batches, gone = self._feed.pull(store)
+        for key in gone:
+            gone_rule = self._rules.pop(key, None)
+            t = lifecycle.drop(key, now)
+            if t is not None and gone_rule is not None:
+                alerts.append(self._gone_alert(key, gone_rule, t))
+        for key, points, _fresh in batches:
+            rule = self._rules[key]
+            levels, hysteresis, for_secs = rule.levels, rule.hysteresis, rule.for_secs
+            for ts, value in points:
+                current = lifecycle.active(key)
+                severity = level_severity(value, levels, current, hysteresis)
+                if severity is None and current is None and lifecycle.started(key) is None:
+                    continue  # healthy and nothing pending: the common case, no work
+                t = lifecycle.step(key, severity, ts, value, for_secs)
+                if t is not None:
+                    alerts.append(self._alert(key, rule, t))
+        return alerts
+
+    def _level(self, rule: _Compiled, severity: Severity) -> float:
+        for level, sev in rule.levels:
+            if sev == severity:
+                return level
+        return rule.levels[0][0]  # pragma: no cover - severities come from the levels
+
+    def _alert(self, key: SeriesKey, rule: _Compiled, t: Transition) -> Alert:
+        metric, value = key.metric, t.value
+        if t.resolved:
+            below = resolve_level(rule.levels[0][0], rule.hysteresis)
+            message = (
+                f"{subject(key)} back to {value_phrase(key, value)} "
+                f"(below {fmt_level(metric, round(below, 2))})"
+            )
+            threshold = below
+        else:
+            level = self._level(rule, t.severity)
+            threshold = level
+            if metric in ("disk_usage_percent", "disk_inode_usage_percent"):
+                message = (
+                    f"{subject(key)} {value_phrase(key, value)} "
+                    f"({t.severity.label} level {fmt_level(metric, level)})"
+                )
+            else:
+                message = (
+                    f"{subject(key)} {fmt_value(metric, value)} exceeds the "
+                    f"{t.severity.label} level {fmt_level(metric, level)}"
+                )
+            if t.previous is not None and t.previous > t.severity:
+                message += f", down from {t.previous.label}"
+        return Alert(
+            timestamp=t.at,
+            hostname=self.hostname,
+            severity=t.severity,
+            metric=metric,
+            value=value,
+            threshold=threshold,
+            message=message,
+            analyzer=NAME,
+            labels=key.labels,
+            duration=t.duration,
+            state=AlertState.RESOLVED if t.resolved else AlertState.FIRING,
+        )
+
+    def _gone_alert(self, key: SeriesKey, rule: _Compiled, t: Transition) -> Alert:
+        return Alert(
+            timestamp=t.at,
+            hostname=self.hostname,
+            severity=t.severity,
+            metric=key.metric,
+            value=t.value,
+            threshold=self._level(rule, t.severity),
+            message=f"{subject(key)} is no longer reported; alert closed",
+            analyzer=NAME,
+            labels=key.labels,
+            duration=t.duration,
+            state=AlertState.RESOLVED,
+        )
