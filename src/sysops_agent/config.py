@@ -161,6 +161,7 @@ def _cross_checks(config: Config) -> List[Problem]:
                 )
             )
     problems.extend(config.alerting.check())
+    problems.extend(config.prometheus.check())
     return problems
 
 
