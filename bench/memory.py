@@ -21,7 +21,9 @@ def rss_bytes() -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--series", type=int, default=300)
     parser.add_argument("--samples", type=int, default=8640)
     args = parser.parse_args()
@@ -47,8 +49,10 @@ def main() -> None:
     print(f"samples per series:     {args.samples}")
     print(f"RSS before fill:        {before / 2**20:8.1f} MiB")
     print(f"RSS with full buffers:  {after / 2**20:8.1f} MiB")
-    print(f"ring buffer payload:    {store.memory_bytes() / 2**20:8.1f} MiB "
-          f"({store.memory_bytes() / total:.1f} bytes/sample)")
+    print(
+        f"ring buffer payload:    {store.memory_bytes() / 2**20:8.1f} MiB "
+        f"({store.memory_bytes() / total:.1f} bytes/sample)"
+    )
     print(f"RSS growth per sample:  {(after - before) / total:8.1f} bytes")
     print(f"append throughput:      {total / fill_secs:,.0f} samples/s")
 

@@ -49,10 +49,10 @@ def agent_config(tmp: Path, proc: Path, extra: str = "") -> Path:
 [agent]
 hostname = "test-host"
 log_level = "info"
-pid_file = "{tmp / 'agent.pid'}"
-data_dir = "{tmp / 'data'}"
+pid_file = "{tmp / "agent.pid"}"
+data_dir = "{tmp / "data"}"
 proc_root = "{proc}"
-sys_root = "{tmp / 'sys'}"
+sys_root = "{tmp / "sys"}"
 
 [collector.cpu]
 enabled = false
@@ -101,13 +101,17 @@ class AgentProcess:
             text=True,
             env=env,
         )
-        self.lines: "queue.Queue[str]" = queue.Queue()
+        self.lines: queue.Queue[str] = queue.Queue()
         self.stdout: List[str] = []
         self.stderr: List[str] = []
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._threads = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout, True), daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr, False), daemon=True),
+            threading.Thread(
+                target=self._pump, args=(self.proc.stdout, self.stdout, True), daemon=True
+            ),
+            threading.Thread(
+                target=self._pump, args=(self.proc.stderr, self.stderr, False), daemon=True
+            ),
         ]
         for t in self._threads:
             t.start()

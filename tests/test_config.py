@@ -31,7 +31,14 @@ def test_sample_config_is_valid_and_documents_every_section() -> None:
     loaded = load_config(SAMPLE, env={})
     assert [str(p) for p in loaded.problems] == []
     text = SAMPLE.read_text()
-    for section in ("[agent]", "[collector.cpu]", "[thresholds.", "[storage]", "[alerting]", "[prometheus]"):
+    for section in (
+        "[agent]",
+        "[collector.cpu]",
+        "[thresholds.",
+        "[storage]",
+        "[alerting]",
+        "[prometheus]",
+    ):
         assert section in text
 
 
@@ -39,21 +46,36 @@ def test_sample_config_is_valid_and_documents_every_section() -> None:
     ("text", "expected"),
     [
         # wrong types
-        ('[agent]\nlog_level = 3\n', ["agent.log_level: expected string, got 3"]),
-        ('[collector.cpu]\ninterval_secs = "fast"\n', ["collector.cpu.interval_secs: expected number, got 'fast'"]),
-        ("[collector.process]\ntrack_patterns = \"nginx\"\n", ["collector.process.track_patterns: expected a list of strings"]),
+        ("[agent]\nlog_level = 3\n", ["agent.log_level: expected string, got 3"]),
+        (
+            '[collector.cpu]\ninterval_secs = "fast"\n',
+            ["collector.cpu.interval_secs: expected number, got 'fast'"],
+        ),
+        (
+            '[collector.process]\ntrack_patterns = "nginx"\n',
+            ["collector.process.track_patterns: expected a list of strings"],
+        ),
         ("[collector.cpu]\nenabled = 1\n", ["collector.cpu.enabled: expected boolean, got 1"]),
         # out of range / not a choice
-        ("[collector.cpu]\ninterval_secs = 0\n", ["collector.cpu.interval_secs: 0 is below the minimum 1"]),
+        (
+            "[collector.cpu]\ninterval_secs = 0\n",
+            ["collector.cpu.interval_secs: 0 is below the minimum 1"],
+        ),
         ("[prometheus]\nport = 70000\n", ["prometheus.port: 70000 is above the maximum 65535"]),
         ('[agent]\nlog_level = "loud"\n', ["agent.log_level: 'loud' is not one of"]),
-        ("[thresholds.cpu_usage_percent]\nwarn = 90\ncritical = 80\n", ["thresholds.cpu_usage_percent: levels must not decrease"]),
+        (
+            "[thresholds.cpu_usage_percent]\nwarn = 90\ncritical = 80\n",
+            ["thresholds.cpu_usage_percent: levels must not decrease"],
+        ),
         # unknown keys, at any depth
-        ("[agnet]\nhostname = \"x\"\n", ["agnet: unknown key"]),
+        ('[agnet]\nhostname = "x"\n', ["agnet: unknown key"]),
         ("[collector.cpu]\nintervall = 5\n", ["collector.cpu.intervall: unknown key"]),
-        ("[alerting.slack]\nwebhook = \"x\"\n", ["alerting.slack.webhook: unknown key"]),
+        ('[alerting.slack]\nwebhook = "x"\n', ["alerting.slack.webhook: unknown key"]),
         # an unset environment variable names the key
-        ('[agent]\nhostname = "${NOPE_UNSET}"\n', ["agent.hostname: environment variable NOPE_UNSET is not set"]),
+        (
+            '[agent]\nhostname = "${NOPE_UNSET}"\n',
+            ["agent.hostname: environment variable NOPE_UNSET is not set"],
+        ),
     ],
 )
 def test_validation_table(text: str, expected: list[str]) -> None:
@@ -124,7 +146,7 @@ def test_secret_by_env_reference_needs_no_0600(tmp_path: Path) -> None:
 
 def test_check_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = tmp_path / "good.toml"
-    good.write_text("[agent]\nhostname = \"h\"\n")
+    good.write_text('[agent]\nhostname = "h"\n')
     assert main(["check-config", str(good)]) == 0
     assert "configuration is valid" in capsys.readouterr().out
 

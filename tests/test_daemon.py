@@ -91,7 +91,9 @@ def test_stale_pid_file_is_taken_over(tmp_path: Path, procfs: Path) -> None:
     (tmp_path / "agent.pid").write_text(f"{dead.pid}\n")
     agent = AgentProcess(["run", "--config", str(config)])
     try:
-        agent.wait_stderr(f"took over stale PID file {tmp_path / 'agent.pid'} (pid {dead.pid} is gone)")
+        agent.wait_stderr(
+            f"took over stale PID file {tmp_path / 'agent.pid'} (pid {dead.pid} is gone)"
+        )
     finally:
         assert agent.stop() == 0
 
@@ -111,7 +113,9 @@ def test_unparseable_config_exits_2_with_line_and_column(tmp_path: Path) -> None
 
 def test_literal_secret_in_readable_file_refuses_to_start(tmp_path: Path) -> None:
     path = tmp_path / "agent.toml"
-    path.write_text('[alerting.discord]\nenabled = true\nwebhook_url = "https://discord.example/api/webhooks/1/TOKENXYZ"\n')
+    path.write_text(
+        '[alerting.discord]\nenabled = true\nwebhook_url = "https://discord.example/api/webhooks/1/TOKENXYZ"\n'
+    )
     os.chmod(path, 0o644)
     result = subprocess.run(
         [sys.executable, "-m", "sysops_agent", "run", "--config", str(path)],

@@ -56,10 +56,16 @@ class FakeCollector:
         return [Sample(now, f"{self.name}_value", float(self.calls))]
 
 
-async def test_scheduler_isolates_failures_and_never_overlaps(caplog: pytest.LogCaptureFixture) -> None:
+async def test_scheduler_isolates_failures_and_never_overlaps(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     clock = VirtualClock(start=1000.0)
     got: List[Sample] = []
-    good, bad, slow = FakeCollector("good"), FakeCollector("bad"), FakeCollector("slow", interval=2.5)
+    good, bad, slow = (
+        FakeCollector("good"),
+        FakeCollector("bad"),
+        FakeCollector("slow", interval=2.5),
+    )
     bad.fail = True
     sched = CollectorScheduler([good, bad, slow], got.extend, clock)
     await sched.run_once(good)
@@ -110,7 +116,9 @@ def test_pid_file(tmp_path: Path) -> None:
         PidFile(path).acquire()
 
 
-def test_collect_once_json_against_a_fixture_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_collect_once_json_against_a_fixture_tree(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.agentproc import agent_config, minimal_procfs
 
     proc = minimal_procfs(tmp_path, used_percent=25.0)

@@ -69,7 +69,9 @@ def own_rss_bytes(proc_root: str = "/proc") -> Optional[int]:
 
 
 class Daemon:
-    def __init__(self, loaded: LoadResult, config_path: Optional[str], clock: Optional[Clock] = None) -> None:
+    def __init__(
+        self, loaded: LoadResult, config_path: Optional[str], clock: Optional[Clock] = None
+    ) -> None:
         self.config_path = config_path
         self.config: Config = loaded.config
         self.clock: Clock = clock or SystemClock()
@@ -111,7 +113,11 @@ class Daemon:
                 except asyncio.QueueEmpty:  # pragma: no cover - race-free in one loop
                     continue
                 self.alerts_dropped += 1
-                log.warning("alert queue full: dropped %s alert for %s", dropped.severity.label, dropped.metric)
+                log.warning(
+                    "alert queue full: dropped %s alert for %s",
+                    dropped.severity.label,
+                    dropped.metric,
+                )
 
     # ------------------------------------------------------------- components
     def _procfs(self) -> ProcFS:
@@ -123,7 +129,9 @@ class Daemon:
             collectors, self._put_samples, self.clock, note_interval=self.store.note_interval
         )
         self.scheduler.start()
-        log.info("collectors: %s", ", ".join(f"{c.name}/{c.interval:g}s" for c in collectors) or "none")
+        log.info(
+            "collectors: %s", ", ".join(f"{c.name}/{c.interval:g}s" for c in collectors) or "none"
+        )
 
     def _start_analyzers(self) -> None:
         self.analyzers = build_analyzers(self.config, self.hostname)
@@ -272,7 +280,11 @@ class Daemon:
             self.pidfile = PidFile(agent.pid_file)
             self.pidfile.acquire()
             if self.pidfile.took_over is not None:
-                log.warning("took over stale PID file %s (pid %d is gone)", agent.pid_file, self.pidfile.took_over)
+                log.warning(
+                    "took over stale PID file %s (pid %d is gone)",
+                    agent.pid_file,
+                    self.pidfile.took_over,
+                )
         log.info("sysops-agent starting on %s (pid %d)", self.hostname, os.getpid())
         self._spawn("storage", self._storage_loop())
         self._start_manager()

@@ -12,7 +12,9 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HANDLER_NAME = "sysops-agent"
 
 
-def setup_logging(level: str = "info", log_file: str = "", redactor: Optional[Redactor] = None) -> None:
+def setup_logging(
+    level: str = "info", log_file: str = "", redactor: Optional[Redactor] = None
+) -> None:
     """(Re)configure the ``sysops_agent`` logger; safe to call again on reload."""
     logger = logging.getLogger("sysops_agent")
     logger.setLevel(level.upper())
@@ -27,7 +29,10 @@ def setup_logging(level: str = "info", log_file: str = "", redactor: Optional[Re
             handler = logging.FileHandler(log_file, encoding="utf-8")
         except OSError as e:
             handler = logging.StreamHandler(sys.stderr)
-            print(f"sysops-agent: cannot open log file {log_file}: {e.strerror}; logging to stderr", file=sys.stderr)
+            print(
+                f"sysops-agent: cannot open log file {log_file}: {e.strerror}; logging to stderr",
+                file=sys.stderr,
+            )
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)

@@ -61,7 +61,7 @@ class CollectorScheduler:
         """Let each collector finish its current cycle, then end the loops."""
         self._stop.set()
         if self._tasks:
-            done, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for t in pending:
                 t.cancel()
         self._tasks = []
@@ -84,7 +84,9 @@ class CollectorScheduler:
             samples = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
         except asyncio.TimeoutError:
             self.failures[name] = self.failures.get(name, 0) + 1
-            log.warning("collector %s: no result after %.1fs; skipping until it returns", name, timeout)
+            log.warning(
+                "collector %s: no result after %.1fs; skipping until it returns", name, timeout
+            )
             return
         except Exception as e:  # one collector's bug must not stop the others
             self.failures[name] = self.failures.get(name, 0) + 1
@@ -94,7 +96,10 @@ class CollectorScheduler:
         self.durations[name] = elapsed
         if elapsed > collector.interval / 2:
             log.warning(
-                "collector %s is slow: %.2fs for a %.0fs interval", name, elapsed, collector.interval
+                "collector %s is slow: %.2fs for a %.0fs interval",
+                name,
+                elapsed,
+                collector.interval,
             )
         if self._note_interval is not None:
             for s in samples:
@@ -132,4 +137,3 @@ class CollectorScheduler:
             sleeper.cancel()
             stopper.cancel()
         return self._stop.is_set()
-

@@ -20,10 +20,16 @@ def register(sub: SubParsers) -> None:
     )
     add_config_arg(p)
     p.add_argument("--once", action="store_true", required=True, help="collect once and exit")
-    p.add_argument("--json", action="store_true", help='JSON lines: {"ts","metric","labels","value"}')
+    p.add_argument(
+        "--json", action="store_true", help='JSON lines: {"ts","metric","labels","value"}'
+    )
     p.add_argument("--procfs", metavar="DIR", help="procfs root (overrides agent.proc_root)")
     p.add_argument(
-        "--interval", type=float, default=1.0, metavar="SECS", help="seconds between the two readings"
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECS",
+        help="seconds between the two readings",
     )
     p.set_defaults(func=run)
 
