@@ -174,11 +174,19 @@ def _skip(stats: CollectorStats, reason: str) -> None:
     stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
 
 
-def create(procfs: ProcFS, config: Config) -> ProcessCollector:
+def create(
+    procfs: ProcFS,
+    config: Config,
+    clk_tck: Optional[int] = None,
+    page_size: Optional[int] = None,
+) -> ProcessCollector:
+    """``clk_tck`` and ``page_size`` default to this host's (tests replay other hosts' trees)."""
     c = config.collector.process
     return ProcessCollector(
         procfs,
         interval=c.interval_secs,
         top_n=c.top_n,
         track_patterns=tuple(c.track_patterns),
+        clk_tck=clk_tck,
+        page_size=page_size,
     )
