@@ -1,0 +1,314 @@
+"""The Alertmanager channel: ``POST {url}/api/v2/alerts`` (SPEC §6, fleet path).
+
+One Alertmanager alert per agent alert, identified (as Alertmanager does) by
+its label set:
+
+- ``alertname``: ``Sysops`` + the metric and the analyzer in CamelCase, e.g.
+  ``cpu_usage_percent`` from ``threshold`` -> ``SysopsCpuUsagePercentThreshold``
+  (:func:`alert_name`), the style of Prometheus alerting rules;
+- ``instance`` (the host name), ``severity`` (``warn``, ``critical``, …),
+  ``metric``, and every label of the alert (``device``, ``mountpoint``,
+  ``pid``, …). An alert label whose name is one of ours is kept as
+  ``exported_<name>``; names are made valid for Alertmanager.
+
+Annotations: ``message``, ``value``, ``threshold``, ``analyzer`` (and
+``duration`` when known). ``startsAt`` is when the alert fired.
+
+Alertmanager forgets an alert that is not re-sent: a firing alert without
+``endsAt`` resolves itself after ``resolve_timeout``. So this channel
+remembers what it has delivered and a background task (started on the first
+``send``, cancelled by :meth:`aclose`, driven by the :class:`Clock`) re-sends:
+
+- every firing alert every ``resend_interval_secs``, with ``endsAt`` =
+  now + 4 × the interval (what Prometheus does): if the agent stops, the
+  alert resolves itself a few minutes later instead of firing forever;
+- every resolved alert, with ``endsAt`` = the time it resolved, on each tick
+  for ``resolved_resend_secs`` (a lost "resolved" must not leave a stale alert).
+
+The agent's analyzers keep one severity per series: a new firing at another
+severity (escalation) or a resolved notice ends the alerts of the other
+severities of the same series, so Alertmanager never shows a stale ``warn``
+beside the current ``critical``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+
+import httpx
+
+from sysops_agent.alerting.config import AlertmanagerChannelConfig
+from sysops_agent.channels.base import ChannelError
+from sysops_agent.channels.http import HttpChannel
+from sysops_agent.clock import Clock
+from sysops_agent.model import Alert, AlertState, iso_utc
+from sysops_agent.redact import Redactor
+
+if TYPE_CHECKING:
+    from sysops_agent.config import Config
+
+log = logging.getLogger(__name__)
+
+API_PATH = "/api/v2/alerts"
+#: Prometheus sets endsAt of a firing alert to now + 4 resend intervals; so do we.
+ENDS_AT_INTERVALS = 4
+#: At most this many alerts in one POST (Alertmanager has no hard limit; keep requests small).
+MAX_ALERTS_PER_POST = 500
+#: Remember at most this many alerts for re-sending (a runaway analyzer cannot eat memory).
+MAX_TRACKED = 10_000
+#: Labels set by the channel; an alert label with one of these names becomes exported_<name>.
+RESERVED_LABELS = ("alertname", "instance", "severity", "metric")
+
+_INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def _camel(text: str) -> str:
+    return "".join(w[:1].upper() + w[1:] for w in _WORD.findall(text))
+
+
+def alert_name(metric: str, analyzer: str) -> str:
+    """``cpu_usage_percent`` + ``threshold`` -> ``SysopsCpuUsagePercentThreshold``."""
+    return "Sysops" + _camel(metric) + _camel(analyzer)
+
+
+def label_name(name: str) -> str:
+    name = _INVALID_LABEL_CHARS.sub("_", name)
+    if not name or name[0].isdigit():
+        name = "_" + name
+    return name
+
+
+def alert_labels(alert: Alert) -> Dict[str, str]:
+    """The Alertmanager label set (the alert's identity there)."""
+    labels = {
+        "alertname": alert_name(alert.metric, alert.analyzer),
+        "instance": alert.hostname,
+        "severity": alert.severity.label,
+        "metric": alert.metric,
+    }
+    for key, value in alert.labels:
+        name = label_name(key)
+        if name in RESERVED_LABELS or name.startswith("__"):
+            name = "exported_" + name.lstrip("_")
+        if value and name not in labels:
+            labels[name] = value
+    return {k: v for k, v in labels.items() if v}
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def alert_annotations(alert: Alert) -> Dict[str, str]:
+    annotations = {
+        "message": alert.message,
+        "value": _number(alert.value),
+        "threshold": _number(alert.threshold),
+        "analyzer": alert.analyzer,
+    }
+    if alert.duration is not None:
+        annotations["duration"] = f"{int(alert.duration)}s"
+    return annotations
+
+
+LabelKey = Tuple[Tuple[str, str], ...]
+
+
+def _group_key(labels: Dict[str, str]) -> LabelKey:
+    """Identity of the series an alert is about: its labels without the severity."""
+    return tuple(sorted((k, v) for k, v in labels.items() if k != "severity"))
+
+
+@dataclass
+class Tracked:
+    """One alert this channel has told Alertmanager about."""
+
+    labels: Dict[str, str]
+    annotations: Dict[str, str]
+    starts_at: float
+    #: None while firing; the time it resolved otherwise
+    ends_at: Optional[float] = None
+
+    def payload(self, now: float, resend_interval: float, generator_url: str) -> Dict[str, Any]:
+        if self.ends_at is None:
+            ends = now + ENDS_AT_INTERVALS * resend_interval
+        else:
+            ends = max(self.ends_at, self.starts_at)
+        item: Dict[str, Any] = {
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "startsAt": iso_utc(self.starts_at),
+            "endsAt": iso_utc(ends),
+        }
+        if generator_url:
+            item["generatorURL"] = generator_url
+        return item
+
+
+class AlertmanagerChannel(HttpChannel):
+    name = "alertmanager"
+    supports_batch = True
+
+    def __init__(
+        self,
+        config: AlertmanagerChannelConfig,
+        *,
+        clock: Clock,
+        redactor: Optional[Redactor] = None,
+        timeout: float = 10.0,
+        transport: Optional[httpx.AsyncBaseTransport] = None,
+    ) -> None:
+        # credentials in the URL (http://user:pass@host) must not reach a log line
+        secrets = [config.url] if "@" in config.url else []
+        super().__init__(
+            redactor=redactor, timeout=timeout, secrets=secrets, clock=clock, transport=transport
+        )
+        self.config = config
+        self.clock: Clock = clock
+        self.url = config.url.rstrip("/") + API_PATH
+        self._tracked: Dict[LabelKey, Tracked] = {}
+        self._task: Optional[asyncio.Task[None]] = None
+        #: completed re-send rounds (for tests and the agent's status)
+        self.resend_rounds = 0
+
+    # -- state ---------------------------------------------------------------
+
+    def tracked(self) -> List[Tracked]:
+        return list(self._tracked.values())
+
+    def _record(self, alert: Alert) -> List[LabelKey]:
+        """Update the remembered state with ``alert``; returns the keys to send now."""
+        labels = alert_labels(alert)
+        key = tuple(sorted(labels.items()))
+        group = _group_key(labels)
+        changed: List[LabelKey] = []
+        for other_key, other in self._tracked.items():
+            if other.ends_at is not None or _group_key(other.labels) != group:
+                continue
+            if alert.state is AlertState.RESOLVED or other_key != key:
+                other.ends_at = max(alert.timestamp, other.starts_at)
+                changed.append(other_key)
+        if alert.state is AlertState.FIRING:
+            current = self._tracked.get(key)
+            if current is not None and current.ends_at is None:
+                current.annotations = alert_annotations(alert)
+            else:
+                self._tracked[key] = Tracked(labels, alert_annotations(alert), alert.timestamp)
+            changed.append(key)
+        elif not changed:
+            # Resolved, but we never saw it fire (e.g. the agent restarted): tell it anyway.
+            started = alert.timestamp - (alert.duration or 0.0)
+            self._tracked[key] = Tracked(labels, alert_annotations(alert), started, alert.timestamp)
+            changed.append(key)
+        elif key in self._tracked:
+            # the resolved notice carries the final value and message
+            self._tracked[key].annotations = alert_annotations(alert)
+        self._bound()
+        return changed
+
+    def _bound(self) -> None:
+        """Forget the oldest alerts beyond :data:`MAX_TRACKED`, resolved ones first."""
+        excess = len(self._tracked) - MAX_TRACKED
+        if excess <= 0:
+            return
+        order = sorted(
+            self._tracked.items(), key=lambda kv: (kv[1].ends_at is None, kv[1].starts_at)
+        )
+        for key, _ in order[:excess]:
+            del self._tracked[key]
+        log.warning("alertmanager: tracking more than %d alerts; forgot the oldest", MAX_TRACKED)
+
+    def _expire(self, now: float) -> None:
+        keep = self.config.resolved_resend_secs
+        for key in [
+            k for k, t in self._tracked.items() if t.ends_at is not None and now - t.ends_at > keep
+        ]:
+            del self._tracked[key]
+
+    def _payload(self, keys: Sequence[LabelKey]) -> List[Dict[str, Any]]:
+        now = self.clock.time()
+        return [
+            self._tracked[k].payload(
+                now, self.config.resend_interval_secs, self.config.generator_url
+            )
+            for k in keys
+            if k in self._tracked
+        ]
+
+    # -- sending -------------------------------------------------------------
+
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        keys: List[LabelKey] = []
+        for alert in alerts:
+            for key in self._record(alert):
+                if key not in keys:
+                    keys.append(key)
+        self._ensure_resender()
+        try:
+            await self._post(self._payload(keys))
+        except ChannelError as exc:
+            if not exc.retryable:
+                # Alertmanager refused these alerts: re-sending them would fail the same way.
+                for key in keys:
+                    self._tracked.pop(key, None)
+            raise
+
+    async def _post(self, items: List[Dict[str, Any]]) -> None:
+        for start in range(0, len(items), MAX_ALERTS_PER_POST):
+            response = await self.request(
+                "POST", self.url, json=items[start : start + MAX_ALERTS_PER_POST]
+            )
+            self.check(response)
+
+    # -- re-sending ----------------------------------------------------------
+
+    def _ensure_resender(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._resend_loop(), name="alertmanager-resend"
+            )
+
+    async def resend_once(self) -> None:
+        """Re-send every remembered alert (firing, and recently resolved)."""
+        self._expire(self.clock.time())
+        if not self._tracked:
+            return
+        try:
+            await self._post(self._payload(list(self._tracked)))
+        except ChannelError as exc:
+            log.warning("alertmanager: re-sending %d alerts failed: %s", len(self._tracked), exc)
+        self.resend_rounds += 1
+
+    async def _resend_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.config.resend_interval_secs)
+            try:
+                await self.resend_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let the loop die: the next tick tries again
+                log.exception("alertmanager: re-send failed")
+
+    async def aclose(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await super().aclose()
+
+
+def create(config: Config, redactor: Redactor, clock: Clock) -> AlertmanagerChannel:
+    """The registry's factory for ``[alerting.alertmanager]``."""
+    return AlertmanagerChannel(
+        config.alerting.alertmanager,
+        clock=clock,
+        redactor=redactor,
+        timeout=config.alerting.send_timeout_secs,
+    )

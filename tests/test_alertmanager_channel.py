@@ -1,0 +1,303 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, Callable, List
+
+import httpx
+import pytest
+
+from sysops_agent.alerting.config import AlertmanagerChannelConfig
+from sysops_agent.channels.alertmanager import (
+    ENDS_AT_INTERVALS,
+    AlertmanagerChannel,
+    alert_labels,
+    alert_name,
+    create,
+)
+from sysops_agent.channels.base import ChannelError
+from sysops_agent.clock import VirtualClock
+from sysops_agent.config import load_config
+from sysops_agent.model import Alert, AlertState, Severity, iso_utc, make_labels
+from sysops_agent.redact import Redactor
+
+T0 = 1_700_000_000.0
+
+
+def _alert(
+    t: float = T0,
+    severity: Severity = Severity.WARN,
+    state: AlertState = AlertState.FIRING,
+    labels: dict[str, str] | None = None,
+) -> Alert:
+    return Alert(
+        timestamp=t,
+        hostname="web-1",
+        severity=severity,
+        metric="disk_usage_percent",
+        value=91.5,
+        threshold=90.0,
+        message="Disk / is 91.5% full",
+        analyzer="threshold",
+        labels=make_labels(labels or {"mountpoint": "/", "device": "sda1"}),
+        duration=120.0,
+        state=state,
+    )
+
+
+class Recorder:
+    """A stand-in Alertmanager: records every POSTed body, answers ``status``."""
+
+    def __init__(self, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.bodies: List[Any] = []
+        self.urls: List[str] = []
+        self.status = status
+        self.headers = headers or {}
+        self.event = asyncio.Event()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.urls.append(str(request.url))
+        self.bodies.append(json.loads(request.content))
+        self.event.set()
+        return httpx.Response(self.status, headers=self.headers, text="bad alert")
+
+    async def wait_for(self, n: int) -> None:
+        async def until() -> None:
+            while len(self.bodies) < n:
+                self.event.clear()
+                await self.event.wait()
+
+        await asyncio.wait_for(until(), timeout=5)
+
+
+def _channel(
+    rec: Callable[[httpx.Request], httpx.Response],
+    clock: VirtualClock,
+    url: str = "http://am.test:9093/",
+    **cfg: Any,
+) -> AlertmanagerChannel:
+    config = AlertmanagerChannelConfig(enabled=True, url=url, **cfg)
+    return AlertmanagerChannel(config, clock=clock, transport=httpx.MockTransport(rec))
+
+
+@pytest.mark.parametrize(
+    ("metric", "analyzer", "name"),
+    [
+        ("cpu_usage_percent", "threshold", "SysopsCpuUsagePercentThreshold"),
+        ("memory_usage_percent", "zscore", "SysopsMemoryUsagePercentZscore"),
+        ("process_rss_bytes", "leak", "SysopsProcessRssBytesLeak"),
+        ("oom-kill", "log", "SysopsOomKillLog"),
+    ],
+)
+def test_alert_name(metric: str, analyzer: str, name: str) -> None:
+    assert alert_name(metric, analyzer) == name
+
+
+def test_labels_include_alert_labels_and_never_override_ours() -> None:
+    alert = _alert(labels={"severity": "fake", "instance": "spoof", "bad-name": "x", "empty": ""})
+    labels = alert_labels(alert)
+    assert labels == {
+        "alertname": "SysopsDiskUsagePercentThreshold",
+        "instance": "web-1",
+        "severity": "warn",
+        "metric": "disk_usage_percent",
+        "exported_severity": "fake",
+        "exported_instance": "spoof",
+        "bad_name": "x",
+    }
+
+
+async def test_firing_payload_shape() -> None:
+    clock = VirtualClock(T0 + 5)
+    rec = Recorder()
+    channel = _channel(rec, clock, generator_url="http://grafana.test/d/sysops")
+    try:
+        await channel.send([_alert()])
+        assert rec.urls == ["http://am.test:9093/api/v2/alerts"]
+        (body,) = rec.bodies
+        assert body == [
+            {
+                "labels": {
+                    "alertname": "SysopsDiskUsagePercentThreshold",
+                    "instance": "web-1",
+                    "severity": "warn",
+                    "metric": "disk_usage_percent",
+                    "device": "sda1",
+                    "mountpoint": "/",
+                },
+                "annotations": {
+                    "message": "Disk / is 91.5% full",
+                    "value": "91.5",
+                    "threshold": "90",
+                    "analyzer": "threshold",
+                    "duration": "120s",
+                },
+                "startsAt": "2023-11-14T22:13:20Z",
+                # firing: endsAt is 4 resend intervals ahead, so a dead agent's alert expires
+                "endsAt": iso_utc(T0 + 5 + ENDS_AT_INTERVALS * 60),
+                "generatorURL": "http://grafana.test/d/sysops",
+            }
+        ]
+    finally:
+        await channel.aclose()
+
+
+async def test_firing_resent_every_interval_until_resolved_then_resolved_resent() -> None:
+    clock = VirtualClock(T0)
+    rec = Recorder()
+    channel = _channel(rec, clock, resend_interval_secs=60.0, resolved_resend_secs=180.0)
+    try:
+        await channel.send([_alert()])
+        assert len(rec.bodies) == 1
+        await clock.advance(59)
+        assert len(rec.bodies) == 1  # not before the interval
+        await clock.advance(1)
+        await rec.wait_for(2)
+        await clock.advance(60)
+        await rec.wait_for(3)
+        for body in rec.bodies[1:]:
+            (item,) = body
+            assert item["labels"]["severity"] == "warn"
+            assert item["startsAt"] == iso_utc(T0)  # the original start, every time
+        assert rec.bodies[2][0]["endsAt"] == iso_utc(T0 + 120 + ENDS_AT_INTERVALS * 60)
+
+        resolved_at = clock.time() + 10
+        clock.set(resolved_at)
+        await channel.send([_alert(t=resolved_at, state=AlertState.RESOLVED)])
+        assert len(rec.bodies) == 4
+        (item,) = rec.bodies[3]
+        assert item["endsAt"] == iso_utc(resolved_at)
+        assert item["startsAt"] == iso_utc(T0)
+
+        # resolved alerts are re-sent (endsAt in the past) for resolved_resend_secs
+        for _ in range(3):
+            await clock.advance(60)
+        await rec.wait_for(7)
+        for body in rec.bodies[4:]:
+            assert [i["endsAt"] for i in body] == [iso_utc(resolved_at)]
+        await clock.advance(600)
+        assert len(rec.bodies) == 7  # forgotten after that: nothing left to send
+        assert channel.tracked() == []
+    finally:
+        await channel.aclose()
+
+
+async def test_escalation_resolves_the_other_severity() -> None:
+    clock = VirtualClock(T0)
+    rec = Recorder()
+    channel = _channel(rec, clock)
+    try:
+        await channel.send([_alert()])
+        await channel.send([_alert(t=T0 + 30, severity=Severity.CRITICAL)])
+        items = {i["labels"]["severity"]: i for i in rec.bodies[1]}
+        assert items["warn"]["endsAt"] == iso_utc(T0 + 30)
+        assert items["critical"]["startsAt"] == iso_utc(T0 + 30)
+        assert items["critical"]["endsAt"] > iso_utc(T0 + 30)
+        # another series (other mountpoint) is untouched
+        await channel.send([_alert(t=T0 + 40, labels={"mountpoint": "/var", "device": "sdb1"})])
+        assert len(rec.bodies[2]) == 1
+        # a resolved notice ends the firing critical
+        await channel.send(
+            [_alert(t=T0 + 50, severity=Severity.CRITICAL, state=AlertState.RESOLVED)]
+        )
+        (item,) = rec.bodies[3]
+        assert (item["labels"]["severity"], item["endsAt"]) == ("critical", iso_utc(T0 + 50))
+    finally:
+        await channel.aclose()
+
+
+async def test_resolved_without_known_firing_is_still_sent() -> None:
+    clock = VirtualClock(T0)
+    rec = Recorder()
+    channel = _channel(rec, clock)
+    try:
+        await channel.send([_alert(t=T0 + 300, state=AlertState.RESOLVED)])
+        (item,) = rec.bodies[0]
+        assert item["startsAt"] == iso_utc(T0 + 300 - 120)  # timestamp - duration
+        assert item["endsAt"] == iso_utc(T0 + 300)
+    finally:
+        await channel.aclose()
+
+
+async def test_final_error_forgets_the_alert_retryable_keeps_it() -> None:
+    clock = VirtualClock(T0)
+    rec = Recorder(status=400)
+    channel = _channel(rec, clock)
+    try:
+        with pytest.raises(ChannelError) as info:
+            await channel.send([_alert()])
+        assert not info.value.retryable and info.value.status == 400
+        assert "HTTP 400" in str(info.value)
+        assert channel.tracked() == []
+
+        rec.status = 503
+        rec.headers = {"Retry-After": "7"}
+        with pytest.raises(ChannelError) as info:
+            await channel.send([_alert()])
+        assert info.value.retryable and info.value.retry_after == 7.0
+        assert len(channel.tracked()) == 1
+        # the re-send loop delivers it once Alertmanager is back
+        rec.status = 200
+        await clock.advance(60)
+        await rec.wait_for(3)
+        assert rec.bodies[2][0]["labels"]["severity"] == "warn"
+    finally:
+        await channel.aclose()
+
+
+async def test_network_error_is_retryable_and_redacted() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"connection refused to {request.url}")
+
+    clock = VirtualClock(T0)
+    channel = _channel(refuse, clock, url="http://admin:s3cretpass@am.test:9093")
+    try:
+        with pytest.raises(ChannelError) as info:
+            await channel.send([_alert()])
+        assert info.value.retryable
+        assert "s3cretpass" not in str(info.value)
+    finally:
+        await channel.aclose()
+
+
+async def test_resend_failure_does_not_kill_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    clock = VirtualClock(T0)
+    rec = Recorder()
+    channel = _channel(rec, clock)
+    try:
+        await channel.send([_alert()])
+        rec.status = 500
+        await clock.advance(60)
+        await rec.wait_for(2)
+        rec.status = 200
+        await clock.advance(60)
+        await rec.wait_for(3)
+        assert channel.resend_rounds == 2
+        assert any("re-sending 1 alerts failed" in r.getMessage() for r in caplog.records)
+    finally:
+        await channel.aclose()
+
+
+async def test_aclose_stops_the_resend_loop() -> None:
+    clock = VirtualClock(T0)
+    rec = Recorder()
+    channel = _channel(rec, clock)
+    await channel.send([_alert()])
+    await channel.aclose()
+    await clock.advance(600)
+    assert len(rec.bodies) == 1
+
+
+def test_factory_uses_config() -> None:
+    text = (
+        "[alerting]\nsend_timeout_secs = 7\n"
+        '[alerting.alertmanager]\nenabled = true\nurl = "http://127.0.0.1:9093"\n'
+        "resend_interval_secs = 30\n"
+    )
+    result = load_config(text=text, env={})
+    assert result.problems == []
+    channel = create(result.config, Redactor(), VirtualClock(T0))
+    assert channel.name == "alertmanager"
+    assert channel.url == "http://127.0.0.1:9093/api/v2/alerts"
+    assert channel.config.resend_interval_secs == 30
+    assert channel.timeout == 7
