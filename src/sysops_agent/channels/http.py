@@ -1,0 +1,194 @@
+"""Shared plumbing of the HTTP channels (Discord, Slack, Telegram, webhook).
+
+- One pooled :class:`httpx.AsyncClient` per channel, created on first use,
+  with the ``send_timeout_secs`` timeout; closed by ``aclose``.
+- Every failure becomes a :class:`ChannelError` whose message is redacted:
+  httpx exceptions quote the URL (a webhook URL *is* the secret), so they are
+  re-raised ``from None`` with a redacted text, and response bodies are
+  redacted and shortened too.
+- :func:`classify_status` (from :mod:`sysops_agent.alerting.retry`) decides:
+  2xx ok, 429/5xx retryable, other statuses final. A status in a channel's
+  :attr:`HttpChannel.disable_on` (e.g. Discord's 404 for a deleted webhook)
+  disables the channel: one loud error, then every later send fails at once
+  without a request, until the agent restarts or reloads.
+- :func:`parse_retry_after` reads the wait a platform asks for: the
+  ``Retry-After`` header (seconds or an HTTP date) first, then the JSON body's
+  ``retry_after`` (Discord) or ``parameters.retry_after`` (Telegram).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+from typing import Any, FrozenSet, Iterable, Mapping, Optional
+
+import httpx
+
+from sysops_agent import __version__
+from sysops_agent.alerting.retry import Disposition, classify_status
+from sysops_agent.channels.base import ChannelError
+from sysops_agent.channels.text import one_line
+from sysops_agent.clock import Clock
+from sysops_agent.redact import Redactor
+
+log = logging.getLogger("sysops_agent.channels")
+
+USER_AGENT = f"sysops-agent/{__version__}"
+#: how much of an error body goes into an error message
+MAX_ERROR_DETAIL = 300
+#: connections kept per channel: alerts go out one request at a time
+POOL_CONNECTIONS = 2
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], body: Any, now: Optional[float] = None
+) -> Optional[float]:
+    """Seconds to wait, from the header or the JSON body; None when not given."""
+    header = headers.get("retry-after") or headers.get("Retry-After")
+    if header:
+        header = header.strip()
+        try:
+            return max(0.0, float(header))
+        except ValueError:
+            pass
+        if now is not None:
+            try:
+                when = email.utils.parsedate_to_datetime(header)
+            except (TypeError, ValueError, IndexError):
+                when = None
+            if when is not None and when.tzinfo is not None:
+                return max(0.0, when.timestamp() - now)
+    if isinstance(body, Mapping):
+        for source in (body, body.get("parameters")):
+            if isinstance(source, Mapping):
+                value = source.get("retry_after")
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    return max(0.0, float(value))
+    return None
+
+
+def json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class HttpChannel:
+    """Base of the HTTP channels: a client, error mapping, redaction, disabling."""
+
+    name = "http"
+    supports_batch = True
+    #: statuses after which the endpoint is known to be gone or refused for good
+    disable_on: FrozenSet[int] = frozenset()
+
+    def __init__(
+        self,
+        *,
+        redactor: Optional[Redactor] = None,
+        timeout: float = 10.0,
+        secrets: Iterable[str] = (),
+        clock: Optional[Clock] = None,
+        transport: Optional[httpx.AsyncBaseTransport] = None,
+    ) -> None:
+        self.redactor = redactor if redactor is not None else Redactor()
+        for secret in secrets:
+            if secret:
+                self.redactor.add(secret)
+        self.timeout = float(timeout)
+        self.clock = clock
+        self._transport = transport
+        self._client: Optional[httpx.AsyncClient] = None
+        #: why the channel stopped sending (None while it works)
+        self.disabled: Optional[str] = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout),
+                limits=httpx.Limits(
+                    max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
+                ),
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+                transport=self._transport,
+            )
+        return self._client
+
+    def redact(self, text: str) -> str:
+        return self.redactor(text)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: Optional[Mapping[str, str]] = None,
+    ) -> httpx.Response:
+        """Send one request; transport failures become (redacted) ChannelErrors."""
+        if self.disabled is not None:
+            raise ChannelError(f"{self.name} is disabled: {self.disabled}", retryable=False)
+        try:
+            return await self.client.request(method, url, json=json, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise ChannelError(
+                f"{self.name}: no answer within {self.timeout:g} s ({type(exc).__name__})",
+                retryable=True,
+            ) from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise ChannelError(
+                f"{self.name}: bad URL: {self.redact(str(exc))}", retryable=False
+            ) from None
+        except httpx.HTTPError as exc:
+            detail = self.redact(one_line(str(exc)))[:MAX_ERROR_DETAIL]
+            raise ChannelError(
+                f"{self.name}: {type(exc).__name__}: {detail or 'request failed'}",
+                retryable=True,
+            ) from None
+        except ValueError as exc:  # e.g. a header value httpx refuses
+            raise ChannelError(
+                f"{self.name}: invalid request: {self.redact(str(exc))}", retryable=False
+            ) from None
+
+    def error_detail(self, response: httpx.Response) -> str:
+        """The platform's own words about a failure (channels override this)."""
+        return response.text
+
+    def check(self, response: httpx.Response) -> None:
+        """Raise a ChannelError unless ``response`` is a success."""
+        status = response.status_code
+        disposition = classify_status(status)
+        if disposition is Disposition.OK:
+            return
+        try:
+            detail = one_line(self.error_detail(response)).strip()
+        except Exception:  # a strange body must not hide the status
+            detail = ""
+        detail = self.redact(detail)[:MAX_ERROR_DETAIL]
+        message = f"{self.name}: HTTP {status}" + (f": {detail}" if detail else "")
+        if status in self.disable_on:
+            self.disabled = f"HTTP {status}" + (f" ({detail})" if detail else "")
+            log.error(
+                "%s answered %s: the endpoint is gone or refuses us; channel disabled until "
+                "the agent restarts or reloads its config — check the URL/token",
+                self.name,
+                self.disabled,
+            )
+            raise ChannelError(message + " (channel disabled)", retryable=False, status=status)
+        retry_after = None
+        if disposition is Disposition.RETRY:
+            now = self.clock.time() if self.clock is not None else None
+            retry_after = parse_retry_after(response.headers, json_body(response), now)
+        raise ChannelError(
+            message,
+            retryable=disposition is Disposition.RETRY,
+            retry_after=retry_after,
+            status=status,
+        )
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()

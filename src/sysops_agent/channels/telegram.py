@@ -1,0 +1,194 @@
+"""Telegram Bot API channel: ``sendMessage`` with ``parse_mode=HTML``.
+
+A message is built as a list of :class:`Piece` — plain text plus an optional
+tag (``b``, ``i``, ``code``) — and only rendered to HTML at the end, with every
+piece's text HTML-escaped (``&``, ``<``, ``>``). That makes the two hard rules
+easy to keep:
+
+- Telegram's 4096 limit applies *after entity parsing* and counts UTF-16 code
+  units; the visible length is exactly the UTF-16 length of the pieces' plain
+  text, so it is measured there (:func:`visible_len`).
+- Cutting happens on a piece's plain text, before escaping, so a cut can never
+  split a tag or an entity; a tag is always closed.
+
+A batch keeps as many whole alerts as fit and ends with "…and N more".
+Errors show Telegram's ``description`` (e.g. "Bad Request: chat not found");
+429 carries ``parameters.retry_after``. The token is part of the URL path;
+the redactor masks it as ``bot123:***``. 401/404 (token revoked or wrong)
+disable the channel with one loud error.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, List, NamedTuple, Optional, Sequence
+
+from sysops_agent.alerting.config import TelegramChannelConfig
+from sysops_agent.channels.http import HttpChannel, json_body
+from sysops_agent.channels.text import (
+    ELLIPSIS,
+    clean,
+    format_duration,
+    format_labels,
+    format_value,
+    one_line,
+    truncate,
+    utf16_len,
+)
+from sysops_agent.clock import Clock
+from sysops_agent.model import Alert, AlertState, Severity, iso_utc
+from sysops_agent.redact import Redactor
+
+#: Telegram's limit for ``text`` after entity parsing, in UTF-16 code units
+MESSAGE_MAX = 4096
+# Our budgets inside it
+HEADLINE_BUDGET = 300
+FIELD_BUDGET = 300
+MESSAGE_BUDGET_SINGLE = 3000
+MESSAGE_BUDGET_BATCH = 800
+#: kept free for "…and N more alerts" when not every alert fits
+SUMMARY_RESERVE = 40
+
+EMOJI = {
+    Severity.INFO: "ℹ️",
+    Severity.WARN: "⚠️",
+    Severity.CRITICAL: "🔴",
+    Severity.EMERGENCY: "🚨",
+}
+RESOLVED_EMOJI = "✅"
+
+
+class Piece(NamedTuple):
+    text: str
+    tag: Optional[str] = None
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def render(pieces: Sequence[Piece]) -> str:
+    out = []
+    for p in pieces:
+        body = escape(p.text)
+        out.append(f"<{p.tag}>{body}</{p.tag}>" if p.tag and p.text else body)
+    return "".join(out)
+
+
+def visible_len(pieces: Sequence[Piece]) -> int:
+    """What Telegram counts against :data:`MESSAGE_MAX`."""
+    return sum(utf16_len(p.text) for p in pieces)
+
+
+def _cut(text: str, limit: int) -> str:
+    return truncate(text, limit, utf16_len)
+
+
+def alert_pieces(alert: Alert, message_budget: int) -> List[Piece]:
+    firing = alert.state is AlertState.FIRING
+    emoji = EMOJI[alert.severity] if firing else RESOLVED_EMOJI
+    state = alert.severity.label.upper() if firing else "RESOLVED"
+    pieces = [
+        Piece(f"{emoji} "),
+        Piece(state, "b"),
+        Piece(" "),
+        Piece(_cut(one_line(alert.metric), HEADLINE_BUDGET), "b"),
+        Piece(" on "),
+        Piece(_cut(one_line(alert.hostname), HEADLINE_BUDGET), "b"),
+        Piece("\n"),
+    ]
+    if alert.message:
+        pieces += [Piece(_cut(clean(alert.message), message_budget)), Piece("\n")]
+    facts = [
+        ("Value", f"{format_value(alert.value)} (threshold {format_value(alert.threshold)})"),
+    ]
+    if alert.labels:
+        facts.append(("Labels", format_labels(alert.labels)))
+    facts += [
+        ("Duration", format_duration(alert.duration)),
+        ("Analyzer", alert.analyzer),
+    ]
+    for name, value in facts:
+        pieces += [Piece(f"{name}: ", "b"), Piece(_cut(one_line(value), FIELD_BUDGET)), Piece("\n")]
+    pieces.append(Piece(iso_utc(alert.timestamp), "i"))
+    return pieces
+
+
+def build_pieces(alerts: Sequence[Alert], limit: int = MESSAGE_MAX) -> List[Piece]:
+    if len(alerts) == 1:
+        pieces = alert_pieces(alerts[0], MESSAGE_BUDGET_SINGLE)
+        return pieces if visible_len(pieces) <= limit else fit(pieces, limit)
+    out: List[Piece] = []
+    for i, alert in enumerate(alerts):
+        sep = [Piece("\n\n")] if out else []
+        candidate = sep + alert_pieces(alert, MESSAGE_BUDGET_BATCH)
+        reserve = SUMMARY_RESERVE if i < len(alerts) - 1 else 0
+        if visible_len(out) + visible_len(candidate) + reserve > limit:
+            rest = len(alerts) - i
+            tail = [Piece("\n\n" if out else ""), Piece(f"{ELLIPSIS}and {rest} more alerts", "i")]
+            return fit(out + tail, limit)
+        out += candidate
+    return out
+
+
+def fit(pieces: Sequence[Piece], limit: int) -> List[Piece]:
+    """Cut ``pieces`` from the end so the visible length is at most ``limit``."""
+    out: List[Piece] = []
+    used = 0
+    for p in pieces:
+        size = utf16_len(p.text)
+        if used + size <= limit:
+            out.append(p)
+            used += size
+            continue
+        room = limit - used
+        if room > utf16_len(ELLIPSIS):
+            out.append(Piece(_cut(p.text, room), p.tag))
+        break
+    return out
+
+
+class TelegramChannel(HttpChannel):
+    name = "telegram"
+    supports_batch = True
+    disable_on = frozenset({401, 404})
+
+    def __init__(
+        self,
+        config: TelegramChannelConfig,
+        *,
+        redactor: Optional[Redactor] = None,
+        timeout: float = 10.0,
+        clock: Optional[Clock] = None,
+        **kwargs: Any,
+    ) -> None:
+        token = config.bot_token.strip()
+        super().__init__(
+            redactor=redactor,
+            timeout=timeout,
+            secrets=[token, f"bot{token}"],
+            clock=clock,
+            **kwargs,
+        )
+        self.config = config
+        self.url = f"{config.api_base_url.rstrip('/')}/bot{token}/sendMessage"
+
+    def payload(self, alerts: Sequence[Alert]) -> dict[str, Any]:
+        return {
+            "chat_id": self.config.chat_id,
+            "text": render(build_pieces(alerts)),
+            "parse_mode": "HTML",
+            "disable_web_page_preview": True,
+        }
+
+    def error_detail(self, response: Any) -> str:
+        body = json_body(response)
+        if isinstance(body, dict) and body.get("description"):
+            return str(body["description"])
+        return str(response.text)
+
+    async def send(self, alerts: Sequence[Alert]) -> None:
+        if not alerts:
+            return
+        response = await self.request("POST", self.url, json=self.payload(alerts))
+        self.check(response)
