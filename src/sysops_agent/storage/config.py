@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sysops_agent.schema import opt
+
+#: file name of the history database inside ``agent.data_dir``
+DEFAULT_DB_NAME = "metrics.db"
 
 
 @dataclass
@@ -13,4 +17,25 @@ class StorageConfig:
     sqlite: bool = opt(False, help="keep one-minute averages in SQLite under agent.data_dir")
     sqlite_path: str = opt("", help="empty = <agent.data_dir>/metrics.db")
     retention_days: int = opt(30, min=1, max=3650)
-    flush_interval_secs: float = opt(60.0, min=10, max=3600)
+    flush_interval_secs: float = opt(
+        60.0, min=1, max=3600, help="how often the last minute(s) are written (rows are per minute)"
+    )
+    sqlite_busy_timeout_ms: int = opt(
+        5000,
+        min=0,
+        max=60_000,
+        help="wait this long for another process's lock before retrying later",
+    )
+    sqlite_max_pending_minutes: int = opt(
+        60,
+        min=1,
+        max=1440,
+        help="minutes of rows kept in memory while the database cannot be written",
+    )
+
+
+def sqlite_db_path(storage: StorageConfig, data_dir: str) -> Path:
+    """Where the history database lives: ``sqlite_path`` or ``<data_dir>/metrics.db``."""
+    if storage.sqlite_path:
+        return Path(storage.sqlite_path)
+    return Path(data_dir) / DEFAULT_DB_NAME
