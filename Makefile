@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/sysops-agent.toml
 PY39   ?= $(shell ls -d $$HOME/.pyenv/versions/3.9*/bin/python3 2>/dev/null | tail -n 1)
 
-.PHONY: run test lint typecheck pytest test-py39 clean
+MATRIX_PYTHONS ?= $(shell for v in 3.9 3.10 3.11 3.12 3.13; do ls -d $$HOME/.pyenv/versions/$$v.*/bin/python3 2>/dev/null | sort -V | tail -n 1; done)
+
+.PHONY: run test lint typecheck pytest test-py39 test-matrix dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +45,23 @@ test-py39:
 	  .venv39/bin/python -m pip install --quiet --upgrade pip; \
 	  .venv39/bin/python -m pip install --quiet -e '.[dev]' && .venv39/bin/pytest -q -p no:cacheprovider; fi
 
+## dist: the wheel and the single-file dist/sysops-agent.pyz (runs on any Python >= 3.9)
+dist: | $(BIN)/python
+	$(BIN)/python deploy/build_pyz.py --dist dist
+
+## test-matrix: the suite on every pyenv Python from 3.9 to 3.13, each in its own .venv-3.X
+test-matrix:
+	@failed=""; for py in $(MATRIX_PYTHONS); do \
+	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	  echo "== Python $$v ($$py)"; \
+	  { [ -x .venv-$$v/bin/python ] || $$py -m venv .venv-$$v; } && \
+	  .venv-$$v/bin/python -m pip install --quiet --upgrade pip && \
+	  .venv-$$v/bin/python -m pip install --quiet -e '.[dev]' && \
+	  .venv-$$v/bin/pytest -q -p no:cacheprovider || failed="$$failed $$v"; \
+	done; \
+	if [ -z "$(MATRIX_PYTHONS)" ]; then echo "test-matrix: no pyenv Python 3.9-3.13 found"; exit 1; fi; \
+	if [ -n "$$failed" ]; then echo "test-matrix: FAILED on$$failed"; exit 1; fi; \
+	echo "test-matrix: passed on every Python"
+
 clean:
-	rm -rf $(VENV) .venv39 build dist *.egg-info src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv39 .venv-3.* build dist *.egg-info src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
