@@ -21,6 +21,7 @@ COMMANDS = [
     "sysops_agent.commands.run",
     "sysops_agent.commands.collect",
     "sysops_agent.commands.check_config",
+    "sysops_agent.commands.replay",
 ]
 
 

@@ -47,6 +47,17 @@ class ZScoreConfig:
     window: int = opt(360, min=10, max=100_000, help="samples in the rolling window")
     min_samples: int = opt(30, min=2, help="no alert before the window holds this many")
     threshold: float = opt(3.0, min=0.5, help="alert when |z| exceeds this")
+    hysteresis: float = opt(
+        0.33, min=0, max=0.9, help="resolve once |z| < threshold * (1 - hysteresis)"
+    )
+    sustain: int = opt(1, min=1, max=1000, help="consecutive samples beyond the threshold to fire")
+    cooldown: int = opt(30, min=0, help="samples after an alert resolves before it may fire again")
+    extreme_window: int = opt(
+        1440,
+        min=0,
+        max=100_000,
+        help="also require a new minimum/maximum of this many samples (0 = off)",
+    )
 
 
 @dataclass

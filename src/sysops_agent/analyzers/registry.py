@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List
 
+from sysops_agent.analyzers import zscore
 from sysops_agent.analyzers.base import Analyzer, AnalyzerFactory
 from sysops_agent.analyzers.threshold import ThresholdAnalyzer
 from sysops_agent.config import Config
@@ -21,11 +22,13 @@ def _threshold(config: Config, hostname: str) -> Analyzer:
 #: name -> factory; the order is the order analyzers run in
 ANALYZERS: Dict[str, AnalyzerFactory] = {
     "threshold": _threshold,
+    "zscore": zscore.build,
 }
 
 #: name -> is it enabled in this configuration
 _ENABLED: Dict[str, Callable[[Config], bool]] = {
     "threshold": lambda c: c.analyzer.threshold.enabled,
+    "zscore": lambda c: c.analyzer.zscore.enabled,
 }
 
 

@@ -1,0 +1,43 @@
+"""Small helpers shared by the analyzers: turning a lifecycle transition into an Alert."""
+
+from __future__ import annotations
+
+from sysops_agent.analyzers.describe import subject
+from sysops_agent.analyzers.lifecycle import Transition
+from sysops_agent.model import Alert, AlertState, SeriesKey
+
+
+def transition_alert(
+    analyzer: str,
+    hostname: str,
+    key: SeriesKey,
+    t: Transition,
+    message: str,
+    threshold: float,
+) -> Alert:
+    """The notification for ``t`` (firing or resolved) on series ``key``."""
+    return Alert(
+        timestamp=t.at,
+        hostname=hostname,
+        severity=t.severity,
+        metric=key.metric,
+        value=t.value,
+        threshold=threshold,
+        message=message,
+        analyzer=analyzer,
+        labels=key.labels,
+        duration=t.duration,
+        state=AlertState.RESOLVED if t.resolved else AlertState.FIRING,
+    )
+
+
+def gone_alert(analyzer: str, hostname: str, key: SeriesKey, t: Transition) -> Alert:
+    """Resolved notification for a firing series that is no longer reported."""
+    return transition_alert(
+        analyzer,
+        hostname,
+        key,
+        t,
+        f"{subject(key)} is no longer reported; alert closed",
+        0.0,
+    )
