@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, NamedTuple, Optional
 
 from sysops_agent.collectors import disk_usage, process
-from sysops_agent.collectors.base import Collector
+from sysops_agent.collectors.base import Collector, CollectorFactory
 from sysops_agent.collectors.registry import build_collectors
 from sysops_agent.config import Config, load_config
 from sysops_agent.procfs import ProcFS
@@ -85,9 +85,12 @@ class Replay:
         def make_process(p: ProcFS, c: Config) -> Collector:
             return process.create(p, c, clk_tck=clk_tck, page_size=page_size)
 
-        collectors = build_collectors(
-            self.procfs, self.config, {"disk_usage": make_disk_usage, "process": make_process}
-        )
+        #: registry overrides: statvfs and the host constants come from the fixture
+        self.factories: Dict[str, CollectorFactory] = {
+            "disk_usage": make_disk_usage,
+            "process": make_process,
+        }
+        collectors = build_collectors(self.procfs, self.config, self.factories)
         wanted: Optional[List[str]] = spec.get("collectors")
         if wanted is not None:
             collectors = [c for c in collectors if c.name in wanted]

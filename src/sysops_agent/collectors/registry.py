@@ -7,8 +7,9 @@ separately and it is not listed here.
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional, Set
 
 from sysops_agent.collectors import (
     cpu,
@@ -25,6 +26,8 @@ from sysops_agent.collectors.base import Collector, CollectorFactory
 from sysops_agent.config import Config
 from sysops_agent.model import Sample
 from sysops_agent.procfs import ProcFS
+
+log = logging.getLogger(__name__)
 
 COLLECTORS: Dict[str, CollectorFactory] = {
     "cpu": cpu.create,
@@ -62,24 +65,34 @@ def collect_once(
     time_fn: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
     between: Optional[Callable[[], None]] = None,
+    factories: Optional[Mapping[str, CollectorFactory]] = None,
 ) -> List[Sample]:
     """One reading of every enabled collector, rates included (``collect --once``).
 
     Rate collectors need two readings: the first call primes them and its
     samples are discarded; the samples returned come from the second call,
     ``clock_sleep`` seconds later. ``between`` runs between the readings
-    (tests use it to switch a fixture tree to its next step).
+    (tests use it to switch a fixture tree to its next step). A collector that
+    fails is logged and left out, as in the daemon.
     """
-    collectors = build_collectors(procfs, config)
-    t0 = time_fn()
-    for c in collectors:
-        c.collect(t0)
+    collectors = build_collectors(procfs, config, factories)
+    failed: Set[str] = set()
+    _run_all(collectors, time_fn(), failed)
     if clock_sleep > 0:
         sleep(clock_sleep)
     if between is not None:
         between()
-    t1 = time_fn()
+    return _run_all(collectors, time_fn(), failed)
+
+
+def _run_all(collectors: List[Collector], now: float, failed: Set[str]) -> List[Sample]:
     out: List[Sample] = []
     for c in collectors:
-        out.extend(c.collect(t1))
+        if c.name in failed:
+            continue
+        try:
+            out.extend(c.collect(now))
+        except Exception as e:  # one broken collector must not hide the others
+            failed.add(c.name)
+            log.warning("collector %s failed: %s", c.name, e)
     return out
