@@ -1,0 +1,151 @@
+"""Ring buffers and the in-memory store: wrap-around, queries, cursors, NaN, capacity."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sysops_agent.model import Sample, make_labels
+from sysops_agent.storage.ringbuffer import RingBuffer
+from sysops_agent.storage.store import Store
+
+
+def filled(capacity: int, n: int) -> RingBuffer:
+    """Samples ts = 1..n, value = 10 * ts."""
+    b = RingBuffer(capacity)
+    for ts in range(1, n + 1):
+        b.append(float(ts), 10.0 * ts)
+    return b
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        RingBuffer(0)
+
+
+def test_empty_buffer() -> None:
+    b = RingBuffer(3)
+    assert len(b) == 0
+    assert b.latest() is None
+    assert b.last_n(5) == []
+    assert b.since(0) == []
+    assert b.new_since(0) == []
+    assert list(b) == []
+    assert math.isnan(b.last_value)
+
+
+def test_before_wrap_keeps_everything_in_order() -> None:
+    b = filled(5, 3)
+    assert list(b) == [(1.0, 10.0), (2.0, 20.0), (3.0, 30.0)]
+    assert b.latest() == (3.0, 30.0)
+
+
+@pytest.mark.parametrize("n", [5, 6, 7, 12, 13])
+def test_wrap_around_keeps_the_newest_capacity_samples(n: int) -> None:
+    b = filled(5, n)
+    want = [(float(ts), 10.0 * ts) for ts in range(n - 4, n + 1)]
+    assert len(b) == 5
+    assert b.total == n
+    assert list(b) == want
+    assert b.last_n(5) == want
+    assert b.last_n(2) == want[-2:]
+    assert b.latest() == want[-1]
+
+
+def test_last_n_bounds() -> None:
+    b = filled(4, 6)
+    assert b.last_n(0) == []
+    assert b.last_n(-3) == []
+    assert b.last_n(100) == [(3.0, 30.0), (4.0, 40.0), (5.0, 50.0), (6.0, 60.0)]
+
+
+@pytest.mark.parametrize(
+    ("t", "want_ts"),
+    [(0, [4, 5, 6, 7, 8]), (6, [6, 7, 8]), (6.5, [7, 8]), (8, [8]), (9, []), (4, [4, 5, 6, 7, 8])],
+)
+def test_since_after_wrap(t: float, want_ts: list[int]) -> None:
+    b = filled(5, 8)  # holds 4..8, physically rotated
+    assert [ts for ts, _ in b.since(t)] == [float(x) for x in want_ts]
+
+
+def test_new_since_cursor() -> None:
+    b = filled(5, 3)
+    cursor = b.total
+    assert b.new_since(cursor) == []
+    b.append(4.0, 40.0)
+    b.append(5.0, 50.0)
+    assert b.new_since(cursor) == [(4.0, 40.0), (5.0, 50.0)]
+    cursor = b.total
+    for ts in range(6, 20):  # the reader fell more than a whole buffer behind
+        b.append(float(ts), 10.0 * ts)
+    assert b.new_since(cursor) == b.last_n(5)
+    assert [ts for ts, _ in b.new_since(cursor)] == [15.0, 16.0, 17.0, 18.0, 19.0]
+
+
+def test_compact_representation() -> None:
+    b = RingBuffer(1000)
+    b.append(1700000000.9, 0.1)
+    ts, value = next(iter(b))
+    assert ts == 1700000000.0  # whole seconds in the array
+    assert value == pytest.approx(0.1, rel=1e-7)  # float32
+    assert value != 0.1
+    assert b.latest() == (1700000000.9, 0.1)  # the exact latest is kept beside the arrays
+    for i in range(999):
+        b.append(1700000001.0 + i, float(i))
+    assert b.memory_bytes() <= 1000 * 8 + 64  # ~8 bytes per sample
+
+
+def test_store_rejects_nan_and_inf() -> None:
+    s = Store()
+    assert s.add(1.0, "m", float("nan")) is False
+    assert s.add(1.0, "m", float("inf")) is False
+    assert s.add(1.0, "m", float("-inf")) is False
+    assert s.rejected == 3
+    assert s.get("m") is None
+    assert s.add(1.0, "m", 2.5) is True
+    assert s.latest("m") == (1.0, 2.5)
+
+
+def test_store_capacity_per_interval() -> None:
+    s = Store(max_samples=8640)
+    s.note_interval("cpu_usage_percent", 10)
+    s.note_interval("disk_usage_percent", 60)
+    s.note_interval("fast", 1)
+    assert s.capacity_for("cpu_usage_percent") == 8640  # 24 h at 10 s
+    assert s.capacity_for("disk_usage_percent") == 1440  # 24 h at 60 s
+    assert s.capacity_for("fast") == 8640  # capped by max_samples
+    assert s.capacity_for("unknown") == 8640
+    s.add(1.0, "disk_usage_percent", 50.0, make_labels(mountpoint="/"))
+    buf = s.get("disk_usage_percent", make_labels(mountpoint="/"))
+    assert buf is not None
+    assert buf.capacity == 1440
+
+
+def test_store_series_queries() -> None:
+    s = Store(max_samples=3)
+    a, b = make_labels(device="sda"), make_labels(device="sdb")
+    for ts in range(1, 6):
+        s.append(Sample(float(ts), "disk_io_util_percent", float(ts), a))
+    s.append(Sample(5.0, "disk_io_util_percent", 7.0, b))
+    s.append(Sample(5.0, "load_avg_1m", 0.5))
+    assert len(s) == 3
+    assert s.last_n("disk_io_util_percent", 10, a) == [(3.0, 3.0), (4.0, 4.0), (5.0, 5.0)]
+    assert s.since("disk_io_util_percent", 4.0, a) == [(4.0, 4.0), (5.0, 5.0)]
+    assert s.last_n("nope", 3) == []
+    assert s.since("nope", 0) == []
+    assert s.latest("nope") is None
+    keys = sorted(str(k) for k, _ in s.series_of("disk_io_util_percent"))
+    assert keys == ['disk_io_util_percent{device="sda"}', 'disk_io_util_percent{device="sdb"}']
+    # series() is a snapshot: adding while iterating is safe
+    for _key, _buf in s.series():
+        s.add(6.0, "new_metric", 1.0)
+    assert s.get("new_metric") is not None
+
+
+def test_store_drops_stale_series() -> None:
+    s = Store()
+    s.add(100.0, "process_rss_bytes", 1.0, make_labels(pid=1, name="a"))
+    s.add(500.0, "process_rss_bytes", 1.0, make_labels(pid=2, name="b"))
+    assert s.drop_stale(now=600.0, max_age=300.0) == 1
+    assert [k.label("pid") for k, _ in s.series()] == ["2"]
