@@ -288,10 +288,10 @@ class AlertManager:
             await self._wait_all(workers, timeout)
         for lane in self._lanes.values():
             if lane.worker is not None and not lane.worker.done():
+                lost = sum(len(b) for b in lane.queue) + len(lane.inflight or [])
                 lane.worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await lane.worker
-                lost = sum(len(b) for b in lane.queue) + len(lane.inflight or [])
                 lane.queue.clear()
                 lane.failed += lost
                 self.log.error(
