@@ -17,7 +17,7 @@ from sysops_agent.config import load_config
 from sysops_agent.model import Alert, AlertState, Severity
 from sysops_agent.redact import Redactor
 
-I, W, C, E = Severity.INFO, Severity.WARN, Severity.CRITICAL, Severity.EMERGENCY
+INF, W, C, E = Severity.INFO, Severity.WARN, Severity.CRITICAL, Severity.EMERGENCY
 
 
 class MemoryChannel:
@@ -79,7 +79,7 @@ def mk(
 
 
 async def settle() -> None:
-    """Let every runnable task run until it waits (on the clock or on I/O)."""
+    """Let every runnable task run until it waits (on the clock or on INF/O)."""
     for _ in range(100):
         await asyncio.sleep(0)
 
@@ -185,12 +185,12 @@ async def test_non_batch_channel_sends_at_once_one_by_one(rig_factory: List[Rig]
 
 
 async def test_routing(rig_factory: List[Rig], caplog: pytest.LogCaptureFixture) -> None:
-    console = MemoryChannel("console", batch=False, min_severity=I)
+    console = MemoryChannel("console", batch=False, min_severity=INF)
     slack = MemoryChannel("slack", batch=False)
     pager = MemoryChannel("pager", batch=False, min_severity=C)
     caplog.set_level(logging.INFO, "sysops_agent.alerting")
     r = await make(rig_factory, [console, slack, pager], warn_channels=["console"])
-    await r.submit(mk("info", I), mk("warn", W), mk("crit", C), mk("emerg", E))
+    await r.submit(mk("info", INF), mk("warn", W), mk("crit", C), mk("emerg", E))
     assert [a.metric for a in console.alerts] == ["info", "warn", "crit", "emerg"]
     assert [a.metric for a in slack.alerts] == ["crit", "emerg"]
     assert [a.metric for a in pager.alerts] == ["crit", "emerg"]

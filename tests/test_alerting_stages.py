@@ -21,7 +21,7 @@ from sysops_agent.channels.base import ChannelError
 from sysops_agent.channels.http import parse_retry_after
 from sysops_agent.model import Alert, AlertState, Severity, make_labels
 
-I, W, C, E = Severity.INFO, Severity.WARN, Severity.CRITICAL, Severity.EMERGENCY
+INF, W, C, E = Severity.INFO, Severity.WARN, Severity.CRITICAL, Severity.EMERGENCY
 
 
 def alert(
@@ -45,13 +45,13 @@ def alert(
 
 # -- route ----------------------------------------------------------------------
 
-MINS: Dict[str, Severity] = {"console": I, "slack": W, "discord": W, "pager": C}
+MINS: Dict[str, Severity] = {"console": INF, "slack": W, "discord": W, "pager": C}
 
 ROUTES: List[
     Tuple[str, Severity, AlertState, Tuple[str, ...], Tuple[str, ...], bool, bool, bool]
 ] = [
     # id, severity, state, warn_channels, expected channels, mention, bypass, log
-    ("info: log + opt-in only", I, AlertState.FIRING, (), ("console",), False, False, True),
+    ("info: log + opt-in only", INF, AlertState.FIRING, (), ("console",), False, False, True),
     (
         "warn: all that allow warn",
         W,
@@ -119,7 +119,7 @@ def test_channel_min_severity_from_config() -> None:
     cfg = AlertingConfig()
     cfg.slack.min_severity = "critical"
     assert channel_min_severity("slack", cfg) is C
-    assert channel_min_severity("console", cfg) is I
+    assert channel_min_severity("console", cfg) is INF
     assert channel_min_severity("no-such-channel", cfg) is W
 
 
