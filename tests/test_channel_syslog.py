@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import time
@@ -45,7 +46,9 @@ def alert(
 
 def bsd_stamp(ts: float) -> str:
     t = time.localtime(ts)
-    month = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[t.tm_mon - 1]
+    month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][
+        t.tm_mon - 1
+    ]
     return f"{month} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
 
 
@@ -246,10 +249,8 @@ async def test_full_queue_waits_without_blocking_the_loop(unix_path: Path) -> No
                 break
         await send
         await asyncio.sleep(0.01)
-        try:
+        with contextlib.suppress(BlockingIOError):
             received.append(rx.recv(65536))
-        except BlockingIOError:
-            pass
         await ch.aclose()
     finally:
         rx.close()
