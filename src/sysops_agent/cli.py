@@ -22,6 +22,7 @@ COMMANDS = [
     "sysops_agent.commands.collect",
     "sysops_agent.commands.check_config",
     "sysops_agent.commands.replay",
+    "sysops_agent.commands.history",
 ]
 
 

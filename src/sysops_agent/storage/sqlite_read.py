@@ -1,0 +1,116 @@
+"""Reading the SQLite history (for ``sysops-agent history``): read-only, the daemon need not run.
+
+The database is opened with a ``mode=ro`` URI, so reading never takes a write
+lock, never creates the file and never runs a migration. Rows can be
+re-bucketed into a coarser ``step`` in SQL; the merged average is weighted
+by each row's sample count, like the writer's merge.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Tuple
+from urllib.parse import quote
+
+from sysops_agent.storage.sqlite import SCHEMA_VERSION
+
+#: (minute or step start, avg, min, max, sample count)
+HistoryPoint = Tuple[int, float, float, float, int]
+
+
+class HistoryError(Exception):
+    """The database cannot be read (missing, not a database, not ours); the message says why."""
+
+
+@dataclass(frozen=True)
+class SeriesHistory:
+    metric: str
+    labels: Dict[str, str]
+    points: List[HistoryPoint]
+
+
+class HistoryReader:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise HistoryError(
+                f"no history database at {self.path} (is [storage] sqlite enabled in the"
+                " agent's config, and has it run for a minute?)"
+            )
+        if not self.path.is_file():
+            raise HistoryError(f"{self.path} is not a file")
+        self.conn = self._connect(immutable=False)
+
+    def _connect(self, *, immutable: bool) -> sqlite3.Connection:
+        uri = f"file:{quote(str(self.path))}?mode=ro" + ("&immutable=1" if immutable else "")
+        try:
+            conn = sqlite3.connect(uri, uri=True)
+            self._check(conn)
+            return conn
+        except sqlite3.OperationalError as e:
+            # A reader that may not create the -shm file next to a WAL database (another
+            # user, a read-only directory): read the main file as it is. A running
+            # daemon's last minutes may then be missing, which is why it is only a fallback.
+            if not immutable and "unable to open" in str(e):
+                return self._connect(immutable=True)
+            raise HistoryError(f"cannot read {self.path}: {e}") from None
+        except sqlite3.DatabaseError as e:
+            raise HistoryError(f"{self.path} is not a readable SQLite database: {e}") from None
+
+    def _check(self, conn: sqlite3.Connection) -> None:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"schema_version", "series", "samples"} <= tables:
+            raise HistoryError(f"{self.path} is not a sysops-agent history database")
+        version = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+        if version is None or int(version) > SCHEMA_VERSION:
+            raise HistoryError(
+                f"{self.path} has schema version {version}; this sysops-agent reads up to"
+                f" {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def metrics(self) -> List[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT metric FROM series ORDER BY 1")]
+
+    def series(self, metric: str, match: Mapping[str, str]) -> List[Tuple[int, Dict[str, str]]]:
+        """``(series id, labels)`` of ``metric`` whose labels include every ``match`` pair."""
+        out: List[Tuple[int, Dict[str, str]]] = []
+        for sid, lj in self.conn.execute(
+            "SELECT id, labels_json FROM series WHERE metric = ? ORDER BY labels_json", (metric,)
+        ):
+            labels = {str(k): str(v) for k, v in json.loads(lj).items()}
+            if all(labels.get(k) == v for k, v in match.items()):
+                out.append((int(sid), labels))
+        return out
+
+    def points(self, series_id: int, since: float, until: float, step: int) -> List[HistoryPoint]:
+        """Rows with ``since <= ts < until``, merged into ``step``-second buckets (60 = as stored)."""
+        cur = self.conn.execute(
+            """SELECT (ts / ?1) * ?1 AS bucket, SUM(avg * count) / SUM(count), MIN(min), MAX(max),
+                      SUM(count)
+               FROM samples WHERE series_id = ?2 AND ts >= ?3 AND ts < ?4
+               GROUP BY bucket ORDER BY bucket""",
+            (max(int(step), 1), series_id, int(since), int(until)),
+        )
+        return [(int(b), float(a), float(lo), float(hi), int(n)) for b, a, lo, hi, n in cur]
+
+    def time_range(self, series_id: int) -> Optional[Tuple[int, int]]:
+        row = self.conn.execute(
+            "SELECT MIN(ts), MAX(ts) FROM samples WHERE series_id = ?", (series_id,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return int(row[0]), int(row[1])
+
+    def query(
+        self, metric: str, match: Mapping[str, str], since: float, until: float, step: int
+    ) -> List[SeriesHistory]:
+        return [
+            SeriesHistory(metric, labels, self.points(sid, since, until, step))
+            for sid, labels in self.series(metric, match)
+        ]
