@@ -12,6 +12,9 @@ import logging
 from typing import Callable, Dict, List
 
 from sysops_agent.alerting.route import channel_min_severity as _min_severity
+from sysops_agent.channels import alertmanager
+from sysops_agent.channels import email as email_channel
+from sysops_agent.channels import syslog as syslog_channel
 from sysops_agent.channels.base import Channel
 from sysops_agent.channels.console import ConsoleChannel
 from sysops_agent.channels.discord import DiscordChannel
@@ -58,6 +61,9 @@ CHANNELS: Dict[str, ChannelFactory] = {
     "slack": _slack,
     "telegram": _telegram,
     "webhook": _webhook,
+    "email": email_channel.create,
+    "syslog": syslog_channel.create,
+    "alertmanager": alertmanager.create,
 }
 
 
