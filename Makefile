@@ -7,7 +7,7 @@ PY39   ?= $(shell ls -d $$HOME/.pyenv/versions/3.9*/bin/python3 2>/dev/null | ta
 
 MATRIX_PYTHONS ?= $(shell for v in 3.9 3.10 3.11 3.12 3.13; do ls -d $$HOME/.pyenv/versions/$$v.*/bin/python3 2>/dev/null | sort -V | tail -n 1; done)
 
-.PHONY: run test lint typecheck pytest test-py39 test-matrix dist clean
+.PHONY: run test system-deps lint typecheck pytest test-py39 test-matrix dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,7 @@ run: $(VENV)/.installed
 	$(BIN)/sysops-agent run --config $(CONFIG)
 
 ## test: lint, type-check and run the whole suite (also on Python 3.9 when available)
-test: lint typecheck pytest test-py39
+test: system-deps lint typecheck pytest test-py39
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
@@ -37,6 +37,21 @@ typecheck: $(VENV)/.dev-installed
 
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
+
+## system-deps: the real Prometheus and Alertmanager for the integration tests (Debian packages)
+SYSTEM_DEPS_BINS := prometheus prometheus-alertmanager
+system-deps:
+	@missing=""; for b in $(SYSTEM_DEPS_BINS); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "system-deps: installing$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get update -q && apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager; } \
+	    || echo "system-deps: apt-get failed: the Prometheus/Alertmanager integration tests will be skipped"; \
+	else \
+	  echo "system-deps: missing$$missing and cannot install (needs root and apt-get):" \
+	       "the Prometheus/Alertmanager integration tests will be skipped"; \
+	fi
 
 ## test-py39: the suite on Python 3.9 (RHEL 9's Python), in .venv39
 test-py39:
