@@ -19,8 +19,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.agentproc import AgentProcess, write_meminfo
-from tests.distbuild import ROOT, built_pyz, system_python
+from tests.agentproc import write_meminfo
+from tests.distbuild import ROOT, ServiceProcess, built_pyz, system_python
 
 INSTALL = ROOT / "deploy" / "install.sh"
 UNINSTALL = ROOT / "deploy" / "uninstall.sh"
@@ -253,36 +253,6 @@ def fixture_procfs(root: Path) -> Path:
     for path in [root, *root.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return proc
-
-
-class ServiceProcess(AgentProcess):
-    """The installed agent started by an explicit command line (as the service user)."""
-
-    def __init__(self, command: List[str], env: Dict[str, str], cwd: Path) -> None:
-        import queue
-        import threading
-
-        self.proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=cwd,
-        )
-        self.lines = queue.Queue()
-        self.stdout = []
-        self.stderr = []
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._threads = [
-            threading.Thread(target=self._pump, args=(stream, sink, notify), daemon=True)
-            for stream, sink, notify in (
-                (self.proc.stdout, self.stdout, True),
-                (self.proc.stderr, self.stderr, False),
-            )
-        ]
-        for t in self._threads:
-            t.start()
 
 
 def status_field(pid: int, field: str) -> str:
