@@ -167,3 +167,6 @@ class AgentProcess:
                 self.proc.wait()
             for t in self._threads:
                 t.join(2)
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream is not None:
+                    stream.close()
