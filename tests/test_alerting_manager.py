@@ -352,3 +352,15 @@ url = "http://127.0.0.1:9/hook"
     m = build_alert_manager(res.config, VirtualClock(), Redactor())
     assert m.channel_names == ["slack", "webhook"]
     await m.close()
+
+
+def test_registry_build_channel() -> None:
+    from sysops_agent.channels.registry import CHANNELS, build_channel, channel_min_severity
+
+    res = load_config(None, text="[alerting.slack]\nmin_severity = 'critical'\n")
+    assert {"console", "discord", "slack", "telegram", "webhook"} <= set(CHANNELS)
+    ch = build_channel("slack", res.config, Redactor(), VirtualClock())
+    assert ch.name == "slack" and ch.supports_batch
+    assert channel_min_severity("slack", res.config) is C
+    with pytest.raises(ValueError, match="unknown channel 'nope'"):
+        build_channel("nope", res.config, Redactor(), VirtualClock())

@@ -71,7 +71,7 @@ COLOURS = {
 }
 RESOLVED_COLOUR = 0x2ECC71  # green
 
-_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()<])")
+_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]<])")
 _SNOWFLAKE = re.compile(r"^\d{1,25}$")
 
 
@@ -117,7 +117,9 @@ def build_embed(alert: Alert, description_max: int = DESCRIPTION_MAX) -> Dict[st
     }
     budget = min(DESCRIPTION_MAX, description_max)
     if budget > 0 and alert.message:
-        embed["description"] = truncate(clean(alert.message), budget, utf16_len, escape_markdown)
+        embed["description"] = truncate(
+            clean(alert.message).strip(), budget, utf16_len, escape_markdown
+        )
     return embed
 
 
@@ -158,8 +160,7 @@ def summary_embed(rest: Sequence[Alert], budget: int) -> Dict[str, Any]:
 
 def pack_embeds(alerts: Sequence[Alert]) -> List[Dict[str, Any]]:
     """Embeds for ``alerts`` within every per-message limit (see module doc)."""
-    if len(alerts) == 1:
-        return [build_embed(alerts[0])]
+    per_embed = DESCRIPTION_MAX if len(alerts) == 1 else BATCH_DESCRIPTION_BUDGET
     embeds: List[Dict[str, Any]] = []
     used = 0
     for i, alert in enumerate(alerts):
@@ -172,7 +173,7 @@ def pack_embeds(alerts: Sequence[Alert]) -> List[Dict[str, Any]]:
         room = EMBEDS_TOTAL_MAX - used - reserve - bare
         if room < 0:
             break
-        embed = build_embed(alert, min(BATCH_DESCRIPTION_BUDGET, room))
+        embed = build_embed(alert, min(per_embed, room))
         embeds.append(embed)
         used += embed_size(embed)
     rest = alerts[len(embeds) :]

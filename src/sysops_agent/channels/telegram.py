@@ -44,7 +44,6 @@ MESSAGE_MAX = 4096
 # Our budgets inside it
 HEADLINE_BUDGET = 300
 FIELD_BUDGET = 300
-MESSAGE_BUDGET_SINGLE = 3000
 MESSAGE_BUDGET_BATCH = 800
 #: kept free for "…and N more alerts" when not every alert fits
 SUMMARY_RESERVE = 40
@@ -97,8 +96,8 @@ def alert_pieces(alert: Alert, message_budget: int) -> List[Piece]:
         Piece(_cut(one_line(alert.hostname), HEADLINE_BUDGET), "b"),
         Piece("\n"),
     ]
-    if alert.message:
-        pieces += [Piece(_cut(clean(alert.message), message_budget)), Piece("\n")]
+    if alert.message and message_budget > 0:
+        pieces += [Piece(_cut(clean(alert.message).strip(), message_budget)), Piece("\n")]
     facts = [
         ("Value", f"{format_value(alert.value)} (threshold {format_value(alert.threshold)})"),
     ]
@@ -116,7 +115,10 @@ def alert_pieces(alert: Alert, message_budget: int) -> List[Piece]:
 
 def build_pieces(alerts: Sequence[Alert], limit: int = MESSAGE_MAX) -> List[Piece]:
     if len(alerts) == 1:
-        pieces = alert_pieces(alerts[0], MESSAGE_BUDGET_SINGLE)
+        # the message gets whatever the other lines leave of the limit
+        alert = alerts[0]
+        others = visible_len(alert_pieces(alert.evolve(message=""), 0))
+        pieces = alert_pieces(alert, limit - others - 1)
         return pieces if visible_len(pieces) <= limit else fit(pieces, limit)
     out: List[Piece] = []
     for i, alert in enumerate(alerts):
