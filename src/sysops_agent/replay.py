@@ -204,8 +204,8 @@ class Replayer:
             prev = last_ts.get(skey)
             if prev is not None and ts <= prev:
                 self.errors(
-                    f"{source}:{lineno}: timestamp {ts:g} is not after the previous sample "
-                    f"of {sample.metric} ({prev:g}); skipped"
+                    f"{source}:{lineno}: timestamp {ts:.0f} is not after the previous sample "
+                    f"of {sample.metric} ({prev:.0f}); skipped"
                 )
                 continue
             last_ts[skey] = ts
@@ -219,8 +219,12 @@ def merged(
     files: List[Tuple[str, Iterator[Numbered]]],
 ) -> Iterator[Tuple[str, int, Sample]]:
     """Samples of several files in timestamp order (each file is read in its own order)."""
-    if len(files) == 1:
-        path, it = files[0]
-        return ((path, n, s) for n, s in it)
-    tagged = [((path, n, s) for n, s in it) for path, it in files]
+    tagged = [_tag(path, it) for path, it in files]
+    if len(tagged) == 1:
+        return tagged[0]
     return heapq.merge(*tagged, key=lambda item: item[2].ts)
+
+
+def _tag(path: str, it: Iterator[Numbered]) -> Iterator[Tuple[str, int, Sample]]:
+    for n, s in it:
+        yield path, n, s

@@ -63,26 +63,64 @@ class ZScoreConfig:
 @dataclass
 class EmaConfig:
     enabled: bool = opt(True)
-    alpha: float = opt(0.2, min=0.01, max=1.0)
+    alpha: float = opt(0.2, min=0.01, max=1.0, help="weight of the newest sample")
     deviation: float = opt(0.5, min=0.01, help="alert when |x-ema|/|ema| exceeds this")
+    noise_factor: float = opt(
+        4.0, min=0, help="... and |x-ema| exceeds this many times the usual |x-ema|"
+    )
+    noise_rate: float = opt(
+        0.25, min=0.01, max=1.0, help="the usual |x-ema| adapts at alpha * noise_rate"
+    )
+    min_samples: int = opt(30, min=2, help="no alert before this many samples")
+    hysteresis: float = opt(0.3, min=0, max=0.9, help="resolve below deviation * (1 - this)")
+    cooldown: int = opt(30, min=0, help="samples after an alert resolves before it may fire again")
+    extreme_window: int = opt(
+        1440,
+        min=0,
+        max=100_000,
+        help="also require a new minimum/maximum of this many samples (0 = off)",
+    )
 
 
 @dataclass
 class TrendConfig:
     enabled: bool = opt(True)
     window_secs: float = opt(21600.0, min=600, help="regression window")
-    min_r2: float = opt(0.8, min=0, max=1)
-    disk_horizon_hours: float = opt(24.0, min=0.1)
-    memory_horizon_hours: float = opt(6.0, min=0.1)
+    min_span_secs: float = opt(
+        3600.0, min=60, help="the window must cover at least this much time before forecasting"
+    )
+    min_r2: float = opt(0.8, min=0, max=1, help="fit quality required to trust a forecast")
+    disk_horizon_hours: float = opt(24.0, min=0.1, help="alert when a disk is full within this")
+    memory_horizon_hours: float = opt(6.0, min=0.1, help="alert when memory runs out within this")
+    min_level_percent: float = opt(
+        50.0, min=0, max=100, help="no forecast alert while usage is below this (headroom left)"
+    )
+    critical_fraction: float = opt(
+        0.25, min=0, max=1, help="critical when exhaustion is within this fraction of the horizon"
+    )
+    boot_grace_secs: float = opt(
+        900.0, min=0, help="samples from the first seconds after boot are not extrapolated"
+    )
+    hysteresis: float = opt(
+        0.25, min=0, max=0.9, help="resolve when the ETA exceeds horizon * (1 + this)"
+    )
 
 
 @dataclass
 class LeakConfig:
     enabled: bool = opt(True)
-    min_period_secs: float = opt(3600.0, min=60)
-    min_r2: float = opt(0.8, min=0, max=1)
-    rss_slope_bytes_per_hour: float = opt(50 * 1024 * 1024, min=0)
-    fd_slope_per_hour: float = opt(50.0, min=0)
+    window_secs: float = opt(21600.0, min=600, help="regression window per process")
+    min_period_secs: float = opt(
+        3600.0, min=60, help="a process must be watched this long before a leak is called"
+    )
+    min_r2: float = opt(0.8, min=0, max=1, help="how steady the growth must be")
+    rss_slope_bytes_per_hour: float = opt(
+        50 * 1024 * 1024, min=0, help="RSS growth that counts as a leak"
+    )
+    fd_slope_per_hour: float = opt(50.0, min=0, help="open-file growth that counts as a leak")
+    hysteresis: float = opt(
+        0.3, min=0, max=0.9, help="resolve when the slope falls below slope * (1 - this)"
+    )
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List
 
-from sysops_agent.analyzers import zscore
+from sysops_agent.analyzers import ema, leak, trend, zscore
 from sysops_agent.analyzers.base import Analyzer, AnalyzerFactory
 from sysops_agent.analyzers.threshold import ThresholdAnalyzer
 from sysops_agent.config import Config
@@ -23,12 +23,18 @@ def _threshold(config: Config, hostname: str) -> Analyzer:
 ANALYZERS: Dict[str, AnalyzerFactory] = {
     "threshold": _threshold,
     "zscore": zscore.build,
+    "ema": ema.build,
+    "trend": trend.build,
+    "leak": leak.build,
 }
 
 #: name -> is it enabled in this configuration
 _ENABLED: Dict[str, Callable[[Config], bool]] = {
     "threshold": lambda c: c.analyzer.threshold.enabled,
     "zscore": lambda c: c.analyzer.zscore.enabled,
+    "ema": lambda c: c.analyzer.ema.enabled,
+    "trend": lambda c: c.analyzer.trend.enabled,
+    "leak": lambda c: c.analyzer.leak.enabled,
 }
 
 

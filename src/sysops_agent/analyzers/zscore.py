@@ -18,7 +18,6 @@ quiet when nothing is wrong:
 from __future__ import annotations
 
 import math
-from array import array
 from typing import Dict, List
 
 from sysops_agent.analyzers.common import gone_alert, transition_alert
@@ -27,6 +26,7 @@ from sysops_agent.analyzers.describe import fmt_duration, fmt_value
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.rules import Selector
+from sysops_agent.analyzers.window import RollingExtremes, RollingStats
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.storage.store import Store
@@ -36,101 +36,6 @@ NAME = "zscore"
 #: standard deviations below this fraction of |mean| count as "no variance"
 #: (float32 storage makes a flat series wobble by ~1e-7 relative)
 REL_STD_FLOOR = 1e-6
-
-
-class RollingExtremes:
-    """Approximate minimum and maximum of the last ``size`` values in fixed memory.
-
-    The window is cut into :data:`BLOCKS` blocks; each keeps its min and max
-    in an ``array('d')``. A sample updates the current block (O(1)); closing a
-    block recomputes the extremes of the full blocks (O(BLOCKS) once per block,
-    amortised O(1)). The window therefore covers between ``size - size/BLOCKS``
-    and ``size`` samples — plenty for "highest value in the last N".
-    """
-
-    BLOCKS = 16
-
-    __slots__ = ("_his", "_los", "_slot", "block", "cur_hi", "cur_lo", "filled", "hi", "lo", "used")
-
-    def __init__(self, size: int) -> None:
-        self.block = max(1, -(-size // self.BLOCKS))
-        nan = float("nan")
-        self._his = array("d", [nan] * self.BLOCKS)
-        self._los = array("d", [nan] * self.BLOCKS)
-        self._slot = 0
-        self.used = 0  # samples in the current block
-        self.filled = 0  # completed blocks held
-        self.cur_hi = -math.inf
-        self.cur_lo = math.inf
-        self.hi = -math.inf  # over the completed blocks
-        self.lo = math.inf
-
-    def push(self, x: float) -> None:
-        if x > self.cur_hi:
-            self.cur_hi = x
-        if x < self.cur_lo:
-            self.cur_lo = x
-        self.used += 1
-        if self.used < self.block:
-            return
-        self._his[self._slot] = self.cur_hi
-        self._los[self._slot] = self.cur_lo
-        self._slot = (self._slot + 1) % self.BLOCKS
-        self.filled = min(self.filled + 1, self.BLOCKS)
-        self.used = 0
-        self.cur_hi, self.cur_lo = -math.inf, math.inf
-        held = range(self.filled)
-        self.hi = max(self._his[i] for i in held)
-        self.lo = min(self._los[i] for i in held)
-
-    def outside(self, x: float) -> bool:
-        """True when ``x`` is above every value of the window or below every one."""
-        return (x > self.hi and x > self.cur_hi) or (x < self.lo and x < self.cur_lo)
-
-
-class RollingStats:
-    """Mean and variance of the last ``size`` values, O(1) per update."""
-
-    __slots__ = ("_buf", "_pos", "m2", "mean", "n", "replaced", "size")
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._buf = array("d")
-        self._pos = 0
-        self.n = 0
-        self.mean = 0.0
-        self.m2 = 0.0
-        self.replaced = 0
-
-    def push(self, x: float) -> None:
-        if self.n < self.size:
-            self._buf.append(x)
-            self.n += 1
-            d = x - self.mean
-            self.mean += d / self.n
-            self.m2 += d * (x - self.mean)
-            return
-        old = self._buf[self._pos]
-        self._buf[self._pos] = x
-        self._pos = (self._pos + 1) % self.size
-        old_mean = self.mean
-        self.mean = old_mean + (x - old) / self.n
-        self.m2 += (x - old) * (x - self.mean + old - old_mean)
-        self.replaced += 1
-        if self.replaced >= self.size:
-            self._recompute()
-
-    def _recompute(self) -> None:
-        self.replaced = 0
-        n = len(self._buf)
-        mean = math.fsum(self._buf) / n
-        self.mean = mean
-        self.m2 = math.fsum((v - mean) * (v - mean) for v in self._buf)
-
-    def std(self) -> float:
-        if self.n < 2 or self.m2 <= 0.0:
-            return 0.0
-        return math.sqrt(self.m2 / (self.n - 1))
 
 
 class _Series:

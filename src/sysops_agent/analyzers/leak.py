@@ -1,0 +1,120 @@
+"""Leak analyzer: a process whose RSS or open-file count keeps growing (SPEC §5).
+
+For every ``process_rss_bytes{pid,name}`` and ``process_fd_count{pid,name}``
+series it fits a least-squares line over the last ``window_secs`` with O(1)
+add/remove and calls a leak when
+
+* the process has been watched for at least ``min_period_secs`` (1 h),
+* the growth is steady: R² > ``min_r2`` (0.8) — a cache that warms up in
+  steps or a worker that allocates and frees does not fit a line,
+* the slope exceeds ``rss_slope_bytes_per_hour`` / ``fd_slope_per_hour``.
+
+The series key holds the pid, so a restarted process (new pid) starts a fresh
+history, and a leaking process that exits resolves its alert.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+from sysops_agent.analyzers.common import gone_alert, transition_alert
+from sysops_agent.analyzers.config import LeakConfig
+from sysops_agent.analyzers.describe import fmt_bytes, fmt_duration, process_name
+from sysops_agent.analyzers.feed import Feed
+from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
+from sysops_agent.analyzers.rules import Selector
+from sysops_agent.analyzers.window import RollingRegression
+from sysops_agent.config import Config
+from sysops_agent.model import Alert, SeriesKey, Severity
+from sysops_agent.storage.store import Store
+
+NAME = "leak"
+RSS = "process_rss_bytes"
+FDS = "process_fd_count"
+
+
+class _Series:
+    __slots__ = ("first_ts", "fit", "r2", "slope_h", "span")
+
+    def __init__(self, window_secs: float, ts: float) -> None:
+        self.fit = RollingRegression(window_secs)
+        self.first_ts = ts
+        self.slope_h = 0.0
+        self.r2 = 0.0
+        self.span = 0.0
+
+
+class LeakAnalyzer:
+    name = NAME
+
+    def __init__(self, config: LeakConfig, selector: Selector, hostname: str) -> None:
+        self.config = config
+        self.hostname = hostname
+        self._feed = Feed(lambda k: k.metric in (RSS, FDS) and selector(k), backlog=100_000)
+        self._series: Dict[SeriesKey, _Series] = {}
+        self._lifecycle = Lifecycle()
+
+    def min_slope(self, metric: str) -> float:
+        cfg = self.config
+        return cfg.rss_slope_bytes_per_hour if metric == RSS else cfg.fd_slope_per_hour
+
+    def analyze(self, store: Store, now: float) -> List[Alert]:
+        alerts: List[Alert] = []
+        lifecycle = self._lifecycle
+        batches, gone = self._feed.pull(store)
+        for key in gone:
+            self._series.pop(key, None)
+            t = lifecycle.drop(key, now)
+            if t is not None:
+                alerts.append(gone_alert(NAME, self.hostname, key, t))
+        cfg = self.config
+        for key, points, fresh in batches:
+            series = self._series.get(key)
+            if series is None or fresh:
+                if not points:
+                    continue
+                series = self._series[key] = _Series(cfg.window_secs, points[0][0])
+            min_slope = self.min_slope(key.metric)
+            for ts, value in points:
+                fit = series.fit
+                fit.add(ts, value)
+                slope, _fitted, r2 = fit.fit()
+                series.slope_h, series.r2, series.span = slope * 3600.0, r2, fit.span()
+                severity = self._severity(series, ts, min_slope, lifecycle.active(key) is not None)
+                t = lifecycle.step(key, severity, ts, value)
+                if t is not None:
+                    alerts.append(self._alert(key, series, t))
+        return alerts
+
+    def _severity(
+        self, s: _Series, ts: float, min_slope: float, active: bool
+    ) -> Optional[Severity]:
+        cfg = self.config
+        if active:
+            h = cfg.hysteresis
+            keep = s.slope_h >= min_slope * (1 - h) and s.r2 >= cfg.min_r2 * (1 - h)
+            return Severity.WARN if keep else None
+        if ts - s.first_ts < cfg.min_period_secs or s.span < cfg.min_period_secs * 0.9:
+            return None
+        if s.r2 > cfg.min_r2 and s.slope_h > min_slope:
+            return Severity.WARN
+        return None
+
+    def _alert(self, key: SeriesKey, s: _Series, t: Transition) -> Alert:
+        proc = process_name(key)
+        if key.metric == RSS:
+            what, level, rate = "RSS", fmt_bytes(t.value), f"{fmt_bytes(s.slope_h)}/h"
+        else:
+            what, level, rate = "open files", f"{t.value:.0f}", f"{s.slope_h:.0f}/h"
+        sign = "+" if s.slope_h >= 0 else ""
+        if t.resolved:
+            message = f"{proc} {what} {level}, growth stopped ({sign}{rate}, R² {s.r2:.2f})"
+        else:
+            message = (
+                f"{proc} {what} {level}, {sign}{rate} for {fmt_duration(s.span)} (R² {s.r2:.2f})"
+            )
+        return transition_alert(NAME, self.hostname, key, t, message, self.min_slope(key.metric))
+
+
+def build(config: Config, hostname: str) -> LeakAnalyzer:
+    return LeakAnalyzer(config.analyzer.leak, Selector(NAME, config.analyzer.rules), hostname)
