@@ -21,6 +21,7 @@ COMMANDS = [
     "sysops_agent.commands.run",
     "sysops_agent.commands.collect",
     "sysops_agent.commands.check_config",
+    "sysops_agent.commands.test_alert",
     "sysops_agent.commands.replay",
     "sysops_agent.commands.history",
 ]

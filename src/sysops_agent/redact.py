@@ -8,20 +8,36 @@ that still tells an operator *which* endpoint is meant:
 - a Telegram-style token keeps its bot id: ``bot123:***`` / ``123:***``
 - anything else becomes ``***``
 
-:class:`RedactingFilter` applies it to every log record, including the
-formatted exception text, so that an exception message quoting a URL cannot
-leak it either.
+Besides the value itself, the forms in which a secret tends to reappear are
+masked too: a URL's path (httpx and proxies quote it without the host), its
+percent-encoded form, a bot token without its ``bot`` prefix or only its
+secret half, the credential after ``Bearer``/``Basic``/``token`` in a header
+value, and a password inside a URL's user-info part. Secrets shorter than
+:data:`MIN_SECRET_LEN` are not masked (masking ``"ab"`` everywhere would make
+every log line unreadable); the config loader's checks keep them rare.
+
+:class:`RedactingFilter` applies it to the records one handler emits;
+:func:`install_log_redaction` applies it to every record the process
+creates, whichever logger and handler it goes through (third-party loggers
+such as ``httpx`` quote request URLs). Both also redact the formatted
+exception text and stack, so an exception message quoting a URL cannot leak
+it either.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Iterable, List, Tuple
-from urllib.parse import urlsplit
+from typing import Any, Callable, Iterable, List, Tuple
+from urllib.parse import quote, urlsplit
 
 MASK = "***"
-_TOKEN = re.compile(r"^(bot)?(\d+):[A-Za-z0-9_-]+$")
+#: shorter secrets are not masked (see the module docstring)
+MIN_SECRET_LEN = 4
+#: a part of a secret (a path segment, a token half) is masked on its own from this length
+MIN_PART_LEN = 12
+_TOKEN = re.compile(r"^(bot)?(\d+):([A-Za-z0-9_-]+)$")
+_AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token|Bot|Digest|ApiKey|Key)\s+(\S+)$", re.IGNORECASE)
 
 
 def mask_secret(value: str) -> str:
@@ -50,26 +66,27 @@ class Redactor:
 
     def add(self, secret: str) -> None:
         secret = secret.strip()
-        if len(secret) < 4 or any(s == secret for s, _ in self._pairs):
+        if len(secret) < MIN_SECRET_LEN or any(s == secret for s, _ in self._pairs):
             return
         pairs = [(secret, mask_secret(secret))]
-        # A URL often shows up without its scheme or only its path (httpx errors,
-        # proxies); a token shows up on its own inside a URL path.
         if "://" in secret:
-            try:
-                parts = urlsplit(secret)
-                if parts.path and len(parts.path) > 4:
-                    pairs.append(
-                        (parts.path + (f"?{parts.query}" if parts.query else ""), "/" + MASK)
-                    )
-                    pairs.append((parts.path, "/" + MASK))
-            except ValueError:
-                pass
+            pairs.extend(_url_parts(secret))
         m = _TOKEN.match(secret)
         if m:
             bare = secret[3:] if secret.startswith("bot") else secret
             pairs.append((bare, mask_secret(bare)))
-        self._pairs.extend(pairs)
+            if len(m.group(3)) >= MIN_PART_LEN:
+                pairs.append((m.group(3), MASK))
+        m = _AUTH_SCHEME.match(secret)
+        if m and len(m.group(1)) >= MIN_SECRET_LEN:
+            pairs.append((m.group(1), MASK))
+        # the same values percent-encoded (a secret quoted inside a URL or a form body)
+        for plain, masked in list(pairs):
+            for encoded in {quote(plain, safe=""), quote(plain, safe="/:")}:
+                if encoded != plain:
+                    pairs.append((encoded, masked))
+        known = {s for s, _ in self._pairs}
+        self._pairs.extend(p for p in pairs if p[0] not in known)
         # longest first, so a URL is masked whole before its path is
         self._pairs.sort(key=lambda p: len(p[0]), reverse=True)
 
@@ -83,6 +100,44 @@ class Redactor:
         return bool(self._pairs)
 
 
+def _url_parts(url: str) -> List[Tuple[str, str]]:
+    """The pieces of a secret URL that show up on their own in error messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return []
+    out: List[Tuple[str, str]] = []
+    if parts.path and len(parts.path) > MIN_SECRET_LEN:
+        if parts.query:
+            out.append((f"{parts.path}?{parts.query}", "/" + MASK))
+        out.append((parts.path, "/" + MASK))
+        last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+        if len(last) >= MIN_PART_LEN:  # the token part of a webhook URL
+            out.append((last, MASK))
+    if parts.query and len(parts.query) >= MIN_SECRET_LEN:
+        out.append((parts.query, MASK))
+    if parts.password and len(parts.password) >= MIN_SECRET_LEN:
+        out.append((parts.password, MASK))
+    return out
+
+
+def redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
+    """Replace the record's message, arguments, exception and stack text by redacted text."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string must not kill logging
+        message = str(record.msg)
+    record.msg = redactor(message)
+    record.args = None
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = redactor(logging.Formatter().formatException(record.exc_info))
+        record.exc_info = None
+    elif record.exc_text:
+        record.exc_text = redactor(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redactor(record.stack_info)
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that redacts the message, its arguments and exception text."""
 
@@ -91,18 +146,40 @@ class RedactingFilter(logging.Filter):
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.redactor:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not kill logging
-            message = str(record.msg)
-        record.msg = self.redactor(message)
-        record.args = None
-        if record.exc_info and record.exc_info[1] is not None:
-            formatter = logging.Formatter()
-            record.exc_text = self.redactor(formatter.formatException(record.exc_info))
-            record.exc_info = None
-        elif record.exc_text:
-            record.exc_text = self.redactor(record.exc_text)
+        if self.redactor:
+            redact_record(record, self.redactor)
         return True
+
+
+class RedactingRecordFactory:
+    """A log record factory that redacts each record as it is created (see below)."""
+
+    def __init__(self, redactor: Redactor, previous: Callable[..., logging.LogRecord]) -> None:
+        self.redactor = redactor
+        self.previous = previous
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = self.previous(*args, **kwargs)
+        if self.redactor:
+            redact_record(record, self.redactor)
+        return record
+
+    def uninstall(self) -> None:
+        if logging.getLogRecordFactory() is self:
+            logging.setLogRecordFactory(self.previous)
+
+
+def install_log_redaction(redactor: Redactor) -> RedactingRecordFactory:
+    """Redact every log record of the process when it is created.
+
+    A handler filter only sees what reaches that handler; this covers every
+    logger (``httpx``, ``asyncio``, ...) and every handler, including ones added
+    later. Calling it again replaces the redactor instead of stacking factories.
+    """
+    current = logging.getLogRecordFactory()
+    if isinstance(current, RedactingRecordFactory):
+        current.redactor = redactor
+        return current
+    factory = RedactingRecordFactory(redactor, current)
+    logging.setLogRecordFactory(factory)
+    return factory
