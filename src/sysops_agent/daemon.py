@@ -22,7 +22,7 @@ import os
 import resource
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from sysops_agent.analyzers.base import Analyzer
 from sysops_agent.analyzers.registry import build_analyzers
@@ -188,6 +188,12 @@ class Daemon:
             return
         self.exporter = exporter
 
+    def _optional(self, what: str, start: Callable[[], None]) -> None:
+        try:
+            start()
+        except Exception as e:
+            log.error("%s not started: %s", what, e, exc_info=log.isEnabledFor(logging.DEBUG))
+
     # ------------------------------------------------------------------ loops
     async def _storage_loop(self) -> None:
         store = self.store
@@ -292,11 +298,17 @@ class Daemon:
         self._start_analyzers()
         self._spawn("analyzers", self._analyzer_loop())
         self._start_collectors()
-        self._start_log_analyzer()
-        await self._start_sqlite()
+        # Optional components: one that cannot start is reported and left out;
+        # collection and alerting carry on without it.
+        self._optional("log analyzer", self._start_log_analyzer)
+        try:
+            await self._start_sqlite()
+        except Exception as e:
+            log.error("SQLite history not started: %s", e, exc_info=log.isEnabledFor(logging.DEBUG))
+            self.sqlite = None
         if self.sqlite is not None:
             self._spawn("sqlite", self._sqlite_loop())
-        self._start_exporter()
+        self._optional("prometheus exporter", self._start_exporter)
         self._spawn("housekeeping", self._housekeeping_loop())
 
     async def serve(self) -> None:
@@ -342,7 +354,7 @@ class Daemon:
         if new.collector.log != old.collector.log and self.log_analyzer is not None:
             await self._stop_log_analyzer()
         if new.collector.log != old.collector.log:
-            self._start_log_analyzer()
+            self._optional("log analyzer", self._start_log_analyzer)
         log.info("configuration reloaded from %s", self.config_path)
         return True
 
