@@ -1,0 +1,201 @@
+"""The log analyzer (SPEC §7): sources -> matcher -> event pipeline -> alerts and counters.
+
+Each enabled source (``/dev/kmsg``, the journal, syslog files) runs as its own
+task; an exception in one is logged and that source alone is restarted after
+a backoff. A ticker sends burst follow-ups, the ``kernel_*_total`` counters and
+saves read positions. :meth:`stop` stops the sources, sends pending follow-ups
+and saves every position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Callable, List, Optional, Protocol, Union
+
+from sysops_agent.clock import Clock
+from sysops_agent.logs.config import LogConfig, check_name, check_regex
+from sysops_agent.logs.events import EventPipeline
+from sysops_agent.logs.journal import JournalSource
+from sysops_agent.logs.kmsg import KmsgSource
+from sysops_agent.logs.patterns import LIBRARY, Matcher, PatternSpec, compile_custom
+from sysops_agent.logs.tail import TailSource
+from sysops_agent.model import Alert, Sample
+
+log = logging.getLogger("sysops_agent.logs")
+
+#: seconds between ticks (burst windows are checked this often)
+TICK = 1.0
+SOURCE_RESTART_MAX = 60.0
+
+
+class Source(Protocol):
+    name: str
+
+    async def run(self) -> None: ...
+
+    def save_state(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+AnySource = Union[KmsgSource, JournalSource, TailSource]
+
+
+def build_matcher(config: LogConfig) -> Matcher:
+    """The library plus every valid custom pattern (invalid ones are config problems)."""
+    custom: List[PatternSpec] = []
+    for cp in config.custom_patterns:
+        err = check_name(cp.name) or check_regex(cp.pattern)
+        if err:
+            log.warning("custom log pattern %r skipped: %s", cp.name, err)
+            continue
+        custom.append(compile_custom(cp))
+    return Matcher(LIBRARY, custom)
+
+
+class LogAnalyzer:
+    def __init__(
+        self,
+        config: LogConfig,
+        *,
+        hostname: str,
+        data_dir: Path,
+        clock: Clock,
+        syslog_paths: List[str],
+        emit_alert: Callable[[Alert], None],
+        emit_sample: Callable[[Sample], None],
+        kmsg_path: str = "/dev/kmsg",
+        journalctl: str = "journalctl",
+        boot_id_path: str = "/proc/sys/kernel/random/boot_id",
+        own_pid: Optional[int] = None,
+        journal_backoff: float = 1.0,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.data_dir = Path(data_dir)
+        self.matcher = build_matcher(config)
+        self.pipeline = EventPipeline(
+            hostname=hostname,
+            clock=clock,
+            emit_alert=emit_alert,
+            emit_sample=emit_sample,
+            burst_window=config.burst_window_secs,
+            dedup_window=config.dedup_window_secs,
+            max_line=config.max_line_length,
+            own_pid=os.getpid() if own_pid is None else own_pid,
+        )
+        deliver = self.pipeline.deliver
+        self.sources: List[AnySource] = []
+        if config.kmsg:
+            self.sources.append(
+                KmsgSource(
+                    kmsg_path,
+                    self.data_dir / "kmsg.state",
+                    self.matcher,
+                    deliver,
+                    clock,
+                    boot_id_path=boot_id_path,
+                    poll_interval=config.poll_interval_secs,
+                )
+            )
+        if config.journal:
+            self.sources.append(
+                JournalSource(
+                    journalctl,
+                    self.data_dir / "journal.state",
+                    self.matcher,
+                    deliver,
+                    clock,
+                    backoff_initial=journal_backoff,
+                )
+            )
+        paths = list(config.files) or list(syslog_paths)
+        if paths:
+            self.sources.append(
+                TailSource(
+                    paths,
+                    self.data_dir / "files.state",
+                    self.matcher,
+                    deliver,
+                    clock,
+                    poll_interval=config.poll_interval_secs,
+                )
+            )
+        self._tasks: List[asyncio.Task[None]] = []
+        self._stopped: Optional[asyncio.Event] = None
+        self._stopping = False
+
+    def source(self, name: str) -> Optional[AnySource]:
+        return next((s for s in self.sources if s.name == name), None)
+
+    async def run(self) -> None:
+        """Run every source until :meth:`stop`."""
+        self._stopped = asyncio.Event()
+        if self._stopping:
+            return
+        names = ", ".join(s.name for s in self.sources) or "none"
+        log.info("log analyzer: sources %s; %d custom patterns", names, len(self.matcher.custom))
+        self.pipeline.tick(all_counters=True)
+        self._tasks = [asyncio.ensure_future(self._supervise(s)) for s in self.sources]
+        self._tasks.append(asyncio.ensure_future(self._ticker()))
+        await self._stopped.wait()
+
+    async def _supervise(self, source: AnySource) -> None:
+        backoff = 1.0
+        while not self._stopping:
+            try:
+                await source.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("log source %s failed; restarting in %g s", source.name, backoff)
+                with contextlib.suppress(Exception):
+                    source.close()
+            await self.clock.sleep(backoff)
+            backoff = min(backoff * 2, SOURCE_RESTART_MAX)
+
+    async def _ticker(self) -> None:
+        last_counters = self.clock.monotonic()
+        last_save = last_counters
+        while True:
+            await self.clock.sleep(TICK)
+            now = self.clock.monotonic()
+            every = now - last_counters >= self.config.counters_interval_secs
+            if every:
+                last_counters = now
+            try:
+                self.pipeline.tick(all_counters=every)
+                if now - last_save >= self.config.state_save_interval_secs:
+                    last_save = now
+                    self.save_state()
+            except Exception:
+                log.exception("log analyzer tick failed")
+
+    def save_state(self) -> None:
+        for s in self.sources:
+            try:
+                s.save_state()
+            except Exception:
+                log.exception("saving the position of log source %s failed", s.name)
+
+    async def stop(self) -> None:
+        """Stop the sources, send pending burst follow-ups, save every position."""
+        self._stopping = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks = []
+        self.save_state()
+        for s in self.sources:
+            with contextlib.suppress(Exception):
+                s.close()
+        self.pipeline.tick(all_counters=True, force_flush=True)
+        if self._stopped is not None:
+            self._stopped.set()

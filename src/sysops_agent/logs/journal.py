@@ -1,0 +1,213 @@
+"""The systemd journal, followed through ``journalctl -f -o json``.
+
+No library binding: the Python ``systemd`` package needs a compiler and
+libsystemd headers. ``journalctl`` prints one JSON object per entry;
+``MESSAGE`` is a string, or a list of byte values when it is not valid UTF-8
+(or null when too large). The ``__CURSOR`` of the last entry handled is saved
+in ``<data_dir>/journal.state`` and passed as ``--after-cursor`` on the next
+start (``--cursor-file`` would need systemd 242; CentOS 7 has 219), so a
+restart neither replays nor loses entries. First start: ``-n 0`` (only new
+entries). When journalctl exits, it is restarted with exponential backoff
+(1 s doubling to 60 s, back to 1 s after a minute of good running). When there
+is no journalctl the source is off, with one info line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Deque, Dict, List, Optional
+
+from sysops_agent.clock import Clock
+from sysops_agent.logs.patterns import Hit, Matcher
+from sysops_agent.logs.state import load_state, save_state
+
+log = logging.getLogger("sysops_agent.logs")
+
+BACKOFF_INITIAL = 1.0
+BACKOFF_MAX = 60.0
+#: a journalctl that ran this long was healthy: the next restart waits BACKOFF_INITIAL again
+HEALTHY_SECS = 60.0
+#: longest JSON line accepted from journalctl (a MESSAGE may be large)
+LINE_LIMIT = 4 * 1024 * 1024
+
+
+def message_text(value: Any) -> Optional[str]:
+    """MESSAGE as text: str, a list of byte values (invalid UTF-8 kept as U+FFFD), or None."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        try:
+            return bytes(v for v in value if isinstance(v, int)).decode("utf-8", "replace")
+        except ValueError:
+            return None
+    return None
+
+
+def entry_meta(entry: Dict[str, Any]) -> Dict[str, str]:
+    """Labels from a journal entry: who logged it."""
+    meta: Dict[str, str] = {}
+    for key, label in (
+        ("SYSLOG_IDENTIFIER", "ident"),
+        ("_SYSTEMD_UNIT", "systemd_unit"),
+        ("_PID", "log_pid"),
+    ):
+        value = entry.get(key)
+        if isinstance(value, (str, int)) and value != "":
+            meta[label] = str(value)
+    return meta
+
+
+class JournalSource:
+    name = "journal"
+
+    def __init__(
+        self,
+        journalctl: str,
+        state_path: Path,
+        matcher: Matcher,
+        deliver: Callable[[str, Hit, Dict[str, str]], None],
+        clock: Clock,
+        *,
+        backoff_initial: float = BACKOFF_INITIAL,
+        backoff_max: float = BACKOFF_MAX,
+    ) -> None:
+        self.journalctl = journalctl
+        self.state_path = state_path
+        self.matcher = matcher
+        self.deliver = deliver
+        self.clock = clock
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        state = load_state(state_path)
+        cursor = state.get("cursor") if state else None
+        self.cursor: Optional[str] = cursor if isinstance(cursor, str) and cursor else None
+        self.saved_cursor = self.cursor
+        self.entries = 0
+        self.starts = 0
+        self.bad_lines = 0
+        self.proc: Optional[asyncio.subprocess.Process] = None
+        self._stderr: Deque[str] = deque(maxlen=5)
+
+    def command(self, exe: str) -> List[str]:
+        args = [exe, "--follow", "--output=json", "--no-pager"]
+        if self.cursor:
+            args.append(f"--after-cursor={self.cursor}")
+        else:
+            args.append("--lines=0")
+        return args
+
+    async def run(self) -> None:
+        exe = shutil.which(self.journalctl)
+        if exe is None:
+            log.info("journal source off: %s not found", self.journalctl)
+            return
+        backoff = self.backoff_initial
+        while True:
+            started = self.clock.monotonic()
+            rc = await self._run_once(exe)
+            if self.clock.monotonic() - started >= HEALTHY_SECS:
+                backoff = self.backoff_initial
+            why = "; ".join(self._stderr) or "no message"
+            log.warning(
+                "journalctl exited with status %s (%s); restarting in %g s", rc, why, backoff
+            )
+            await self.clock.sleep(backoff)
+            backoff = min(backoff * 2, self.backoff_max)
+
+    async def _run_once(self, exe: str) -> Optional[int]:
+        self._stderr.clear()
+        self.starts += 1
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *self.command(exe),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                limit=LINE_LIMIT,
+            )
+        except OSError as e:
+            self._stderr.append(str(e.strerror or e))
+            return None
+        self.proc = proc
+        assert proc.stdout is not None and proc.stderr is not None
+        err_task = asyncio.ensure_future(self._read_stderr(proc.stderr))
+        try:
+            while True:
+                try:
+                    line = await proc.stdout.readline()
+                except ValueError:  # a line above LINE_LIMIT: skipped
+                    self.bad_lines += 1
+                    continue
+                if not line:
+                    break
+                self.handle_line(line)
+            return await proc.wait()
+        finally:
+            await self._terminate(proc)
+            err_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await err_task
+            self.proc = None
+
+    async def _read_stderr(self, stream: asyncio.StreamReader) -> None:
+        while True:
+            line = await stream.readline()
+            if not line:
+                return
+            text = line.decode("utf-8", "replace").strip()
+            if text:
+                self._stderr.append(text[:300])
+
+    async def _terminate(self, proc: asyncio.subprocess.Process) -> None:
+        if proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 2.0)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+    def handle_line(self, line: bytes) -> None:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            self.bad_lines += 1
+            return
+        if not isinstance(entry, dict):
+            self.bad_lines += 1
+            return
+        self.entries += 1
+        cursor = entry.get("__CURSOR")
+        if isinstance(cursor, str) and cursor:
+            self.cursor = cursor
+        text = message_text(entry.get("MESSAGE"))
+        if not text:
+            return
+        hits = self.matcher.scan_text(text)
+        if hits:
+            meta = entry_meta(entry)
+            for hit in hits:
+                self.deliver(self.name, hit, meta)
+
+    def save_state(self) -> None:
+        if (
+            self.cursor
+            and self.cursor != self.saved_cursor
+            and save_state(self.state_path, {"cursor": self.cursor})
+        ):
+            self.saved_cursor = self.cursor
+
+    def close(self) -> None:
+        """Synchronous part of stopping: the process is terminated by the task's cancellation."""
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.terminate()
