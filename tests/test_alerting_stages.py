@@ -317,3 +317,12 @@ def test_summary_labels() -> None:
     s = stage.summary(0.0, 5.0, force=True)
     assert s is not None and s.labels == make_labels(channel="discord")
     assert "disk ×1" in s.message and "more alert suppressed" in s.message
+
+
+def test_unknown_warn_channel_is_a_config_problem() -> None:
+    from sysops_agent.config import load_config
+
+    res = load_config(None, text='[alerting]\nwarn_channels = ["slack", "slak"]\n')
+    problems = [str(p) for p in res.problems]
+    assert any("alerting.warn_channels" in p and "'slak'" in p for p in problems)
+    assert not any("'slack'" in p for p in problems)

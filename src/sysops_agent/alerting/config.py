@@ -232,6 +232,15 @@ class AlertingConfig:
                 problems.append(Problem(key_path, "required when the channel is enabled"))
         if self.email.enabled:
             problems.extend(self.email.problems("alerting.email"))
+        known = self.channel_names()
+        for name in self.warn_channels:
+            if name not in known:
+                problems.append(
+                    Problem(
+                        "alerting.warn_channels",
+                        f"unknown channel {name!r} (expected one of: {', '.join(known)})",
+                    )
+                )
         return problems
 
 
