@@ -364,3 +364,41 @@ def test_registry_build_channel() -> None:
     assert channel_min_severity("slack", res.config) is C
     with pytest.raises(ValueError, match="unknown channel 'nope'"):
         build_channel("nope", res.config, Redactor(), VirtualClock())
+
+
+async def test_end_to_end_over_http_on_the_system_clock() -> None:
+    """Real clock, real sockets: a healthy webhook and a deleted Discord webhook."""
+    from sysops_agent.clock import SystemClock
+    from tests.httpserver import HttpTestServer, Reply
+
+    async with (
+        HttpTestServer(default=Reply(200, "")) as hook_srv,
+        HttpTestServer(
+            default=Reply(404, {"message": "Unknown Webhook", "code": 10015})
+        ) as discord_srv,
+    ):
+        text = f"""
+[alerting]
+group_window_secs = 0.2
+[alerting.console]
+enabled = false
+[alerting.webhook]
+enabled = true
+url = "{hook_srv.url("/hook")}"
+[alerting.discord]
+enabled = true
+webhook_url = "{discord_srv.url("/api/webhooks/1/secret-token-value")}"
+"""
+        res = load_config(None, text=text)
+        assert not res.problems
+        m = build_alert_manager(res.config, SystemClock(), Redactor(res.secrets.values()))
+        task = asyncio.ensure_future(m.run())
+        await m.submit(mk("a"))
+        await m.submit(mk("b", C))
+        await m.submit(mk("c", C))
+        await hook_srv.wait_requests(3)
+        await m.close(timeout=5.0)
+        await asyncio.wait_for(task, 1.0)
+    assert [r.json()["metric"] for r in hook_srv.requests] == ["a", "b", "c"]
+    assert len(discord_srv.requests) == 1  # one grouped message, 404, disabled, no retry
+    assert m.counters() == {"discord": (0, 3), "webhook": (3, 0)}

@@ -384,3 +384,11 @@ async def test_webhook_sends_the_spec_json_one_per_alert(server: HttpTestServer)
     assert first["duration_secs"] == 3725
     assert first["labels"]["process"] == HOSTILE_PROC
     assert server.requests[1].json()["state"] == "resolved"
+
+
+def test_telegram_token_is_masked_in_the_url() -> None:
+    config = TelegramChannelConfig(enabled=True, bot_token="123456:AAHsecretPart_x-y", chat_id="1")
+    channel = TelegramChannel(config)
+    assert channel.url == "https://api.telegram.org/bot123456:AAHsecretPart_x-y/sendMessage"
+    masked = channel.redact(f"error talking to {channel.url}")
+    assert masked == "error talking to https://api.telegram.org/bot123456:***/sendMessage"
