@@ -326,3 +326,28 @@ def test_unknown_warn_channel_is_a_config_problem() -> None:
     problems = [str(p) for p in res.problems]
     assert any("alerting.warn_channels" in p and "'slak'" in p for p in problems)
     assert not any("'slack'" in p for p in problems)
+
+
+def test_channel_settings_that_the_platform_would_reject() -> None:
+    from sysops_agent.config import load_config
+
+    text = """
+[alerting.discord]
+mention_user_ids = ["123456789012345678", "@bob"]
+mention_role_ids = ["everyone"]
+username = "Discord Alerts"
+[alerting.slack]
+mention = "@here"
+"""
+    res = load_config(None, text=text)
+    paths = sorted(p.path for p in res.problems)
+    assert paths == [
+        "alerting.discord.mention_role_ids[0]",
+        "alerting.discord.mention_user_ids[1]",
+        "alerting.discord.username",
+        "alerting.slack.mention",
+    ]
+    d = res.config.alerting.discord
+    assert d.mention_user_ids == ["123456789012345678"] and d.username == "SysOps Agent"
+    ok = load_config(None, text='[alerting.slack]\nmention = "<!here> <@U123>"\n')
+    assert ok.problems == [] and ok.config.alerting.slack.mention == "<!here> <@U123>"

@@ -75,6 +75,29 @@ def check_syslog_address(value: str) -> Optional[str]:
     return None
 
 
+def check_discord_id(value: str) -> Optional[str]:
+    if not re.fullmatch(r"\d{1,25}", value.strip()):
+        return f"{value!r} is not a Discord id (digits only, e.g. 123456789012345678)"
+    return None
+
+
+def check_discord_username(value: str) -> Optional[str]:
+    # Discord rejects the whole message (HTTP 400) for these names
+    lowered = value.lower()
+    if not value.strip() or len(value) > 80 or "discord" in lowered or "clyde" in lowered:
+        return f"{value!r}: Discord needs 1-80 characters without 'discord' or 'clyde'"
+    return None
+
+
+def check_slack_mention(value: str) -> Optional[str]:
+    if value and not re.fullmatch(r"(\s*<[!@#][^<>\s]+>)+\s*", value):
+        return (
+            f"{value!r} is not Slack mention syntax: use <!here>, <!channel>, <@U12345> "
+            "or <!subteam^S12345>"
+        )
+    return None
+
+
 def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
@@ -89,9 +112,13 @@ class ConsoleChannelConfig:
 class DiscordChannelConfig:
     enabled: bool = opt(False)
     webhook_url: str = opt("", secret=True)
-    mention_user_ids: List[str] = opt(factory=list, help="users pinged on critical/emergency")
-    mention_role_ids: List[str] = opt(factory=list, help="roles pinged on critical/emergency")
-    username: str = opt("SysOps Agent")
+    mention_user_ids: List[str] = opt(
+        factory=list, validate=check_discord_id, help="users pinged on critical/emergency"
+    )
+    mention_role_ids: List[str] = opt(
+        factory=list, validate=check_discord_id, help="roles pinged on critical/emergency"
+    )
+    username: str = opt("SysOps Agent", validate=check_discord_username)
     min_severity: str = opt("warn", choices=SEVERITIES)
 
 
@@ -99,7 +126,11 @@ class DiscordChannelConfig:
 class SlackChannelConfig:
     enabled: bool = opt(False)
     webhook_url: str = opt("", secret=True)
-    mention: str = opt("", help="e.g. <@U12345> or <!subteam^S123>, added on critical/emergency")
+    mention: str = opt(
+        "",
+        validate=check_slack_mention,
+        help="e.g. <@U12345> or <!subteam^S123>, added on critical/emergency",
+    )
     min_severity: str = opt("warn", choices=SEVERITIES)
 
 
