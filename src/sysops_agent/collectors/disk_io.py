@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import FrozenSet, List, NamedTuple, Optional, Tuple
+from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple
 
 from sysops_agent.collectors.base import CollectorStats
 from sysops_agent.collectors.common import GlobFilter, ParseError
@@ -36,6 +36,14 @@ MAX_OPS_PER_SEC = 1e9
 #: io_ticks can run slightly ahead of the wall clock between our two readings;
 #: up to this many ms per second we clamp to 100 %, beyond it we drop the step
 MAX_TICKS_PER_SEC = 1500.0
+
+#: the metrics of the four counters, in the order ``collect`` computes them
+RATE_METRICS = (
+    "disk_read_bytes_per_second",
+    "disk_write_bytes_per_second",
+    "disk_read_ops_per_second",
+    "disk_write_ops_per_second",
+)
 
 #: partition names: sda1, vdb2, xvda1, hdc3 / nvme0n1p1, mmcblk0p2, loop0p1, md127p1
 _PARTITION = re.compile(r"^(?:(?:[shv]|xv)d[a-z]+\d+|.+\dp\d+)$")
@@ -97,7 +105,7 @@ class DiskIOCollector:
         self.bytes = RateTracker[Tuple[str, int]](MAX_BYTES_PER_SEC)
         self.ops = RateTracker[Tuple[str, int]](MAX_OPS_PER_SEC)
         self.ticks = RateTracker[str](MAX_TICKS_PER_SEC)
-        self._labels: dict[str, Labels] = {}
+        self._labels: Dict[str, Labels] = {}
 
     def _whole_disks(self) -> Optional[FrozenSet[str]]:
         """Names under <sys_root>/block (``/`` in a name is ``!`` there), or None without sysfs."""
@@ -123,19 +131,13 @@ class DiskIOCollector:
             labels = self._labels.get(name)
             if labels is None:
                 labels = self._labels[name] = make_labels(device=name)
-            for metric, tracker, key, value, scale in (
-                ("disk_read_bytes_per_second", self.bytes, (name, 0), d.sectors_read, SECTOR_BYTES),
-                (
-                    "disk_write_bytes_per_second",
-                    self.bytes,
-                    (name, 1),
-                    d.sectors_written,
-                    SECTOR_BYTES,
-                ),
-                ("disk_read_ops_per_second", self.ops, (name, 0), d.reads, 1),
-                ("disk_write_ops_per_second", self.ops, (name, 1), d.writes, 1),
-            ):
-                rate = tracker.update(key, value * scale, now)
+            rates = (
+                self.bytes.update((name, 0), d.sectors_read * SECTOR_BYTES, now),
+                self.bytes.update((name, 1), d.sectors_written * SECTOR_BYTES, now),
+                self.ops.update((name, 0), d.reads, now),
+                self.ops.update((name, 1), d.writes, now),
+            )
+            for metric, rate in zip(RATE_METRICS, rates):
                 if rate is not None:
                     out.append(Sample(now, metric, rate, labels))
             busy = self.ticks.update(name, d.io_ticks, now)
