@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sysops_agent.collectors.common import GlobFilter, ParseError
 from sysops_agent.collectors.cpu import parse_stat
-from sysops_agent.collectors.disk_io import looks_like_partition
+from sysops_agent.collectors.disk_io import DiskIOCollector, looks_like_partition
 from sysops_agent.collectors.disk_usage import parse_mounts, unescape_mount_field
 from sysops_agent.collectors.network import parse_net_dev
 from sysops_agent.collectors.process import parse_pid_stat
+from sysops_agent.procfs import ProcFS
 
 
 @pytest.mark.parametrize(
@@ -109,3 +112,13 @@ def test_glob_filter() -> None:
         False,
     ]
     assert GlobFilter([])("anything") is False
+
+
+def test_io_util_clamps_small_overshoot_and_drops_impossible(tmp_path: Path) -> None:
+    """io_ticks may run a little ahead of our clock (clamped to 100 %), not 2x (dropped)."""
+    c = DiskIOCollector(ProcFS(tmp_path, tmp_path / "no-sys"))
+    util = []
+    for now, ticks in ((0.0, 0), (10.0, 10_200), (20.0, 30_200)):
+        (tmp_path / "diskstats").write_text(f"8 0 sda 1 0 8 0 1 0 8 0 0 {ticks} 0\n")
+        util.append([s.value for s in c.collect(now) if s.metric == "disk_io_util_percent"])
+    assert util == [[], [100.0], []]
