@@ -61,6 +61,8 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._pairs: List[Tuple[str, str]] = []
+        #: (secret, shortest prefix length that is masked, mask) for cut-off secrets
+        self._prefixes: List[Tuple[str, int, str]] = []
         for s in secrets:
             self.add(s)
 
@@ -87,6 +89,7 @@ class Redactor:
                     pairs.append((encoded, masked))
         known = {s for s, _ in self._pairs}
         self._pairs.extend(p for p in pairs if p[0] not in known)
+        self._prefixes.append((secret, _min_prefix(secret), pairs[0][1]))
         # longest first, so a URL is masked whole before its path is
         self._pairs.sort(key=lambda p: len(p[0]), reverse=True)
 
@@ -94,6 +97,8 @@ class Redactor:
         for secret, masked in self._pairs:
             if secret in text:
                 text = text.replace(secret, masked)
+        for secret, shortest, masked in self._prefixes:
+            text = _mask_prefixes(text, secret, shortest, masked)
         return text
 
     def __bool__(self) -> bool:
@@ -119,6 +124,35 @@ def _url_parts(url: str) -> List[Tuple[str, str]]:
     if parts.password and len(parts.password) >= MIN_SECRET_LEN:
         out.append((parts.password, MASK))
     return out
+
+
+def _min_prefix(secret: str) -> int:
+    """How much of the start of ``secret`` already counts as the secret when cut off.
+
+    Messages shorten long values (``'https://hooks.slack.com/services/T0/B0/ab...'``);
+    the beginning of a secret is still secret. For a URL everything after the
+    host is; for other values, at least half of it.
+    """
+    if "://" in secret:
+        try:
+            parts = urlsplit(secret)
+            return min(len(secret), len(f"{parts.scheme}://{parts.netloc}/") + 4)
+        except ValueError:
+            pass
+    return min(len(secret), max(MIN_SECRET_LEN, len(secret) // 2 + 1))
+
+
+def _mask_prefixes(text: str, secret: str, shortest: int, masked: str) -> str:
+    """Mask every run of ``text`` that is a start of ``secret`` at least ``shortest`` long."""
+    head = secret[:shortest]
+    start = text.find(head)
+    while start >= 0:
+        end = start + shortest
+        while end < len(text) and end - start < len(secret) and text[end] == secret[end - start]:
+            end += 1
+        text = text[:start] + masked + text[end:]
+        start = text.find(head, start + len(masked))
+    return text
 
 
 def redact_record(record: logging.LogRecord, redactor: Redactor) -> None:

@@ -75,7 +75,13 @@ def _describe(tp: Any) -> str:
     return {bool: "boolean", int: "integer", float: "number", str: "string"}.get(tp, str(tp))
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, secret: bool = False) -> str:
+    if secret:  # the value of a secret key is never echoed, even when it is malformed
+        kind = {list: "list", dict: "table", int: "integer", float: "number", bool: "boolean"}
+        name = kind.get(type(value), type(value).__name__)
+        return f"{'an' if name[0] in 'aeiou' else 'a'} {name} (value not shown: secret)"
+    if type(value) is object:  # the sentinel of a list item or table entry: it is dropped
+        return "nothing (the entry is dropped)"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -142,7 +148,9 @@ class Builder:
         if origin in (list, List):
             if not isinstance(value, list):
                 self.problem(
-                    path, f"expected {_describe(tp)}, got {_fmt(value)}; using the default"
+                    path,
+                    f"expected {_describe(tp)}, got {_fmt(value, meta.get('secret', False))}; "
+                    "using the default",
                 )
                 return default
             out = []
@@ -155,7 +163,9 @@ class Builder:
         if origin in (dict, Dict):
             if not isinstance(value, dict):
                 self.problem(
-                    path, f"expected {_describe(tp)}, got {_fmt(value)}; using the default"
+                    path,
+                    f"expected {_describe(tp)}, got {_fmt(value, meta.get('secret', False))}; "
+                    "using the default",
                 )
                 return default
             result = {}
@@ -198,7 +208,8 @@ class Builder:
         if not ok:
             self.problem(
                 path,
-                f"expected {_describe(tp)}, got {_fmt(value)}; using the default {_fmt(default)}",
+                f"expected {_describe(tp)}, got {_fmt(value, meta.get('secret', False))}; "
+                f"using the default {_fmt(default)}",
             )
             return default
         lo, hi, choices = meta.get("min"), meta.get("max"), meta.get("choices")
