@@ -17,17 +17,20 @@ from typing import AsyncIterator, Callable, List, Optional, Tuple
 import pytest
 
 from sysops_agent.alerting.config import (
+    AlertmanagerChannelConfig,
     DiscordChannelConfig,
     SlackChannelConfig,
     TelegramChannelConfig,
     WebhookChannelConfig,
 )
 from sysops_agent.alerting.retry import send_with_retry
+from sysops_agent.channels.alertmanager import AlertmanagerChannel
 from sysops_agent.channels.base import Channel
 from sysops_agent.channels.discord import DiscordChannel
 from sysops_agent.channels.slack import SlackChannel
 from sysops_agent.channels.telegram import TelegramChannel
 from sysops_agent.channels.webhook import WebhookChannel
+from sysops_agent.clock import VirtualClock
 from sysops_agent.model import Alert, Severity, make_labels
 from sysops_agent.redact import Redactor
 from tests.httpserver import HttpTestServer, RecordingClock, Reply
@@ -81,6 +84,14 @@ def _webhook(server: HttpTestServer, redactor: Redactor) -> Channel:
     return WebhookChannel(cfg, redactor=redactor, timeout=TIMEOUT)
 
 
+def _alertmanager(server: HttpTestServer, redactor: Redactor) -> Channel:
+    # credentials in the URL are the secret here; its periodic re-send runs on a
+    # clock of its own that the test never advances
+    url = server.url("").replace("127.0.0.1", f"am:{SECRET}@127.0.0.1")
+    cfg = AlertmanagerChannelConfig(enabled=True, url=url)
+    return AlertmanagerChannel(cfg, clock=VirtualClock(), redactor=redactor, timeout=TIMEOUT)
+
+
 CHANNELS: List[ChannelRow] = [
     ChannelRow(
         "discord",
@@ -120,6 +131,15 @@ CHANNELS: List[ChannelRow] = [
         disables_on_404=False,
         path=f"/hook/{SECRET}",
         method="PUT",
+    ),
+    ChannelRow(
+        "alertmanager",
+        _alertmanager,
+        ok=Reply(200, ""),
+        bad_request=Reply(400, {"code": 400, "message": "start time must be before end time"}),
+        bad_request_text="start time must be before end time",
+        disables_on_404=False,
+        path="/api/v2/alerts",
     ),
 ]
 
