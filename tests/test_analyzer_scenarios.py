@@ -240,7 +240,8 @@ def test_step_change_triggers_ema_once_then_it_adapts() -> None:
     alerts = run(analyzer, rows)
     assert [a.state.value for a in alerts] == ["firing", "resolved"]
     fired, resolved = alerts
-    assert fired.timestamp == T0 + 200 * 10
+    # the new level must last sustain_secs (30 s = the 3rd sample at 10 s) before it fires
+    assert fired.timestamp == T0 + 202 * 10
     assert re.fullmatch(
         r"load_avg_1m jumped to [56]\.\d+, \d+% above its recent average [12]\.\d+", fired.message
     )
@@ -268,8 +269,9 @@ def test_zscore_outlier_message_and_cold_start() -> None:
     rows: List[Row] = [
         (T0 + i * 10, "cpu_iowait_percent", 6.0 + rng.uniform(-1.5, 1.5), ()) for i in range(400)
     ]
-    rows.append((T0 + 400 * 10, "cpu_iowait_percent", 41.0, ()))
-    rows += [(T0 + (401 + i) * 10, "cpu_iowait_percent", 6.0, ()) for i in range(5)]
+    # 40 s of high iowait (a one-sample blip at 10 s sampling is not an alert)
+    rows += [(T0 + (400 + i) * 10, "cpu_iowait_percent", 41.0 + i % 2, ()) for i in range(4)]
+    rows += [(T0 + (404 + i) * 10, "cpu_iowait_percent", 6.0, ()) for i in range(5)]
     alerts = run(build_zscore(defaults(), "h"), rows)
     assert [a.state.value for a in alerts] == ["firing", "resolved"]
     assert re.fullmatch(
@@ -281,13 +283,29 @@ def test_zscore_outlier_message_and_cold_start() -> None:
     assert run(build_zscore(defaults(), "h"), early) == []
 
 
+def test_sustain_is_time_based() -> None:
+    """One high sample: noise at 10 s sampling, an event at 5-minute sampling."""
+
+    def series(step: float) -> List[Row]:
+        rows: List[Row] = [(T0 + i * step, "m", 10.0 + (i % 3) * 0.5, ()) for i in range(400)]
+        rows.append((T0 + 400 * step, "m", 30.0, ()))
+        rows += [(T0 + (401 + i) * step, "m", 10.0, ()) for i in range(3)]
+        return rows
+
+    assert run(build_zscore(defaults(), "h"), series(10.0)) == []
+    assert [a.state.value for a in run(build_zscore(defaults(), "h"), series(300.0), 300)] == [
+        "firing",
+        "resolved",
+    ]
+
+
 def test_default_exclusions_and_rules() -> None:
     rows: List[Row] = [(T0 + i * 10, "net_rx_errors_total", float(i * i), ()) for i in range(400)]
     rows += [(T0 + 4000 + i, "net_rx_errors_total", 1e12, ()) for i in range(3)]
     assert run(build_zscore(defaults(), "h"), rows) == []
     cfg = defaults('[[analyzer.rules]]\nmetric = "load_*"\nzscore = false\n')
     spiky: List[Row] = [(T0 + i * 10, "load_avg_1m", 1.0 + (i % 2) * 0.1, ()) for i in range(400)]
-    spiky.append((T0 + 4000, "load_avg_1m", 50.0, ()))
+    spiky += [(T0 + 4000 + i * 10, "load_avg_1m", 50.0, ()) for i in range(4)]
     assert run(build_zscore(cfg, "h"), spiky) == []
     assert firing(run(build_zscore(defaults(), "h"), spiky))
 
@@ -327,10 +345,13 @@ def test_rolling_stats_match_exact_values() -> None:
 
 
 def test_rolling_extremes_and_regression() -> None:
-    ext = RollingExtremes(160)  # blocks of 10
+    ext = RollingExtremes(1600.0)  # 16 blocks of 100 s
     for i in range(1000):
-        ext.push(float(i % 100))
+        ext.push(T0 + i * 10, float(i % 100))
     assert not ext.outside(50.0) and ext.outside(100.0) and ext.outside(-1.0)
+    for i in range(1000, 1200):  # the old values leave the window
+        ext.push(T0 + i * 10, 40.0 + i % 2)
+    assert ext.outside(45.0) and not ext.outside(40.5)
     reg = RollingRegression(100.0)
     for i in range(1000):
         reg.add(float(i), 3.0 + 2.0 * i)

@@ -70,10 +70,22 @@ def parse_json_line(text: str) -> Sample:
     raw_labels = obj.get("labels") or {}
     if not isinstance(raw_labels, dict):
         raise BadLine('"labels" must be an object')
-    labels: Labels = make_labels(raw_labels) if raw_labels else ()
+    labels: Labels = ()
+    if raw_labels:
+        try:
+            cache_key = tuple(raw_labels.items())
+            cached = _labels_cache.get(cache_key)
+        except TypeError:  # unhashable label values (lists, objects)
+            cache_key, cached = None, None
+        if cached is None:
+            cached = make_labels(raw_labels)
+            if cache_key is not None and len(_labels_cache) < 100_000:
+                _labels_cache[cache_key] = cached
+        labels = cached
     return Sample(ts, metric, value, labels)
 
 
+_labels_cache: Dict[Tuple[Tuple[str, object], ...], Labels] = {}
 _day_cache: Dict[str, int] = {}
 
 

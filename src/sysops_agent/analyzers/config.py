@@ -50,13 +50,16 @@ class ZScoreConfig:
     hysteresis: float = opt(
         0.33, min=0, max=0.9, help="resolve once |z| < threshold * (1 - hysteresis)"
     )
-    sustain: int = opt(1, min=1, max=1000, help="consecutive samples beyond the threshold to fire")
-    cooldown: int = opt(30, min=0, help="samples after an alert resolves before it may fire again")
-    extreme_window: int = opt(
-        1440,
+    sustain_secs: float = opt(
+        30.0, min=0, help="the deviation must last this long (one sample if samples are sparser)"
+    )
+    cooldown_secs: float = opt(
+        3600.0, min=0, help="after an alert resolves, the series may not fire again for this long"
+    )
+    extreme_window_secs: float = opt(
+        7 * 86400.0,
         min=0,
-        max=100_000,
-        help="also require a new minimum/maximum of this many samples (0 = off)",
+        help="also require the highest/lowest value of this period (0 = off)",
     )
 
 
@@ -73,12 +76,16 @@ class EmaConfig:
     )
     min_samples: int = opt(30, min=2, help="no alert before this many samples")
     hysteresis: float = opt(0.3, min=0, max=0.9, help="resolve below deviation * (1 - this)")
-    cooldown: int = opt(30, min=0, help="samples after an alert resolves before it may fire again")
-    extreme_window: int = opt(
-        1440,
+    sustain_secs: float = opt(
+        30.0, min=0, help="the change must last this long (one sample if samples are sparser)"
+    )
+    cooldown_secs: float = opt(
+        3600.0, min=0, help="after an alert resolves, the series may not fire again for this long"
+    )
+    extreme_window_secs: float = opt(
+        7 * 86400.0,
         min=0,
-        max=100_000,
-        help="also require a new minimum/maximum of this many samples (0 = off)",
+        help="also require the highest/lowest value of this period (0 = off)",
     )
 
 

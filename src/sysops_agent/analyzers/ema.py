@@ -24,8 +24,8 @@ from sysops_agent.analyzers.config import EmaConfig
 from sysops_agent.analyzers.describe import fmt_value
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
+from sysops_agent.analyzers.onset import Onset
 from sysops_agent.analyzers.rules import Selector
-from sysops_agent.analyzers.window import RollingExtremes
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.storage.store import Store
@@ -44,15 +44,17 @@ def relative_floor(metric: str) -> float:
 
 
 class _Series:
-    __slots__ = ("ema", "extremes", "floor", "n", "noise", "quiet_until")
+    __slots__ = ("base", "ema", "floor", "n", "noise", "onset")
 
-    def __init__(self, x: float, floor: float, extreme_window: int) -> None:
-        self.extremes = RollingExtremes(extreme_window) if extreme_window else None
+    def __init__(self, config: EmaConfig, ts: float, x: float, floor: float) -> None:
+        self.onset = Onset(config.sustain_secs, config.cooldown_secs, config.extreme_window_secs)
+        self.onset.observe(ts, x)
         self.ema = x
+        #: the EMA before the current deviation began (what the message compares with)
+        self.base = x
         self.noise = 0.0
         self.n = 1
         self.floor = floor
-        self.quiet_until = 0
 
 
 class EmaAnalyzer:
@@ -78,16 +80,15 @@ class EmaAnalyzer:
         alpha, beta = cfg.alpha, cfg.alpha * cfg.noise_rate
         deviation, noise_factor = cfg.deviation, cfg.noise_factor
         resolve_dev = deviation * (1.0 - cfg.hysteresis)
-        min_samples, cooldown = cfg.min_samples, cfg.cooldown
+        min_samples = cfg.min_samples
         for key, points, fresh in batches:
             series = self._series.get(key)
             start = 0
             if series is None or fresh:
                 if not points:
                     continue
-                series = self._series[key] = _Series(
-                    points[0][1], relative_floor(key.metric), cfg.extreme_window
-                )
+                ts0, x0 = points[0]
+                series = self._series[key] = _Series(cfg, ts0, x0, relative_floor(key.metric))
                 start = 1
             for i in range(start, len(points)):
                 ts, x = points[i]
@@ -98,25 +99,26 @@ class EmaAnalyzer:
                 if denom < series.floor:
                     denom = series.floor
                 rel = adiff / denom
-                active = lifecycle.active(key)
-                if active is not None:
+                onset = series.onset
+                if lifecycle.active(key) is not None:
                     if rel <= resolve_dev:
                         t = lifecycle.step(key, None, ts, x)
                         if t is not None:
                             alerts.append(self._alert(key, series, t, rel))
-                        series.quiet_until = series.n + cooldown
-                elif (
-                    rel > deviation
-                    and adiff > noise_factor * series.noise
-                    and series.n >= min_samples
-                    and series.n >= series.quiet_until
-                    and (series.extremes is None or series.extremes.outside(x))
-                ):
-                    t = lifecycle.step(key, Severity.WARN, ts, x)
-                    if t is not None:
-                        alerts.append(self._alert(key, series, t, rel))
-                if series.extremes is not None:
-                    series.extremes.push(x)
+                        onset.resolved(ts)
+                else:
+                    deviating = (
+                        rel > deviation
+                        and adiff > noise_factor * series.noise
+                        and series.n >= min_samples
+                    )
+                    if not deviating:
+                        series.base = ema
+                    if onset.check(ts, x, deviating):
+                        t = lifecycle.step(key, Severity.WARN, ts, x)
+                        if t is not None:
+                            alerts.append(self._alert(key, series, t, rel))
+                onset.observe(ts, x)
                 series.noise += beta * (adiff - series.noise)
                 series.ema = ema + alpha * diff
                 series.n += 1
@@ -129,13 +131,16 @@ class EmaAnalyzer:
             message = f"{key} back to {fmt_value(metric, t.value)}, close to its average {level}"
             threshold = series.ema
         else:
-            up = t.value >= series.ema
+            base = series.base
+            up = t.value >= base
+            change = abs(t.value - base) / max(abs(base), series.floor)
             message = (
                 f"{key} {'jumped' if up else 'dropped'} to {fmt_value(metric, t.value)}, "
-                f"{rel * 100:.0f}% {'above' if up else 'below'} its recent average {level}"
+                f"{change * 100:.0f}% {'above' if up else 'below'} its recent average "
+                f"{fmt_value(metric, base)}"
             )
-            span = self.config.deviation * max(abs(series.ema), series.floor)
-            threshold = series.ema + span if up else series.ema - span
+            span = self.config.deviation * max(abs(base), series.floor)
+            threshold = base + span if up else base - span
         return transition_alert(NAME, self.hostname, key, t, message, threshold)
 
 

@@ -81,36 +81,43 @@ class Feed:
     def pull(self, store: Store) -> Tuple[List[Batch], List[SeriesKey]]:
         """New points per selected series, and the selected series that left the store."""
         batches: List[Batch] = []
-        seen: Dict[SeriesKey, bool] = {}
         selected = self._selected
         cursors = self._cursors
+        known = len(cursors)
+        present = 0  # previously known selected series still in the store
         for key, buf in store.series():
             want = selected.get(key)
             if want is None:
                 want = selected[key] = self._select(key)
-            seen[key] = want
             if not want:
                 continue
             prev = cursors.get(key)
-            if prev is None or prev[0] is not buf or prev[1] > buf.total:
+            if prev is None:
                 fresh, count = True, min(buf.total, self._backlog)
             else:
-                fresh, count = False, buf.total - prev[1]
-            cursors[key] = (buf, buf.total)
-            if count <= 0:
+                present += 1
+                if prev[0] is not buf or prev[1] > buf.total:  # re-created in the store
+                    fresh, count = True, min(buf.total, self._backlog)
+                else:
+                    fresh, count = False, buf.total - prev[1]
+            if count <= 0 and not fresh:
                 continue
-            points = buf.last_n(count)
-            if must_be_non_negative(key.metric):
+            cursors[key] = (buf, buf.total)
+            points = buf.last_n(count) if count > 0 else []
+            if points and must_be_non_negative(key.metric):
                 good = [p for p in points if p[1] >= 0]
                 self.rejected += len(points) - len(good)
                 points = good
-            if points or fresh:
-                batches.append(Batch(key, points, fresh))
-        gone = [k for k in cursors if k not in seen]
-        for k in gone:
-            del cursors[k]
-        for k in [k for k in selected if k not in seen]:
-            del selected[k]
+            batches.append(Batch(key, points, fresh))
+        gone: List[SeriesKey] = []
+        if present != known:  # some selected series left the store (rare: scan for them)
+            gone = [k for k in cursors if store.get(k.metric, k.labels) is not cursors[k][0]]
+            for k in gone:
+                del cursors[k]
+        if len(selected) > 2 * len(store) + 64:  # forget decisions about vanished series
+            live = {k for k, _ in store.series()}
+            for k in [k for k in selected if k not in live]:
+                del selected[k]
         return batches, gone
 
     def cursor(self, key: SeriesKey) -> Optional[int]:

@@ -7,49 +7,69 @@ from array import array
 
 
 class RollingExtremes:
-    """Approximate minimum and maximum of the last ``size`` values in fixed memory.
+    """Approximate minimum and maximum over the last ``window_secs``, in fixed memory.
 
-    The window is cut into :data:`BLOCKS` blocks; each keeps its min and max
-    in an ``array('d')``. A sample updates the current block (O(1)); closing a
-    block recomputes the extremes of the full blocks (O(BLOCKS) once per block,
-    amortised O(1)). The window therefore covers between ``size - size/BLOCKS``
-    and ``size`` samples — plenty for "highest value in the last N".
+    Time is cut into :data:`BLOCKS` blocks of ``window_secs / BLOCKS``; each
+    closed block keeps its min, max and end time in ``array('d')``s. A sample
+    updates the open block (O(1)); closing a block recomputes the extremes of
+    the closed blocks still inside the window (O(BLOCKS), once per block:
+    amortised O(1)). The window is thus exact to within one block — plenty
+    for "the highest value in the last N days". Time-based, so it means the
+    same at a 10 s and at a 5 min sampling interval.
     """
 
     BLOCKS = 16
 
-    __slots__ = ("_his", "_los", "_slot", "block", "cur_hi", "cur_lo", "filled", "hi", "lo", "used")
+    __slots__ = (
+        "_ends",
+        "_his",
+        "_los",
+        "_slot",
+        "block_secs",
+        "cur_hi",
+        "cur_lo",
+        "cur_start",
+        "hi",
+        "lo",
+        "window_secs",
+    )
 
-    def __init__(self, size: int) -> None:
-        self.block = max(1, -(-size // self.BLOCKS))
-        nan = float("nan")
-        self._his = array("d", [nan] * self.BLOCKS)
-        self._los = array("d", [nan] * self.BLOCKS)
+    def __init__(self, window_secs: float) -> None:
+        self.window_secs = window_secs
+        self.block_secs = window_secs / self.BLOCKS
+        self._his = array("d", [-math.inf] * self.BLOCKS)
+        self._los = array("d", [math.inf] * self.BLOCKS)
+        self._ends = array("d", [-math.inf] * self.BLOCKS)
         self._slot = 0
-        self.used = 0  # samples in the current block
-        self.filled = 0  # completed blocks held
+        self.cur_start = -math.inf
         self.cur_hi = -math.inf
         self.cur_lo = math.inf
-        self.hi = -math.inf  # over the completed blocks
+        self.hi = -math.inf  # over the closed blocks inside the window
         self.lo = math.inf
 
-    def push(self, x: float) -> None:
+    def push(self, ts: float, x: float) -> None:
+        if ts - self.cur_start >= self.block_secs:
+            self._close(ts)
         if x > self.cur_hi:
             self.cur_hi = x
         if x < self.cur_lo:
             self.cur_lo = x
-        self.used += 1
-        if self.used < self.block:
-            return
-        self._his[self._slot] = self.cur_hi
-        self._los[self._slot] = self.cur_lo
-        self._slot = (self._slot + 1) % self.BLOCKS
-        self.filled = min(self.filled + 1, self.BLOCKS)
-        self.used = 0
+
+    def _close(self, ts: float) -> None:
+        if self.cur_hi >= self.cur_lo:  # the open block saw samples
+            self._his[self._slot] = self.cur_hi
+            self._los[self._slot] = self.cur_lo
+            self._ends[self._slot] = ts
+            self._slot = (self._slot + 1) % self.BLOCKS
+        self.cur_start = ts
         self.cur_hi, self.cur_lo = -math.inf, math.inf
-        held = range(self.filled)
-        self.hi = max(self._his[i] for i in held)
-        self.lo = min(self._los[i] for i in held)
+        oldest = ts - self.window_secs
+        hi, lo = -math.inf, math.inf
+        for i in range(self.BLOCKS):
+            if self._ends[i] > oldest:
+                hi = max(hi, self._his[i])
+                lo = min(lo, self._los[i])
+        self.hi, self.lo = hi, lo
 
     def outside(self, x: float) -> bool:
         """True when ``x`` is above every value of the window or below every one."""

@@ -25,8 +25,9 @@ from sysops_agent.analyzers.config import ZScoreConfig
 from sysops_agent.analyzers.describe import fmt_duration, fmt_value
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
+from sysops_agent.analyzers.onset import Onset
 from sysops_agent.analyzers.rules import Selector
-from sysops_agent.analyzers.window import RollingExtremes, RollingStats
+from sysops_agent.analyzers.window import RollingStats
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.storage.store import Store
@@ -39,18 +40,14 @@ REL_STD_FLOOR = 1e-6
 
 
 class _Series:
-    __slots__ = ("count", "extremes", "first_ts", "last_ts", "over", "quiet_until", "stats")
+    __slots__ = ("count", "first_ts", "last_ts", "onset", "stats")
 
-    def __init__(self, size: int, ts: float, extreme_window: int) -> None:
-        self.stats = RollingStats(size)
-        self.extremes = RollingExtremes(extreme_window) if extreme_window else None
+    def __init__(self, config: ZScoreConfig, ts: float) -> None:
+        self.stats = RollingStats(config.window)
+        self.onset = Onset(config.sustain_secs, config.cooldown_secs, config.extreme_window_secs)
         self.first_ts = ts
         self.last_ts = ts
         self.count = 0
-        #: consecutive samples beyond the threshold
-        self.over = 0
-        #: no new firing before ``count`` reaches this (cool-down after a resolve)
-        self.quiet_until = 0
 
     def window_secs(self) -> float:
         """Time the window covers: its length times the average sample interval."""
@@ -79,43 +76,34 @@ class ZScoreAnalyzer:
             t = lifecycle.drop(key, now)
             if t is not None:
                 alerts.append(gone_alert(NAME, self.hostname, key, t))
-        window, min_samples = self.config.window, self.config.min_samples
-        threshold, resolve_z = self.config.threshold, self._resolve_z
-        sustain, cooldown = self.config.sustain, self.config.cooldown
-        new_extreme = self.config.extreme_window
+        cfg = self.config
+        min_samples, threshold, resolve_z = cfg.min_samples, cfg.threshold, self._resolve_z
         for key, points, fresh in batches:
             series = self._series.get(key)
             if series is None or fresh:
                 if not points:
                     continue
-                series = self._series[key] = _Series(window, points[0][0], new_extreme)
-            stats = series.stats
+                series = self._series[key] = _Series(cfg, points[0][0])
+            stats, onset = series.stats, series.onset
             for ts, x in points:
                 z = 0.0
                 if stats.n >= min_samples:
                     std = stats.std()
                     if std > REL_STD_FLOOR * abs(stats.mean):
                         z = (x - stats.mean) / std
-                active = lifecycle.active(key)
                 az = abs(z)
-                if active is not None:
+                if lifecycle.active(key) is not None:
                     if az <= resolve_z:
                         t = lifecycle.step(key, None, ts, x)
                         if t is not None:
                             alerts.append(self._alert(key, series, t, z))
-                        series.quiet_until = series.count + cooldown
-                        series.over = 0
-                elif az > threshold and (series.extremes is None or series.extremes.outside(x)):
-                    series.over += 1
-                    if series.over >= sustain and series.count >= series.quiet_until:
-                        t = lifecycle.step(key, Severity.WARN, ts, x)
-                        if t is not None:
-                            alerts.append(self._alert(key, series, t, z))
-                else:
-                    series.over = 0
+                        onset.resolved(ts)
+                elif onset.check(ts, x, az > threshold):
+                    t = lifecycle.step(key, Severity.WARN, ts, x)
+                    if t is not None:
+                        alerts.append(self._alert(key, series, t, z))
                 stats.push(x)
-                if series.extremes is not None:
-                    series.extremes.push(x)
+                onset.observe(ts, x)
                 series.last_ts = ts
                 series.count += 1
         return alerts
