@@ -1,0 +1,349 @@
+"""Following syslog files like ``tail -F``: rotation, truncation, restarts — every line once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+
+from sysops_agent.clock import VirtualClock
+from sysops_agent.logs import tail
+from sysops_agent.logs.config import CustomPattern
+from sysops_agent.logs.patterns import Hit, Matcher, compile_custom
+from sysops_agent.logs.tail import FileFollower, TailSource
+
+LINE = compile_custom(CustomPattern(name="line", pattern=r"^.*\bline-(?P<n>\d+)\b"))
+MATCHER = Matcher((), [LINE])
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.numbers: List[int] = []
+        self.lines: List[str] = []
+        self.meta: List[Dict[str, str]] = []
+
+    def __call__(self, source: str, hit: Hit, meta: Dict[str, str]) -> None:
+        self.numbers.append(int(hit.fields["n"]))
+        self.lines.append(hit.line)
+        self.meta.append(meta)
+
+
+class Writer:
+    """Appends numbered syslog lines through one open fd, like rsyslog between HUPs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.n = 0
+        self.f = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by reopen()/close()
+
+    def write(self, count: int = 1) -> None:
+        data = b"".join(
+            b"Nov 27 03:00:00 host app[42]: line-%06d payload\n" % (self.n + i)
+            for i in range(count)
+        )
+        self.f.write(data)
+        self.n += count
+
+    def raw(self, data: bytes) -> None:
+        self.f.write(data)
+
+    def reopen(self) -> None:
+        self.f.close()
+        self.f = open(self.path, "ab", buffering=0)  # noqa: SIM115
+
+    def close(self) -> None:
+        self.f.close()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+def follower(path: Path, clock: VirtualClock, got: Collector, saved: object = None) -> FileFollower:
+    return FileFollower(str(path), MATCHER, got, clock, saved, grace=5.0)  # type: ignore[arg-type]
+
+
+def settle(f: FileFollower, clock: VirtualClock, polls: int = 8) -> None:
+    """Poll across the rotation grace period (virtual time, no sleeping)."""
+    for _ in range(polls):
+        while f.poll():
+            pass
+        clock.set(clock.time() + 1.0)
+
+
+def exactly_once(got: Collector, first: int, end: int) -> None:
+    assert len(got.numbers) == len(set(got.numbers)), "a line was delivered twice"
+    assert sorted(got.numbers) == list(range(first, end)), "a line is missing"
+
+
+def test_starts_at_the_end_then_follows_and_keeps_a_partial_line(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    w.write(10)  # history before the agent starts: not news
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    assert got.numbers == []
+    w.write(3)
+    w.raw(b"Nov 27 03:00:00 host app[42]: li")
+    f.poll()
+    assert got.numbers == [10, 11, 12]
+    w.raw(b"ne-000013 payload\n")
+    f.poll()
+    assert got.numbers == [10, 11, 12, 13]
+    assert got.meta[-1] == {"ident": "app", "log_pid": "42"}
+    w.close()
+    f.close()
+
+
+def test_rename_rotation_reads_the_old_file_to_its_end(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    w.write(100)
+    f.poll()
+    os.rename(path, tmp_path / "syslog.1")
+    w.write(50)  # the daemon still writes to the renamed file until it reopens
+    f.poll()
+    w.write(25)
+    w.raw(b"Nov 27 03:00:00 host app[42]: line-000175 unterminated")  # never completed
+    w.reopen()  # HUP: a new file at the path
+    w.n += 1
+    w.write(60)
+    settle(f, clock)
+    exactly_once(got, 0, w.n)
+    assert got.numbers[:175] == list(range(175)), "the old file is finished before the new one"
+    # its unterminated last line is delivered when the old file is given up
+    assert got.lines[got.numbers.index(175)].endswith("line-000175 unterminated")
+    assert f.rotations == 1 and not f.draining
+    w.close()
+    f.close()
+
+
+def test_copytruncate(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    w.write(40)
+    f.poll()
+    shutil.copyfile(path, tmp_path / "syslog.1")
+    os.truncate(path, 0)
+    w.write(5)  # O_APPEND: continues at the new end
+    f.poll()
+    exactly_once(got, 0, 45)
+    assert f.truncations == 1
+    w.close()
+    f.close()
+
+
+def test_truncated_and_refilled_past_the_old_offset(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    w.write(3)
+    f.poll()
+    os.truncate(path, 0)
+    w.write(20)  # longer than before: the size alone would not show the truncation
+    f.poll()
+    exactly_once(got, 0, 23)
+    w.close()
+    f.close()
+
+
+def test_delete_then_recreate_later(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    w.write(10)
+    f.poll()
+    os.unlink(path)
+    w.write(5)  # still written to the deleted inode
+    settle(f, clock, 3)
+    assert f.cur is not None
+    w.close()
+    settle(f, clock, 10)
+    w2 = Writer(path)
+    w2.n = w.n
+    w2.write(7)
+    settle(f, clock)
+    exactly_once(got, 0, 22)
+    w2.close()
+    f.close()
+
+
+def test_file_created_after_start_is_read_from_its_beginning(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    path = tmp_path / "later.log"
+    got = Collector()
+    f = follower(path, clock, got)
+    settle(f, clock, 2)
+    w = Writer(path)
+    w.write(4)
+    settle(f, clock, 2)
+    exactly_once(got, 0, 4)
+    w.close()
+    f.close()
+
+
+def test_burst_written_during_rotation_small_chunks(
+    tmp_path: Path, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tail, "CHUNK", 97)  # lines straddle every read
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    w.write(3000)
+    os.rename(path, tmp_path / "syslog.1")
+    w.write(1000)
+    w.reopen()
+    w.write(2000)
+    f.poll()
+    w.write(500)
+    os.rename(path, tmp_path / "syslog.2")
+    w.reopen()
+    w.write(500)
+    settle(f, clock)
+    exactly_once(got, 0, 7000)
+    w.close()
+    f.close()
+
+
+def test_invalid_utf8_is_replaced_not_fatal(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    w.raw(b"Nov 27 03:00:00 host app[1]: \xff\xfe bad bytes line-000000\n")
+    w.n = 1
+    w.write(1)
+    f.poll()
+    assert got.numbers == [0, 1]
+    assert "\ufffd\ufffd bad bytes" in got.lines[0]
+    w.close()
+    f.close()
+
+
+async def test_restart_continues_where_it_stopped(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "syslog"
+    state = tmp_path / "data" / "files.state"
+    w = Writer(path)
+    w.write(5)
+    got = Collector()
+    src = TailSource([str(path)], state, MATCHER, got, clock)
+    src.poll_all()
+    w.write(10)
+    w.raw(b"Nov 27 03:00:00 host app[42]: line-000015 half")  # partial at stop: re-read later
+    src.poll_all()
+    src.save_state()
+    src.close()
+    assert got.numbers == list(range(5, 15))
+
+    w.raw(b" done\n")
+    w.n = 16
+    w.write(4)  # written while the agent is down
+    got2 = Collector()
+    src2 = TailSource([str(path)], state, MATCHER, got2, clock)
+    src2.poll_all()
+    assert got2.numbers == list(range(15, 20))
+
+    # rotated while the agent is down: finish the rotated file, then the new one
+    w.write(3)
+    src2.poll_all()
+    src2.save_state()
+    src2.close()
+    w.write(2)
+    os.rename(path, tmp_path / "syslog.1")
+    w.reopen()
+    w.write(4)
+    got3 = Collector()
+    src3 = TailSource([str(path)], state, MATCHER, got3, clock)
+    src3.poll_all()
+    assert got3.numbers == list(range(23, 29))
+    w.close()
+    src3.close()
+
+
+async def test_restart_during_the_rotation_grace_period(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    path = tmp_path / "syslog"
+    state = tmp_path / "files.state"
+    w = Writer(path)
+    got = Collector()
+    src = TailSource([str(path)], state, MATCHER, got, clock)
+    src.poll_all()
+    w.write(10)
+    os.rename(path, tmp_path / "syslog.1")
+    w.reopen()
+    w.write(10)
+    src.poll_all()  # old file finished but still draining, new file read
+    src.save_state()
+    src.close()
+    w.write(5)
+    got2 = Collector()
+    src2 = TailSource([str(path)], state, MATCHER, got2, clock)
+    src2.poll_all()
+    assert got.numbers == list(range(20))
+    assert got2.numbers == list(range(20, 25))
+    w.close()
+    src2.close()
+
+
+async def test_source_polls_on_the_clock(tmp_path: Path, clock: VirtualClock) -> None:
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    wa = Writer(a)
+    got = Collector()
+    src = TailSource([str(a), str(b)], tmp_path / "s", MATCHER, got, clock, poll_interval=1.0)
+    task = asyncio.ensure_future(src.run())
+    await clock.advance(0)
+    wa.write(2)
+    wb = Writer(b)
+    wb.n = 2
+    wb.write(2)
+    assert got.numbers == []
+    await clock.advance(1.0)
+    assert sorted(got.numbers) == [0, 1, 2, 3]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    src.close()
+    wa.close()
+    wb.close()
+
+
+def test_a_path_that_cannot_be_read_does_not_stop_the_others(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    bad = tmp_path / "a-directory.log"
+    bad.mkdir()
+    good = tmp_path / "good.log"
+    got = Collector()
+    src = TailSource([str(bad), str(good), str(good)], tmp_path / "s", MATCHER, got, clock)
+    assert len(src.followers) == 2  # a path given twice is followed once
+    src.poll_all()
+    w = Writer(good)
+    w.write(1)
+    src.poll_all()
+    src.poll_all()
+    assert got.numbers == [0]
+    w.close()
+    src.close()
