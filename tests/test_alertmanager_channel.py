@@ -301,3 +301,46 @@ def test_factory_uses_config() -> None:
     assert channel.url == "http://127.0.0.1:9093/api/v2/alerts"
     assert channel.config.resend_interval_secs == 30
     assert channel.timeout == 7
+
+
+async def test_events_are_sent_once_with_an_end_and_not_tracked() -> None:
+    clock = VirtualClock(T0)
+    rec = Recorder()
+    channel = _channel(rec, clock)
+    try:
+        oom = _alert().evolve(
+            analyzer="log", metric="log_oom_kill", labels=make_labels(pid=42, process="java")
+        )
+        await channel.send([oom])
+        (item,) = rec.bodies[0]
+        assert item["labels"]["alertname"] == "SysopsLogOomKillLog"
+        assert item["startsAt"] == iso_utc(T0)
+        assert item["endsAt"] == iso_utc(T0 + ENDS_AT_INTERVALS * 60)
+        assert channel.tracked() == []
+        await clock.advance(600)
+        assert len(rec.bodies) == 1  # never re-sent
+    finally:
+        await channel.aclose()
+
+
+async def test_pipeline_does_not_rate_limit_the_alertmanager_channel() -> None:
+    """A held-back "resolved" would leave the alert firing in Alertmanager for ever."""
+    from sysops_agent.alerting.config import AlertingConfig
+    from sysops_agent.alerting.manager import AlertManager
+
+    clock = VirtualClock(T0)
+    rec = Recorder()
+    channel = _channel(rec, clock)
+    config = AlertingConfig(rate_limit_burst=1, rate_limit_per_minute=0.1, group_window_secs=0)
+    manager = AlertManager(config, [channel], clock)
+    try:
+        for i in range(4):
+            labels = {"mountpoint": f"/m{i}", "device": f"sd{i}"}
+            await manager.submit(_alert(labels=labels))
+            await manager.submit(_alert(t=T0 + 1, state=AlertState.RESOLVED, labels=labels))
+        await rec.wait_for(8)
+        states = [i["endsAt"] == iso_utc(T0 + 1) for body in rec.bodies for i in body]
+        assert states.count(True) == 4  # every resolved notice got through
+        assert manager.suppressed() == {"alertmanager": 0}
+    finally:
+        await manager.close(5)

@@ -128,7 +128,9 @@ class AlertManager:
         for name in decision.channels:
             lane = self._lanes[name]
             self._emit_summary(lane, now)
-            if lane.limiter.admit(alert, now, bypass=decision.bypass_rate_limit):
+            # a channel that throttles by itself (Alertmanager) sets rate_limited = False
+            bypass = decision.bypass_rate_limit or not getattr(lane.channel, "rate_limited", True)
+            if lane.limiter.admit(alert, now, bypass=bypass):
                 self._group(lane, alert, now)
         self._poke()
 

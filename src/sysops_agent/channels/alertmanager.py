@@ -25,6 +25,15 @@ remembers what it has delivered and a background task (started on the first
 - every resolved alert, with ``endsAt`` = the time it resolved, on each tick
   for ``resolved_resend_secs`` (a lost "resolved" must not leave a stale alert).
 
+Alerts that never resolve — log matches (analyzer ``log``), rate-limit
+summaries, ``test-alert`` — are *events*: sent once with ``endsAt`` = their
+time + 4 × the interval, not re-sent, so they leave Alertmanager by
+themselves a few minutes later.
+
+The pipeline's rate limiter does not apply to this channel
+(``rate_limited = False``): Alertmanager groups and throttles notifications
+itself, and a held-back "resolved" would leave an alert firing there.
+
 The agent's analyzers keep one severity per series: a new firing at another
 severity (escalation) or a resolved notice ends the alerts of the other
 severities of the same series, so Alertmanager never shows a stale ``warn``
@@ -43,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 import httpx
 
 from sysops_agent.alerting.config import AlertmanagerChannelConfig
+from sysops_agent.alerting.ratelimit import SUMMARY_ANALYZER
 from sysops_agent.channels.base import ChannelError
 from sysops_agent.channels.http import HttpChannel
 from sysops_agent.clock import Clock
@@ -61,6 +71,8 @@ ENDS_AT_INTERVALS = 4
 MAX_ALERTS_PER_POST = 500
 #: Remember at most this many alerts for re-sending (a runaway analyzer cannot eat memory).
 MAX_TRACKED = 10_000
+#: Analyzers whose alerts never resolve: sent once, expiring by themselves.
+EVENT_ANALYZERS = frozenset({"log", "test", SUMMARY_ANALYZER})
 #: Labels set by the channel; an alert label with one of these names becomes exported_<name>.
 RESERVED_LABELS = ("alertname", "instance", "severity", "metric")
 
@@ -154,6 +166,8 @@ class Tracked:
 class AlertmanagerChannel(HttpChannel):
     name = "alertmanager"
     supports_batch = True
+    #: Alertmanager throttles by itself; the pipeline's token bucket is skipped
+    rate_limited = False
 
     def __init__(
         self,
@@ -243,15 +257,26 @@ class AlertmanagerChannel(HttpChannel):
 
     # -- sending -------------------------------------------------------------
 
+    def _event_payload(self, alert: Alert) -> Dict[str, Any]:
+        ttl = ENDS_AT_INTERVALS * self.config.resend_interval_secs
+        event = Tracked(alert_labels(alert), alert_annotations(alert), alert.timestamp)
+        event.ends_at = alert.timestamp + ttl
+        return event.payload(self.clock.time(), ttl, self.config.generator_url)
+
     async def send(self, alerts: Sequence[Alert]) -> None:
         keys: List[LabelKey] = []
+        events: List[Dict[str, Any]] = []
         for alert in alerts:
+            if alert.analyzer in EVENT_ANALYZERS:
+                events.append(self._event_payload(alert))
+                continue
             for key in self._record(alert):
                 if key not in keys:
                     keys.append(key)
-        self._ensure_resender()
+        if keys:
+            self._ensure_resender()
         try:
-            await self._post(self._payload(keys))
+            await self._post(self._payload(keys) + events)
         except ChannelError as exc:
             if not exc.retryable:
                 # Alertmanager refused these alerts: re-sending them would fail the same way.
