@@ -106,6 +106,8 @@ class SMTPTestServer:
     data_reply: str = ""
     messages: List[Received] = field(default_factory=list)
     auth_attempts: List[str] = field(default_factory=list)
+    #: the reply to a failed AUTH (a hostile server may quote the credentials back)
+    auth_fail_reply: str = ""
     #: AUTH mechanisms not offered (to force LOGIN or PLAIN)
     exclude_mechanisms: List[str] = field(default_factory=list)
     port: int = 0
@@ -120,7 +122,8 @@ class SMTPTestServer:
         login = auth_data.login.decode()
         self.auth_attempts.append(f"{mechanism} {login}")
         if self.users.get(login) != auth_data.password.decode():
-            return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
+            # aiosmtpd answers 535 unless told otherwise
+            return AuthResult(success=False, handled=False, message=self.auth_fail_reply or None)
         return AuthResult(success=True, auth_data=auth_data)
 
     def _factory(self) -> SMTP:
