@@ -111,6 +111,8 @@ class SMTPTestServer:
     #: AUTH mechanisms not offered (to force LOGIN or PLAIN)
     exclude_mechanisms: List[str] = field(default_factory=list)
     port: int = 0
+    #: client connections accepted so far
+    connection_count: int = 0
     _server: Optional[asyncio.AbstractServer] = None
     _connections: List[SMTP] = field(default_factory=list)
 
@@ -148,6 +150,7 @@ class SMTPTestServer:
             enable_SMTPUTF8=True,
         )
         self._connections.append(smtp)
+        self.connection_count += 1
         return smtp
 
     async def start(self) -> SMTPTestServer:

@@ -398,3 +398,50 @@ to_addrs = ["b@example.com"]
     assert res.problems == []
     ch = create(res.config, Redactor(), VirtualClock(T0))
     assert ch.name == "email" and ch.supports_batch
+
+
+# --- the shared retry policy with SMTP faults ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rcpt_reply", "data_reply", "attempts", "delays"),
+    [
+        ("451 4.3.0 try later", "", 4, (1.0, 2.0, 4.0)),  # transient: retried with backoff
+        ("", "421 4.3.2 closing", 4, (1.0, 2.0, 4.0)),
+        ("550 5.1.1 no such user", "", 1, ()),  # permanent: no retry
+        ("", "554 5.7.1 rejected", 1, ()),
+    ],
+)
+async def test_retry_policy_with_smtp_replies(
+    server: SMTPTestServer,
+    tls: TLSFiles,
+    rcpt_reply: str,
+    data_reply: str,
+    attempts: int,
+    delays: tuple[float, ...],
+) -> None:
+    from sysops_agent.alerting.retry import send_with_retry
+    from tests.httpserver import RecordingClock
+
+    if rcpt_reply:
+        server.rcpt_replies = {"ops@example.com": rcpt_reply, "oncall@example.org": rcpt_reply}
+    server.data_reply = data_reply
+    clock = RecordingClock()
+    result = await send_with_retry(channel(cfg_for(server, tls)), [alert()], clock, retries=3)
+    assert (result.ok, result.attempts, result.delays) == (False, attempts, delays)
+    assert clock.sleeps == list(delays)
+    assert result.status == int((rcpt_reply or data_reply)[:3])
+
+
+async def test_retry_policy_wrong_password_is_not_retried(
+    server: SMTPTestServer, tls: TLSFiles
+) -> None:
+    from sysops_agent.alerting.retry import send_with_retry
+    from tests.httpserver import RecordingClock
+
+    cfg = cfg_for(server, tls, password="pw-not-it-at-all")
+    result = await send_with_retry(channel(cfg), [alert()], RecordingClock(), retries=3)
+    assert (result.ok, result.attempts, result.status) == (False, 1, 535)
+    # one connection, never retried; aiosmtplib tries each offered mechanism (PLAIN, LOGIN) once
+    assert server.connection_count == 1
+    assert server.auth_attempts == [f"PLAIN {USER}", f"LOGIN {USER}"]
