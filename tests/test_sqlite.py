@@ -205,11 +205,23 @@ async def test_merge_fallback_for_old_sqlite_matches_upsert(
     ]
 
 
-async def test_samples_before_the_writer_started_are_not_written(tmp_path: Path) -> None:
+async def test_first_flush_writes_what_the_store_holds(tmp_path: Path, clock: VirtualClock) -> None:
     store = Store()
-    store.add(T0 - 120, "load_avg_1m", 9.0)  # collected before (e.g. a reload re-created us)
-    clock = VirtualClock(T0)
+    store.add(T0 - 30, "load_avg_1m", 9.0)  # collected before the writer was created
     h = await make(tmp_path / "m.db", clock)
+    store.add(T0 + 1, "load_avg_1m", 1.0)
+    await h.flush(store, T0 + 60)
+    await h.close()
+    assert [r[2:] for r in rows(tmp_path / "m.db")] == [
+        (int(T0) - 60, 9.0, 9.0, 9.0, 1),
+        (int(T0), 1.0, 1.0, 1.0, 1),
+    ]
+
+
+async def test_samples_before_since_are_not_written(tmp_path: Path, clock: VirtualClock) -> None:
+    store = Store()
+    store.add(T0 - 120, "load_avg_1m", 9.0)  # an earlier writer's business
+    h = await make(tmp_path / "m.db", clock, since=T0)
     store.add(T0 + 1, "load_avg_1m", 1.0)
     await h.flush(store, T0 + 60)
     await h.close()

@@ -371,6 +371,12 @@ class _Database:
                     raise
                 self._recover_corrupt(e)
                 self.conn = self._connect()
+            log.info(
+                "SQLite history %s: open (schema v%d, %d days kept)",
+                self.path,
+                SCHEMA_VERSION,
+                self.retention_secs // 86400,
+            )
             return True
         except Exception as e:
             self.conn = None
@@ -436,6 +442,7 @@ class _Database:
             break
         self.stats.writes_ok += 1
         self.stats.rows_written += len(self.pending)
+        log.debug("SQLite history %s: wrote %d rows", self.path, len(self.pending))
         self.pending = []
         self.stats.pending_rows = 0
         self._recovered()
@@ -546,8 +553,13 @@ class SqliteHistory:
         busy_timeout_ms: int = 5000,
         max_pending_secs: float = 3600.0,
         pragmas: Sequence[str] = (),
+        since: Optional[float] = None,
     ) -> None:
-        """``pragmas`` are extra ``PRAGMA`` statements run on every connection (tuning, tests)."""
+        """``pragmas`` are extra ``PRAGMA`` statements run on every connection (tuning, tests).
+
+        ``since``: samples older than this are never written (for a writer created while the
+        store already holds samples that an earlier writer wrote); default: all of them.
+        """
         self.path = Path(path)
         self.clock = clock
         self.stats = HistoryStats()
@@ -565,8 +577,8 @@ class SqliteHistory:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sysops-sqlite")
         #: per series: the buffer and its append count at the previous flush
         self._cursors: Dict[SeriesKey, Tuple[RingBuffer, int]] = {}
-        #: samples older than this were collected before we existed (e.g. before a reload)
-        self._start = clock.time()
+        #: samples older than this are not ours to write
+        self._since = 0.0 if since is None else since
         self._closed = False
 
     @classmethod
@@ -604,7 +616,7 @@ class SqliteHistory:
             if seen is not None and seen[0] is buf and seen[1] <= buf.total:
                 points = buf.new_since(seen[1])
             else:  # a new series (or one dropped and re-created since the last flush)
-                points = buf.since(self._start)
+                points = buf.since(self._since)
             cursors[key] = (buf, buf.total)
             if not points:
                 continue
