@@ -104,6 +104,9 @@ def test_prometheus_parses_hostile_labels_counters_and_drops_stale_series(
     clock = VirtualClock(now)  # the exporter's "now": moved by the test, not waited for
     store.add(now, "process_rss_bytes", 4096.0, make_labels(pid=7, name=hostile))
     store.add(now, "agent_alerts_sent_total", 3.0, make_labels(channel="slack"))
+    # gauges whose names end like OpenMetrics summary parts (_count) still parse
+    store.add(now, "process_count", 321.0)
+    store.add(now, "process_fd_count", 9.0, make_labels(pid=7, name=hostile))
     store.add(now - 10, "net_rx_bytes_per_second", 10.0, make_labels(interface="eth9"))
     store.add(now, "net_rx_bytes_per_second", 12.0, make_labels(interface="eth9"))
     exporter = PrometheusExporter(
@@ -124,6 +127,10 @@ def test_prometheus_parses_hostile_labels_counters_and_drops_stale_series(
         assert sample["metric"]["pid"] == "7"
         (sent,) = prom_query(prom, 'sysops_agent_alerts_sent_total{channel="slack"}')
         assert sent["value"][1] == "3"
+        (count,) = prom_query(prom, "sysops_process_count")
+        assert count["value"][1] == "321"
+        (fds,) = prom_query(prom, 'sysops_process_fd_count{pid="7"}')
+        assert fds["value"][1] == "9"
         (rx,) = prom_query(prom, "sysops_net_rx_bytes_per_second")
         assert rx["value"][1] == "12"
 

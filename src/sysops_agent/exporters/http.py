@@ -1,8 +1,9 @@
 """A small threaded WSGI server for ``/metrics`` on one address, stoppable cleanly.
 
-``prometheus_client.start_http_server`` does the same but, in the versions we
-support, neither returns the server (so it cannot be stopped) nor lets us name
-the handler; this is the same thirty lines with both.
+``prometheus_client.start_http_server`` does much the same, but older releases
+(which our ``prometheus_client>=0.17`` allows) do not return the server, so it
+could not be stopped on shutdown or reload; these few lines keep the server
+object, a named thread and a handler that writes no access log.
 """
 
 from __future__ import annotations
