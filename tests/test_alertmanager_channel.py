@@ -178,6 +178,11 @@ async def test_firing_resent_every_interval_until_resolved_then_resolved_resent(
         await clock.advance(600)
         assert len(rec.bodies) == 7  # forgotten after that: nothing left to send
         assert channel.tracked() == []
+        assert clock.next_deadline() is None  # and the idle loop ended: no wake-ups
+        # the next alert starts it again
+        await channel.send([_alert(t=clock.time())])
+        await clock.advance(60)
+        await rec.wait_for(9)
     finally:
         await channel.aclose()
 

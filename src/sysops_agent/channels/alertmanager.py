@@ -311,7 +311,8 @@ class AlertmanagerChannel(HttpChannel):
         self.resend_rounds += 1
 
     async def _resend_loop(self) -> None:
-        while True:
+        """Re-send until nothing is left to re-send (the next ``send`` starts it again)."""
+        while self._tracked:
             await self.clock.sleep(self.config.resend_interval_secs)
             try:
                 await self.resend_once()
