@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Optional
 
-from sysops_agent.redact import RedactingFilter, Redactor
+from sysops_agent.redact import RedactingFilter, Redactor, install_log_redaction
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HANDLER_NAME = "sysops-agent"
@@ -39,4 +39,6 @@ def setup_logging(
     handler.setFormatter(logging.Formatter(FORMAT))
     if redactor is not None:
         handler.addFilter(RedactingFilter(redactor))
+        # also every other logger's records (httpx quotes request URLs), whatever the handler
+        install_log_redaction(redactor)
     logger.addHandler(handler)
