@@ -32,9 +32,7 @@ def find_binary(env_var: str, *names: str) -> Optional[str]:
     if override:
         return override
     for name in names:
-        path = shutil.which(name) or (
-            f"/usr/bin/{name}" if os.access(f"/usr/bin/{name}", os.X_OK) else None
-        )
+        path = shutil.which(name)
         if path:
             return path
     return None
