@@ -218,7 +218,7 @@ class EmailChannel:
         timeout: float = 10.0,
     ) -> None:
         self._cfg = cfg
-        self._redact = redactor or Redactor([cfg.password] if cfg.password else [])
+        self._redact = redactor if redactor is not None else Redactor()
         if cfg.password:
             self._redact.add(cfg.password)
         self._clock: Clock = clock or SystemClock()
