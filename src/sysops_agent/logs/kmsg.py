@@ -169,7 +169,7 @@ class KmsgSource:
             try:
                 raw = os.read(self.fd, READ_SIZE)
             except BlockingIOError:
-                self.skipping_existing = False
+                self._caught_up()
                 return
             except BrokenPipeError:
                 continue  # overwritten records; the seq jump of the next one counts them
@@ -178,9 +178,14 @@ class KmsgSource:
                 self.close()
                 return
             if not raw:
-                self.skipping_existing = False
+                self._caught_up()
                 return
             self._handle(raw)
+
+    def _caught_up(self) -> None:
+        if self.skipping_existing:
+            self.skipping_existing = False
+            log.info("kmsg: skipped the records already there; following after %s", self.last_seq)
 
     def _handle(self, raw: bytes) -> None:
         rec = parse_record(raw)
