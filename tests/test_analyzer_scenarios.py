@@ -240,12 +240,19 @@ def test_step_change_triggers_ema_once_then_it_adapts() -> None:
     alerts = run(analyzer, rows)
     assert [a.state.value for a in alerts] == ["firing", "resolved"]
     fired, resolved = alerts
-    # the new level must last sustain_secs (30 s = the 3rd sample at 10 s) before it fires
-    assert fired.timestamp == T0 + 202 * 10
+    # the median of 3 sees the new level from its 2nd sample, which must then last
+    # sustain_secs (30 s = 3 samples at 10 s): it fires on the 4th sample
+    assert fired.timestamp == T0 + 203 * 10
     assert re.fullmatch(
         r"load_avg_1m jumped to [56]\.\d+, \d+% above its recent average [12]\.\d+", fired.message
     )
     assert resolved.timestamp - fired.timestamp < 120  # adapted within a few samples
+
+
+def test_lone_spike_is_not_an_ema_level_change() -> None:
+    rows: List[Row] = [(T0 + i * 300, "m", 10.0 + (i % 3) * 0.1, ()) for i in range(300)]
+    rows[250] = (rows[250][0], "m", 80.0, ())
+    assert run(build_ema(defaults(), "h"), rows, every=300) == []
 
 
 def test_ema_near_zero_does_not_divide_by_zero_or_cry_wolf() -> None:

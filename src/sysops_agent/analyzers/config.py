@@ -67,9 +67,9 @@ class ZScoreConfig:
 class EmaConfig:
     enabled: bool = opt(True)
     alpha: float = opt(0.2, min=0.01, max=1.0, help="weight of the newest sample")
-    deviation: float = opt(0.5, min=0.01, help="alert when |x-ema|/|ema| exceeds this")
+    deviation: float = opt(0.2, min=0.01, help="alert when |x-ema|/|ema| exceeds this")
     noise_factor: float = opt(
-        4.0, min=0, help="... and |x-ema| exceeds this many times the usual |x-ema|"
+        6.0, min=0, help="... and |x-ema| exceeds this many times the usual |x-ema|"
     )
     noise_rate: float = opt(
         0.25, min=0.01, max=1.0, help="the usual |x-ema| adapts at alpha * noise_rate"
@@ -83,7 +83,7 @@ class EmaConfig:
         3600.0, min=0, help="after an alert resolves, the series may not fire again for this long"
     )
     extreme_window_secs: float = opt(
-        7 * 86400.0,
+        3 * 86400.0,
         min=0,
         help="also require the highest/lowest value of this period (0 = off)",
     )

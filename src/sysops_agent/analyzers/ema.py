@@ -1,8 +1,10 @@
-"""EMA analyzer: a sudden change away from the recent level (SPEC §5).
+"""EMA analyzer: a sudden, lasting change away from the recent level (SPEC §5).
 
 Per series: ``ema = alpha*x + (1-alpha)*ema`` and, at a slower rate, the
-mean absolute deviation of the samples from the EMA (``noise``). A sample
-alerts when it is BOTH
+mean absolute deviation of the samples from the EMA (``noise``). What is
+compared with the EMA is the median of the last three samples, so a lone
+spike (the z-score analyzer's business) is ignored and a level shift is seen
+from its second sample on. It alerts when that level is BOTH
 
 * far from the EMA relative to its size: ``|x - ema| / max(|ema|, floor)``
   exceeds ``deviation`` — the SPEC's rule; ``floor`` guards the division when
@@ -10,9 +12,12 @@ alerts when it is BOTH
 * large compared with the series' own noise: ``|x - ema| > noise_factor * noise``,
   so a metric that always jumps around by 50 % does not alert on every jump.
 
-A step change therefore fires once; the EMA then moves to the new level and
-the alert resolves (with hysteresis on ``deviation``). Nothing is judged
-before ``min_samples`` samples (cold start).
+and the :class:`~sysops_agent.analyzers.onset.Onset` rules hold (the level
+is the highest/lowest of ``extreme_window_secs``, lasts ``sustain_secs``, and
+the series is not cooling down after a previous alert). A step change
+therefore fires once; the EMA then moves to the new level and the alert
+resolves (with hysteresis on ``deviation``). Nothing is judged before
+``min_samples`` samples (cold start).
 """
 
 from __future__ import annotations
@@ -44,12 +49,13 @@ def relative_floor(metric: str) -> float:
 
 
 class _Series:
-    __slots__ = ("base", "ema", "floor", "n", "noise", "onset")
+    __slots__ = ("base", "ema", "floor", "n", "noise", "onset", "p1", "p2")
 
     def __init__(self, config: EmaConfig, ts: float, x: float, floor: float) -> None:
         self.onset = Onset(config.sustain_secs, config.cooldown_secs, config.extreme_window_secs)
         self.onset.observe(ts, x)
         self.ema = x
+        self.p1 = self.p2 = x
         #: the EMA before the current deviation began (what the message compares with)
         self.base = x
         self.noise = 0.0
@@ -91,7 +97,13 @@ class EmaAnalyzer:
                 series = self._series[key] = _Series(cfg, ts0, x0, relative_floor(key.metric))
                 start = 1
             for i in range(start, len(points)):
-                ts, x = points[i]
+                ts, raw = points[i]
+                p1, p2 = series.p1, series.p2
+                series.p2, series.p1 = p1, raw
+                # median of the last three samples: a level shift passes, a lone spike does not
+                if p1 < p2:
+                    p1, p2 = p2, p1
+                x = p1 if raw > p1 else (p2 if raw < p2 else raw)
                 ema = series.ema
                 diff = x - ema
                 adiff = diff if diff >= 0 else -diff
@@ -102,7 +114,7 @@ class EmaAnalyzer:
                 onset = series.onset
                 if lifecycle.active(key) is not None:
                     if rel <= resolve_dev:
-                        t = lifecycle.step(key, None, ts, x)
+                        t = lifecycle.step(key, None, ts, raw)
                         if t is not None:
                             alerts.append(self._alert(key, series, t, rel))
                         onset.resolved(ts)
@@ -115,12 +127,12 @@ class EmaAnalyzer:
                     if not deviating:
                         series.base = ema
                     if onset.check(ts, x, deviating):
-                        t = lifecycle.step(key, Severity.WARN, ts, x)
+                        t = lifecycle.step(key, Severity.WARN, ts, raw)
                         if t is not None:
                             alerts.append(self._alert(key, series, t, rel))
                 onset.observe(ts, x)
                 series.noise += beta * (adiff - series.noise)
-                series.ema = ema + alpha * diff
+                series.ema = ema + alpha * (raw - ema)
                 series.n += 1
         return alerts
 
