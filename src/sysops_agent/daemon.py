@@ -351,10 +351,12 @@ class Daemon:
         if new.alerting != old.alerting:
             await self._stop_manager()
             self._start_manager()
-        if new.collector.log != old.collector.log and self.log_analyzer is not None:
-            await self._stop_log_analyzer()
         if new.collector.log != old.collector.log:
+            await self._stop_log_analyzer()
             self._optional("log analyzer", self._start_log_analyzer)
+        if new.prometheus != old.prometheus:
+            self._stop_exporter()
+            self._optional("prometheus exporter", self._start_exporter)
         log.info("configuration reloaded from %s", self.config_path)
         return True
 
@@ -380,13 +382,18 @@ class Daemon:
             self._log_task.cancel()
         self.log_analyzer = None
 
+    def _stop_exporter(self) -> None:
+        if self.exporter is None:
+            return
+        try:
+            self.exporter.stop()
+        except Exception as e:
+            log.warning("prometheus exporter did not stop cleanly: %r", e)
+        self.exporter = None
+
     async def shutdown(self) -> None:
         """Reverse order of start-up; every step bounded."""
-        if self.exporter is not None:
-            try:
-                self.exporter.stop()
-            except Exception as e:
-                log.warning("prometheus exporter did not stop cleanly: %r", e)
+        self._stop_exporter()
         if self.scheduler is not None:
             await self.scheduler.stop()
         await self._stop_log_analyzer()
