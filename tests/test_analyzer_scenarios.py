@@ -315,6 +315,23 @@ def test_default_exclusions_and_rules() -> None:
     spiky += [(T0 + 4000 + i * 10, "load_avg_1m", 50.0, ()) for i in range(4)]
     assert run(build_zscore(cfg, "h"), spiky) == []
     assert firing(run(build_zscore(defaults(), "h"), spiky))
+    # per-metric parameters: a higher |z| level for load_* only (spike is ~300σ here)
+    strict = defaults('[[analyzer.rules]]\nmetric = "load_*"\nzscore_threshold = 1000.0\n')
+    assert run(build_zscore(strict, "h"), spiky) == []
+    other = defaults('[[analyzer.rules]]\nmetric = "cpu_*"\nzscore_threshold = 1000.0\n')
+    assert firing(run(build_zscore(other, "h"), spiky))
+
+
+def test_registry_builds_all_five_and_skips_disabled() -> None:
+    assert [a.name for a in build_analyzers(defaults(), "h")] == [
+        "threshold",
+        "zscore",
+        "ema",
+        "trend",
+        "leak",
+    ]
+    cfg = defaults("[analyzer.ema]\nenabled = false\n[analyzer.leak]\nenabled = false\n")
+    assert [a.name for a in build_analyzers(cfg, "h")] == ["threshold", "zscore", "trend"]
 
 
 # --- input validation -------------------------------------------------------------------

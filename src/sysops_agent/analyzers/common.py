@@ -7,6 +7,11 @@ from sysops_agent.analyzers.lifecycle import Transition
 from sysops_agent.model import Alert, AlertState, SeriesKey
 
 
+def clean(value: float) -> float:
+    """A stored (float32) value as the 7 significant digits it really has: 5.95, not 5.9518094."""
+    return float(f"{value:.7g}")
+
+
 def transition_alert(
     analyzer: str,
     hostname: str,
@@ -21,8 +26,8 @@ def transition_alert(
         hostname=hostname,
         severity=t.severity,
         metric=key.metric,
-        value=t.value,
-        threshold=threshold,
+        value=clean(t.value),
+        threshold=clean(threshold),
         message=message,
         analyzer=analyzer,
         labels=key.labels,

@@ -132,7 +132,10 @@ class LeakConfig:
 
 @dataclass
 class AnalyzerRule:
-    """Per-metric overrides: ``metric`` and ``labels`` are globs; ``false`` disables an analyzer."""
+    """Per-metric overrides: ``metric`` and ``labels`` are globs; ``false`` disables an analyzer.
+
+    Unset keys have no opinion; for each key the last matching rule that sets it wins.
+    """
 
     metric: str = opt("*")
     labels: Dict[str, str] = opt(factory=dict)
@@ -140,6 +143,8 @@ class AnalyzerRule:
     ema: Optional[bool] = opt(None)
     trend: Optional[bool] = opt(None)
     leak: Optional[bool] = opt(None)
+    zscore_threshold: Optional[float] = opt(None, min=0.5, help="|z| level for these series")
+    ema_deviation: Optional[float] = opt(None, min=0.01, help="EMA deviation for these series")
 
 
 @dataclass

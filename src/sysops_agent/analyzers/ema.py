@@ -22,15 +22,15 @@ resolves (with hysteresis on ``deviation``). Nothing is judged before
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from sysops_agent.analyzers.common import gone_alert, transition_alert
-from sysops_agent.analyzers.config import EmaConfig
+from sysops_agent.analyzers.config import AnalyzerRule, EmaConfig
 from sysops_agent.analyzers.describe import fmt_value
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
-from sysops_agent.analyzers.rules import Selector
+from sysops_agent.analyzers.rules import Selector, ema_deviation
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.storage.store import Store
@@ -49,9 +49,12 @@ def relative_floor(metric: str) -> float:
 
 
 class _Series:
-    __slots__ = ("base", "ema", "floor", "n", "noise", "onset", "p1", "p2")
+    __slots__ = ("base", "deviation", "ema", "floor", "n", "noise", "onset", "p1", "p2")
 
-    def __init__(self, config: EmaConfig, ts: float, x: float, floor: float) -> None:
+    def __init__(
+        self, config: EmaConfig, ts: float, x: float, floor: float, deviation: float
+    ) -> None:
+        self.deviation = deviation
         self.onset = Onset(config.sustain_secs, config.cooldown_secs, config.extreme_window_secs)
         self.onset.observe(ts, x)
         self.ema = x
@@ -66,8 +69,15 @@ class _Series:
 class EmaAnalyzer:
     name = NAME
 
-    def __init__(self, config: EmaConfig, selector: Selector, hostname: str) -> None:
+    def __init__(
+        self,
+        config: EmaConfig,
+        selector: Selector,
+        hostname: str,
+        rules: Optional[List[AnalyzerRule]] = None,
+    ) -> None:
         self.config = config
+        self._rules = list(rules or [])
         self.hostname = hostname
         self._feed = Feed(selector, backlog=config.min_samples * 4)
         self._series: Dict[SeriesKey, _Series] = {}
@@ -84,8 +94,7 @@ class EmaAnalyzer:
                 alerts.append(gone_alert(NAME, self.hostname, key, t))
         cfg = self.config
         alpha, beta = cfg.alpha, cfg.alpha * cfg.noise_rate
-        deviation, noise_factor = cfg.deviation, cfg.noise_factor
-        resolve_dev = deviation * (1.0 - cfg.hysteresis)
+        noise_factor, keep = cfg.noise_factor, 1.0 - cfg.hysteresis
         min_samples = cfg.min_samples
         for key, points, fresh in batches:
             series = self._series.get(key)
@@ -94,7 +103,8 @@ class EmaAnalyzer:
                 if not points:
                     continue
                 ts0, x0 = points[0]
-                series = self._series[key] = _Series(cfg, ts0, x0, relative_floor(key.metric))
+                dev = ema_deviation(self._rules, key, cfg.deviation)
+                series = self._series[key] = _Series(cfg, ts0, x0, relative_floor(key.metric), dev)
                 start = 1
             for i in range(start, len(points)):
                 ts, raw = points[i]
@@ -113,14 +123,14 @@ class EmaAnalyzer:
                 rel = adiff / denom
                 onset = series.onset
                 if lifecycle.active(key) is not None:
-                    if rel <= resolve_dev:
+                    if rel <= series.deviation * keep:
                         t = lifecycle.step(key, None, ts, raw)
                         if t is not None:
                             alerts.append(self._alert(key, series, t, rel))
                         onset.resolved(ts)
                 else:
                     deviating = (
-                        rel > deviation
+                        rel > series.deviation
                         and adiff > noise_factor * series.noise
                         and series.n >= min_samples
                     )
@@ -151,10 +161,11 @@ class EmaAnalyzer:
                 f"{change * 100:.0f}% {'above' if up else 'below'} its recent average "
                 f"{fmt_value(metric, base)}"
             )
-            span = self.config.deviation * max(abs(base), series.floor)
+            span = series.deviation * max(abs(base), series.floor)
             threshold = base + span if up else base - span
         return transition_alert(NAME, self.hostname, key, t, message, threshold)
 
 
 def build(config: Config, hostname: str) -> EmaAnalyzer:
-    return EmaAnalyzer(config.analyzer.ema, Selector(NAME, config.analyzer.rules), hostname)
+    rules = config.analyzer.rules
+    return EmaAnalyzer(config.analyzer.ema, Selector(NAME, rules), hostname, rules)

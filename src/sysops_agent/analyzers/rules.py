@@ -58,6 +58,33 @@ def label_globs_match(key: SeriesKey, patterns: Dict[str, str]) -> bool:
     return all(fnmatch.fnmatchcase(key.label(name), pat) for name, pat in patterns.items())
 
 
+def matching(rules: List[AnalyzerRule], key: SeriesKey) -> List[AnalyzerRule]:
+    """The rules that apply to ``key``, in file order."""
+    return [
+        r
+        for r in rules
+        if fnmatch.fnmatchcase(key.metric, r.metric) and label_globs_match(key, r.labels)
+    ]
+
+
+def zscore_threshold(rules: List[AnalyzerRule], key: SeriesKey, default: float) -> float:
+    """The last matching rule's ``zscore_threshold``, else ``default``."""
+    value = default
+    for r in matching(rules, key):
+        if r.zscore_threshold is not None:
+            value = r.zscore_threshold
+    return value
+
+
+def ema_deviation(rules: List[AnalyzerRule], key: SeriesKey, default: float) -> float:
+    """The last matching rule's ``ema_deviation``, else ``default``."""
+    value = default
+    for r in matching(rules, key):
+        if r.ema_deviation is not None:
+            value = r.ema_deviation
+    return value
+
+
 class Selector:
     """Decides whether ``analyzer`` looks at a series; ``default`` when no rule has an opinion."""
 

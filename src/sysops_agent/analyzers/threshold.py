@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Dict, List, Optional, Tuple
 
+from sysops_agent.analyzers.common import clean
 from sysops_agent.analyzers.config import ThresholdRule
 from sysops_agent.analyzers.describe import fmt_level, fmt_value, subject, value_phrase
 from sysops_agent.analyzers.feed import Feed
@@ -24,6 +25,7 @@ from sysops_agent.analyzers.lifecycle import (
     make_levels,
     resolve_level,
 )
+from sysops_agent.analyzers.rules import label_globs_match
 from sysops_agent.model import Alert, AlertState, SeriesKey, Severity
 from sysops_agent.storage.store import Store
 
@@ -34,11 +36,6 @@ _GLOB_CHARS = frozenset("*?[")
 
 def is_glob(pattern: str) -> bool:
     return any(c in _GLOB_CHARS for c in pattern)
-
-
-def labels_match(key: SeriesKey, patterns: Dict[str, str]) -> bool:
-    """Every ``label = glob`` holds; a label the series lacks matches as the empty string."""
-    return all(fnmatch.fnmatchcase(key.label(name), pat) for name, pat in patterns.items())
 
 
 class _Compiled:
@@ -84,10 +81,12 @@ class ThresholdAnalyzer:
 
     def _match(self, key: SeriesKey) -> Optional[_Compiled]:
         exact = self._exact.get(key.metric)
-        if exact is not None and labels_match(key, exact.rule.labels):
+        if exact is not None and label_globs_match(key, exact.rule.labels):
             return exact
         for pattern, compiled in self._globs:
-            if fnmatch.fnmatchcase(key.metric, pattern) and labels_match(key, compiled.rule.labels):
+            if fnmatch.fnmatchcase(key.metric, pattern) and label_globs_match(
+                key, compiled.rule.labels
+            ):
                 return compiled
         return None
 
@@ -155,8 +154,8 @@ class ThresholdAnalyzer:
             hostname=self.hostname,
             severity=t.severity,
             metric=metric,
-            value=value,
-            threshold=threshold,
+            value=clean(value),
+            threshold=clean(threshold),
             message=message,
             analyzer=NAME,
             labels=key.labels,
@@ -170,7 +169,7 @@ class ThresholdAnalyzer:
             hostname=self.hostname,
             severity=t.severity,
             metric=key.metric,
-            value=t.value,
+            value=clean(t.value),
             threshold=self._level(rule, t.severity),
             message=f"{subject(key)} is no longer reported; alert closed",
             analyzer=NAME,

@@ -18,15 +18,15 @@ quiet when nothing is wrong:
 from __future__ import annotations
 
 import math
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from sysops_agent.analyzers.common import gone_alert, transition_alert
-from sysops_agent.analyzers.config import ZScoreConfig
+from sysops_agent.analyzers.config import AnalyzerRule, ZScoreConfig
 from sysops_agent.analyzers.describe import fmt_duration, fmt_value
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
-from sysops_agent.analyzers.rules import Selector
+from sysops_agent.analyzers.rules import Selector, zscore_threshold
 from sysops_agent.analyzers.window import RollingStats
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
@@ -40,9 +40,11 @@ REL_STD_FLOOR = 1e-6
 
 
 class _Series:
-    __slots__ = ("count", "first_ts", "last_ts", "onset", "stats")
+    __slots__ = ("count", "first_ts", "last_ts", "onset", "resolve_z", "stats", "threshold")
 
-    def __init__(self, config: ZScoreConfig, ts: float) -> None:
+    def __init__(self, config: ZScoreConfig, ts: float, threshold: float) -> None:
+        self.threshold = threshold
+        self.resolve_z = threshold * (1.0 - config.hysteresis)
         self.stats = RollingStats(config.window)
         self.onset = Onset(config.sustain_secs, config.cooldown_secs, config.extreme_window_secs)
         self.first_ts = ts
@@ -59,13 +61,19 @@ class _Series:
 class ZScoreAnalyzer:
     name = NAME
 
-    def __init__(self, config: ZScoreConfig, selector: Selector, hostname: str) -> None:
+    def __init__(
+        self,
+        config: ZScoreConfig,
+        selector: Selector,
+        hostname: str,
+        rules: Optional[List[AnalyzerRule]] = None,
+    ) -> None:
         self.config = config
+        self._rules = list(rules or [])
         self.hostname = hostname
         self._feed = Feed(selector, backlog=config.window + 1)
         self._series: Dict[SeriesKey, _Series] = {}
         self._lifecycle = Lifecycle()
-        self._resolve_z = config.threshold * (1.0 - config.hysteresis)
 
     def analyze(self, store: Store, now: float) -> List[Alert]:
         alerts: List[Alert] = []
@@ -77,14 +85,16 @@ class ZScoreAnalyzer:
             if t is not None:
                 alerts.append(gone_alert(NAME, self.hostname, key, t))
         cfg = self.config
-        min_samples, threshold, resolve_z = cfg.min_samples, cfg.threshold, self._resolve_z
+        min_samples = cfg.min_samples
         for key, points, fresh in batches:
             series = self._series.get(key)
             if series is None or fresh:
                 if not points:
                     continue
-                series = self._series[key] = _Series(cfg, points[0][0])
+                threshold = zscore_threshold(self._rules, key, cfg.threshold)
+                series = self._series[key] = _Series(cfg, points[0][0], threshold)
             stats, onset = series.stats, series.onset
+            threshold, resolve_z = series.threshold, series.resolve_z
             for ts, x in points:
                 z = 0.0
                 if stats.n >= min_samples:
@@ -123,10 +133,11 @@ class ZScoreAnalyzer:
                 f"{key} {fmt_value(metric, t.value)} is {abs(z):.1f}σ {direction} "
                 f"its {window} mean of {fmt_value(metric, stats.mean)}"
             )
-        threshold = stats.mean + math.copysign(self.config.threshold, z or 1.0) * stats.std()
+        threshold = stats.mean + math.copysign(series.threshold, z or 1.0) * stats.std()
         return transition_alert(NAME, self.hostname, key, t, message, threshold)
 
 
 def build(config: Config, hostname: str) -> ZScoreAnalyzer:
     cfg = config.analyzer.zscore
-    return ZScoreAnalyzer(cfg, Selector(NAME, config.analyzer.rules), hostname)
+    rules = config.analyzer.rules
+    return ZScoreAnalyzer(cfg, Selector(NAME, rules), hostname, rules)

@@ -33,6 +33,7 @@ def register(sub: SubParsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import os
     from contextlib import ExitStack
 
     from sysops_agent.commands import load_or_exit
@@ -57,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
         replayer = Replayer(config, resolve_hostname(config), errors)
         out = sys.stdout
         dumps = json.dumps
-        for alert in replayer.run(merged(files)):
-            out.write(dumps(alert.to_json_obj()) + "\n")
-        out.flush()
+        try:
+            for alert in replayer.run(merged(files)):
+                out.write(dumps(alert.to_json_obj()) + "\n")
+            out.flush()
+        except BrokenPipeError:  # `replay ... | head`: the reader is gone, stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
     return 0
