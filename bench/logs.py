@@ -125,8 +125,8 @@ def generate(path: str, lines: int, custom: bool, seed: int = 1) -> int:
             b=rnd.randint(0, 255),
             port=rnd.randint(1024, 65535),
             b64="".join(rnd.choices(alphabet, k=43)),
-            up="%d.%06d" % (rnd.randint(100, 999999), rnd.randint(0, 999999)),
-            hex="%010X" % rnd.getrandbits(40),
+            up=f"{rnd.randint(100, 999999)}.{rnd.randint(0, 999999):06d}",
+            hex=f"{rnd.getrandbits(40):010X}",
         )
 
     target = lines // 1000  # 0.1 % of the lines match
@@ -137,7 +137,7 @@ def generate(path: str, lines: int, custom: bool, seed: int = 1) -> int:
     with open(path, "w", encoding="utf-8") as f:
         while i < lines:
             s = i % 86400
-            ts = "Nov 27 %02d:%02d:%02d" % (s // 3600, (s // 60) % 60, s % 60)
+            ts = f"Nov 27 {s // 3600:02d}:{(s // 60) % 60:02d}:{s % 60:02d}"
             if i in event_at and matching < target:
                 group = (
                     [rnd.choice(CUSTOM_LINES)]
