@@ -386,3 +386,28 @@ def test_rolling_extremes_and_regression() -> None:
     for i in range(50):
         flat.add(float(i), 7.0)
     assert flat.fit()[2] == 0.0
+
+
+def test_analyzers_built_on_a_full_store_learn_history_without_alerting_on_it() -> None:
+    """After a reload the analyzers are rebuilt on a store holding hours of data."""
+    store = Store()
+    rng = random.Random(8)
+    for i in range(2000):
+        ts = T0 + i * 10
+        store.add(ts, "cpu_usage_percent", 97.0 if 1000 <= i < 1020 else 30.0 + rng.uniform(-2, 2))
+        store.add(ts, "disk_usage_percent", 95.0, ROOT)  # critical for hours already
+    # rebuilt 2 minutes after the last sample: all of it is history (older than 60 s)
+    now = T0 + 2000 * 10 + 120
+    analyzers = build_analyzers(defaults(), "h")
+    assert [a for an in analyzers for a in an.analyze(store, now)] == []
+    # the next samples are news: the disk is still critical, the CPU spikes again
+    for i in range(2012, 2022):
+        store.add(T0 + i * 10, "cpu_usage_percent", 99.5)
+        store.add(T0 + i * 10, "disk_usage_percent", 95.0, ROOT)
+    out = [a for an in analyzers for a in an.analyze(store, T0 + 2022 * 10)]
+    assert {(a.analyzer, a.metric) for a in firing(out)} >= {
+        ("threshold", "disk_usage_percent"),
+        ("threshold", "cpu_usage_percent"),
+        ("zscore", "cpu_usage_percent"),
+    }
+    assert min(a.timestamp for a in out) >= T0 + 2012 * 10

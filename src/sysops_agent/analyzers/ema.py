@@ -27,7 +27,7 @@ from typing import Dict, List, Optional
 from sysops_agent.analyzers.common import gone_alert, transition_alert
 from sysops_agent.analyzers.config import AnalyzerRule, EmaConfig
 from sysops_agent.analyzers.describe import fmt_value
-from sysops_agent.analyzers.feed import Feed
+from sysops_agent.analyzers.feed import Feed, recent_secs
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
 from sysops_agent.analyzers.rules import Selector, ema_deviation
@@ -75,18 +75,19 @@ class EmaAnalyzer:
         selector: Selector,
         hostname: str,
         rules: Optional[List[AnalyzerRule]] = None,
+        recent_secs: float = 60.0,
     ) -> None:
         self.config = config
         self._rules = list(rules or [])
         self.hostname = hostname
-        self._feed = Feed(selector, backlog=config.min_samples * 4)
+        self._feed = Feed(selector, backlog=config.min_samples * 4, recent_secs=recent_secs)
         self._series: Dict[SeriesKey, _Series] = {}
         self._lifecycle = Lifecycle()
 
     def analyze(self, store: Store, now: float) -> List[Alert]:
         alerts: List[Alert] = []
         lifecycle = self._lifecycle
-        batches, gone = self._feed.pull(store)
+        batches, gone = self._feed.pull(store, now)
         for key in gone:
             self._series.pop(key, None)
             t = lifecycle.drop(key, now)
@@ -96,7 +97,7 @@ class EmaAnalyzer:
         alpha, beta = cfg.alpha, cfg.alpha * cfg.noise_rate
         noise_factor, keep = cfg.noise_factor, 1.0 - cfg.hysteresis
         min_samples = cfg.min_samples
-        for key, points, fresh in batches:
+        for key, points, fresh, history in batches:
             series = self._series.get(key)
             start = 0
             if series is None or fresh:
@@ -136,7 +137,7 @@ class EmaAnalyzer:
                     )
                     if not deviating:
                         series.base = ema
-                    if onset.check(ts, x, deviating):
+                    if onset.check(ts, x, deviating) and not history:
                         t = lifecycle.step(key, Severity.WARN, ts, raw)
                         if t is not None:
                             alerts.append(self._alert(key, series, t, rel))
@@ -168,4 +169,10 @@ class EmaAnalyzer:
 
 def build(config: Config, hostname: str) -> EmaAnalyzer:
     rules = config.analyzer.rules
-    return EmaAnalyzer(config.analyzer.ema, Selector(NAME, rules), hostname, rules)
+    return EmaAnalyzer(
+        config.analyzer.ema,
+        Selector(NAME, rules),
+        hostname,
+        rules,
+        recent_secs=recent_secs(config),
+    )

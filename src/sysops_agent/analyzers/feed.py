@@ -13,8 +13,10 @@ is a collector bug or a corrupt input line, never a reading to alert on.
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
+from sysops_agent.config import Config
 from sysops_agent.model import SeriesKey
 from sysops_agent.storage.ringbuffer import Point, RingBuffer
 from sysops_agent.storage.store import Store
@@ -51,6 +53,15 @@ def is_impossible(metric: str, value: float) -> bool:
     return value < 0 and must_be_non_negative(metric)
 
 
+def recent_secs(config: Config) -> float:
+    """How old a stored sample may be at an analyzer's first look and still count as new.
+
+    Two analyzer intervals (at least a minute): older samples were stored before
+    the analyzer existed (a reload rebuilt it) and are history, not news.
+    """
+    return max(60.0, 2.0 * config.analyzer.interval_secs)
+
+
 class Batch(NamedTuple):
     """New points of one series since the previous pull."""
 
@@ -58,6 +69,10 @@ class Batch(NamedTuple):
     points: List[Point]
     #: True when the series is new to this feed or was re-created in the store
     fresh: bool
+    #: True for points that were stored well before the analyzer's first look
+    #: (an analyzer created on a full store after a reload): analyzers learn
+    #: from them but do not alert on the past
+    history: bool
 
 
 class Feed:
@@ -67,20 +82,32 @@ class Feed:
     (the answer is cached: glob rules are not re-matched per sample).
     ``backlog`` bounds how far back a newly seen series is read, so an
     analyzer created on a full store (start-up after SIGHUP) reads what it
-    needs to warm up, not 24 h of history.
+    needs to warm up, not 24 h of history; what was stored more than
+    ``recent_secs`` before the first pull is marked ``history`` (learn from
+    it, do not alert on the past).
     """
 
-    def __init__(self, select: Callable[[SeriesKey], bool], backlog: int) -> None:
+    def __init__(
+        self, select: Callable[[SeriesKey], bool], backlog: int, recent_secs: float = 60.0
+    ) -> None:
         self._select = select
+        self._recent = recent_secs
         self._backlog = max(1, backlog)
         self._cursors: Dict[SeriesKey, Tuple[RingBuffer, int]] = {}
         self._selected: Dict[SeriesKey, bool] = {}
+        self._primed = False
         #: samples dropped as impossible values (negative percent, bytes, …)
         self.rejected = 0
 
-    def pull(self, store: Store) -> Tuple[List[Batch], List[SeriesKey]]:
-        """New points per selected series, and the selected series that left the store."""
+    def pull(self, store: Store, now: float) -> Tuple[List[Batch], List[SeriesKey]]:
+        """New points per selected series, and the selected series that left the store.
+
+        On the first pull, points older than ``now - recent_secs`` come first in a
+        batch of their own marked ``history``.
+        """
         batches: List[Batch] = []
+        history_before = -math.inf if self._primed else now - self._recent
+        self._primed = True
         selected = self._selected
         cursors = self._cursors
         known = len(cursors)
@@ -108,7 +135,15 @@ class Feed:
                 good = [p for p in points if p[1] >= 0]
                 self.rejected += len(points) - len(good)
                 points = good
-            batches.append(Batch(key, points, fresh))
+            if points and points[0][0] < history_before:
+                split = 0
+                while split < len(points) and points[split][0] < history_before:
+                    split += 1
+                batches.append(Batch(key, points[:split], fresh, True))
+                points, fresh = points[split:], False
+                if not points:
+                    continue
+            batches.append(Batch(key, points, fresh, False))
         gone: List[SeriesKey] = []
         if present != known:  # some selected series left the store (rare: scan for them)
             gone = [k for k in cursors if store.get(k.metric, k.labels) is not cursors[k][0]]

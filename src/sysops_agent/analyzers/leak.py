@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 from sysops_agent.analyzers.common import gone_alert, transition_alert
 from sysops_agent.analyzers.config import LeakConfig
 from sysops_agent.analyzers.describe import fmt_bytes, fmt_duration, process_name
-from sysops_agent.analyzers.feed import Feed
+from sysops_agent.analyzers.feed import Feed, recent_secs
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.rules import Selector
 from sysops_agent.analyzers.window import RollingRegression
@@ -47,10 +47,16 @@ class _Series:
 class LeakAnalyzer:
     name = NAME
 
-    def __init__(self, config: LeakConfig, selector: Selector, hostname: str) -> None:
+    def __init__(
+        self, config: LeakConfig, selector: Selector, hostname: str, recent_secs: float = 60.0
+    ) -> None:
         self.config = config
         self.hostname = hostname
-        self._feed = Feed(lambda k: k.metric in (RSS, FDS) and selector(k), backlog=100_000)
+        self._feed = Feed(
+            lambda k: k.metric in (RSS, FDS) and selector(k),
+            backlog=100_000,
+            recent_secs=recent_secs,
+        )
         self._series: Dict[SeriesKey, _Series] = {}
         self._lifecycle = Lifecycle()
 
@@ -61,14 +67,14 @@ class LeakAnalyzer:
     def analyze(self, store: Store, now: float) -> List[Alert]:
         alerts: List[Alert] = []
         lifecycle = self._lifecycle
-        batches, gone = self._feed.pull(store)
+        batches, gone = self._feed.pull(store, now)
         for key in gone:
             self._series.pop(key, None)
             t = lifecycle.drop(key, now)
             if t is not None:
                 alerts.append(gone_alert(NAME, self.hostname, key, t))
         cfg = self.config
-        for key, points, fresh in batches:
+        for key, points, fresh, history in batches:
             series = self._series.get(key)
             if series is None or fresh:
                 if not points:
@@ -80,6 +86,8 @@ class LeakAnalyzer:
                 fit.add(ts, value)
                 slope, _fitted, r2 = fit.fit()
                 series.slope_h, series.r2, series.span = slope * 3600.0, r2, fit.span()
+                if history:
+                    continue
                 severity = self._severity(series, ts, min_slope, lifecycle.active(key) is not None)
                 t = lifecycle.step(key, severity, ts, value)
                 if t is not None:
@@ -117,4 +125,9 @@ class LeakAnalyzer:
 
 
 def build(config: Config, hostname: str) -> LeakAnalyzer:
-    return LeakAnalyzer(config.analyzer.leak, Selector(NAME, config.analyzer.rules), hostname)
+    return LeakAnalyzer(
+        config.analyzer.leak,
+        Selector(NAME, config.analyzer.rules),
+        hostname,
+        recent_secs=recent_secs(config),
+    )

@@ -11,12 +11,13 @@ from typing import Callable, Dict, List
 
 from sysops_agent.analyzers import ema, leak, trend, zscore
 from sysops_agent.analyzers.base import Analyzer, AnalyzerFactory
+from sysops_agent.analyzers.feed import recent_secs
 from sysops_agent.analyzers.threshold import ThresholdAnalyzer
 from sysops_agent.config import Config
 
 
 def _threshold(config: Config, hostname: str) -> Analyzer:
-    return ThresholdAnalyzer(config.thresholds, hostname)
+    return ThresholdAnalyzer(config.thresholds, hostname, recent_secs=recent_secs(config))
 
 
 #: name -> factory; the order is the order analyzers run in

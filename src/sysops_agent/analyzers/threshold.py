@@ -59,7 +59,9 @@ class ThresholdAnalyzer:
 
     name = NAME
 
-    def __init__(self, thresholds: Dict[str, ThresholdRule], hostname: str) -> None:
+    def __init__(
+        self, thresholds: Dict[str, ThresholdRule], hostname: str, recent_secs: float = 60.0
+    ) -> None:
         self.hostname = hostname
         self._exact: Dict[str, _Compiled] = {}
         self._globs: List[Tuple[str, _Compiled]] = []
@@ -72,7 +74,7 @@ class ThresholdAnalyzer:
             else:
                 self._exact[pattern] = compiled
         self._rules: Dict[SeriesKey, _Compiled] = {}
-        self._feed = Feed(self._select, backlog=64)
+        self._feed = Feed(self._select, backlog=64, recent_secs=recent_secs)
         self._lifecycle = Lifecycle()
 
     def rule_for(self, key: SeriesKey) -> Optional[ThresholdRule]:
@@ -100,13 +102,15 @@ class ThresholdAnalyzer:
     def analyze(self, store: Store, now: float) -> List[Alert]:
         alerts: List[Alert] = []
         lifecycle = self._lifecycle
-        batches, gone = self._feed.pull(store)
+        batches, gone = self._feed.pull(store, now)
         for key in gone:
             gone_rule = self._rules.pop(key, None)
             t = lifecycle.drop(key, now)
             if t is not None and gone_rule is not None:
                 alerts.append(self._gone_alert(key, gone_rule, t))
-        for key, points, _fresh in batches:
+        for key, points, _fresh, history in batches:
+            if history:  # stored before this analyzer existed: the next sample decides
+                continue
             rule = self._rules[key]
             levels, hysteresis, for_secs = rule.levels, rule.hysteresis, rule.for_secs
             for ts, value in points:

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Tuple
 from sysops_agent.analyzers.common import gone_alert, transition_alert
 from sysops_agent.analyzers.config import TrendConfig
 from sysops_agent.analyzers.describe import fmt_bytes, fmt_duration, subject
-from sysops_agent.analyzers.feed import Feed
+from sysops_agent.analyzers.feed import Feed, recent_secs
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.rules import Selector
 from sysops_agent.analyzers.window import RollingRegression
@@ -62,10 +62,14 @@ class Forecast:
 class TrendAnalyzer:
     name = NAME
 
-    def __init__(self, config: TrendConfig, selector: Selector, hostname: str) -> None:
+    def __init__(
+        self, config: TrendConfig, selector: Selector, hostname: str, recent_secs: float = 60.0
+    ) -> None:
         self.config = config
         self.hostname = hostname
-        self._feed = Feed(lambda k: k.metric in TARGETS and selector(k), backlog=100_000)
+        self._feed = Feed(
+            lambda k: k.metric in TARGETS and selector(k), backlog=100_000, recent_secs=recent_secs
+        )
         self._fits: Dict[SeriesKey, RollingRegression] = {}
         self._last: Dict[SeriesKey, Forecast] = {}
         self._lifecycle = Lifecycle()
@@ -84,7 +88,7 @@ class TrendAnalyzer:
     def analyze(self, store: Store, now: float) -> List[Alert]:
         alerts: List[Alert] = []
         lifecycle = self._lifecycle
-        batches, gone = self._feed.pull(store)
+        batches, gone = self._feed.pull(store, now)
         for key in gone:
             self._fits.pop(key, None)
             self._last.pop(key, None)
@@ -96,7 +100,7 @@ class TrendAnalyzer:
         cfg = self.config
         boot = self._boot_time(store)
         settled = -math.inf if boot is None else boot + cfg.boot_grace_secs
-        for key, points, fresh in batches:
+        for key, points, fresh, history in batches:
             fit = self._fits.get(key)
             if fit is None or fresh:
                 fit = self._fits[key] = RollingRegression(cfg.window_secs)
@@ -107,8 +111,10 @@ class TrendAnalyzer:
                 fit.add(ts, value)
                 slope, _fitted, r2 = fit.fit()
                 forecast = Forecast(value, slope * 3600.0, r2, fit.span())
-                severity = self._severity(forecast, horizon, lifecycle.active(key))
                 self._last[key] = forecast
+                if history:
+                    continue
+                severity = self._severity(forecast, horizon, lifecycle.active(key))
                 t = lifecycle.step(key, severity, ts, value)
                 if t is not None:
                     alerts.append(self._alert(store, key, forecast, t, horizon))
@@ -179,4 +185,9 @@ class TrendAnalyzer:
 
 
 def build(config: Config, hostname: str) -> TrendAnalyzer:
-    return TrendAnalyzer(config.analyzer.trend, Selector(NAME, config.analyzer.rules), hostname)
+    return TrendAnalyzer(
+        config.analyzer.trend,
+        Selector(NAME, config.analyzer.rules),
+        hostname,
+        recent_secs=recent_secs(config),
+    )

@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 from sysops_agent.analyzers.common import gone_alert, transition_alert
 from sysops_agent.analyzers.config import AnalyzerRule, ZScoreConfig
 from sysops_agent.analyzers.describe import fmt_duration, fmt_value
-from sysops_agent.analyzers.feed import Feed
+from sysops_agent.analyzers.feed import Feed, recent_secs
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
 from sysops_agent.analyzers.rules import Selector, zscore_threshold
@@ -67,18 +67,19 @@ class ZScoreAnalyzer:
         selector: Selector,
         hostname: str,
         rules: Optional[List[AnalyzerRule]] = None,
+        recent_secs: float = 60.0,
     ) -> None:
         self.config = config
         self._rules = list(rules or [])
         self.hostname = hostname
-        self._feed = Feed(selector, backlog=config.window + 1)
+        self._feed = Feed(selector, backlog=config.window + 1, recent_secs=recent_secs)
         self._series: Dict[SeriesKey, _Series] = {}
         self._lifecycle = Lifecycle()
 
     def analyze(self, store: Store, now: float) -> List[Alert]:
         alerts: List[Alert] = []
         lifecycle = self._lifecycle
-        batches, gone = self._feed.pull(store)
+        batches, gone = self._feed.pull(store, now)
         for key in gone:
             self._series.pop(key, None)
             t = lifecycle.drop(key, now)
@@ -86,7 +87,7 @@ class ZScoreAnalyzer:
                 alerts.append(gone_alert(NAME, self.hostname, key, t))
         cfg = self.config
         min_samples = cfg.min_samples
-        for key, points, fresh in batches:
+        for key, points, fresh, history in batches:
             series = self._series.get(key)
             if series is None or fresh:
                 if not points:
@@ -108,7 +109,7 @@ class ZScoreAnalyzer:
                         if t is not None:
                             alerts.append(self._alert(key, series, t, z))
                         onset.resolved(ts)
-                elif onset.check(ts, x, az > threshold):
+                elif onset.check(ts, x, az > threshold) and not history:
                     t = lifecycle.step(key, Severity.WARN, ts, x)
                     if t is not None:
                         alerts.append(self._alert(key, series, t, z))
@@ -140,4 +141,6 @@ class ZScoreAnalyzer:
 def build(config: Config, hostname: str) -> ZScoreAnalyzer:
     cfg = config.analyzer.zscore
     rules = config.analyzer.rules
-    return ZScoreAnalyzer(cfg, Selector(NAME, rules), hostname, rules)
+    return ZScoreAnalyzer(
+        cfg, Selector(NAME, rules), hostname, rules, recent_secs=recent_secs(config)
+    )
