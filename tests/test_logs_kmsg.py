@@ -79,6 +79,43 @@ def test_fixture_records_through_the_source_and_a_seq_gap_counts_lost(tmp_path: 
     assert src.last_seq == 1252
 
 
+def test_epipe_and_eagain_in_the_read_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script: List[object] = [
+        b"3,10,1,-;first I/O error, dev sda\n",
+        BrokenPipeError(),  # records 11..14 were overwritten
+        b"3,15,2,-;then I/O error, dev sdb\n",
+        b"6,16,3,-;nothing to see\n",
+        BlockingIOError(),
+        b"3,17,4,-;next time I/O error, dev sdc\n",
+        BlockingIOError(),
+    ]
+
+    def fake_read(fd: int, size: int) -> bytes:
+        assert size >= 8192, "a read must fit any record"
+        item = script.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, bytes)
+        return item
+
+    got: List[str] = []
+    src = KmsgSource(
+        "/dev/kmsg",
+        tmp_path / "k",
+        Matcher(),
+        lambda source, hit, meta: got.append(hit.fields["device"]),
+        VirtualClock(),
+    )
+    src.fd = -1
+    monkeypatch.setattr("sysops_agent.logs.kmsg.os.read", fake_read)
+    src.read_available()  # stops at EAGAIN
+    assert got == ["sda", "sdb"] and src.lost == 4 and len(script) == 2
+    src.read_available()
+    assert got == ["sda", "sdb", "sdc"] and script == []
+    src.save_state()
+    assert json.loads((tmp_path / "k").read_text())["seq"] == 17
+
+
 def test_missing_kmsg_turns_the_source_off(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

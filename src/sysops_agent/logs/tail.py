@@ -27,6 +27,7 @@ lines; at most :data:`SLICE` bytes are read before yielding to the event loop.
 from __future__ import annotations
 
 import asyncio
+import errno
 import glob
 import logging
 import os
@@ -116,6 +117,7 @@ class FileFollower:
         self.bytes_read = 0
         self.rotations = 0
         self.truncations = 0
+        self.open_error: Optional[str] = None
 
     # -- opening --------------------------------------------------------------
 
@@ -123,9 +125,13 @@ class FileFollower:
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as e:
-            if st_hint is not None:
-                log.warning("cannot open %s: %s", self.path, e.strerror or e)
+            error = str(e.strerror or e)
+            if st_hint is not None and error != self.open_error:
+                hint = " (is the agent in the adm group?)" if e.errno == errno.EACCES else ""
+                log.warning("cannot open %s: %s%s; retrying quietly", self.path, error, hint)
+            self.open_error = error
             return None
+        self.open_error = None
         return _Handle(fd, os.fstat(fd), 0)
 
     def _resume(self, h: _Handle, offset: int, fp: bytes) -> bool:
