@@ -154,7 +154,7 @@ def labels_json(labels: Labels) -> str:
     return json.dumps(dict(labels), sort_keys=True, separators=(",", ":"))
 
 
-def _round7(v: float) -> float:
+def round7(v: float) -> float:
     """7 significant digits: the precision of the float32 ring buffer, without its noise.
 
     It also lets SQLite store integral values (byte counts) as small integers.
@@ -172,14 +172,14 @@ def aggregate(points: Sequence[Point]) -> List[Tuple[int, float, float, float, i
         b = int(ts) // ROW_SECONDS * ROW_SECONDS
         if b != bucket:
             if n:
-                out.append((bucket, _round7(total / n), _round7(lo), _round7(hi), n))
+                out.append((bucket, round7(total / n), round7(lo), round7(hi), n))
             bucket, total, lo, hi, n = b, 0.0, value, value, 0
         total += value
         lo = min(lo, value)
         hi = max(hi, value)
         n += 1
     if n:
-        out.append((bucket, _round7(total / n), _round7(lo), _round7(hi), n))
+        out.append((bucket, round7(total / n), round7(lo), round7(hi), n))
     return out
 
 
