@@ -15,13 +15,8 @@ from sysops_agent.clock import VirtualClock
 from sysops_agent.config import load_config
 from sysops_agent.model import make_labels
 from sysops_agent.storage.config import sqlite_db_path
-from sysops_agent.storage.sqlite import (
-    SCHEMA_VERSION,
-    SqliteHistory,
-    aggregate,
-    labels_json,
-    utc_stamp,
-)
+from sysops_agent.storage.sqlite import SCHEMA_VERSION, SqliteHistory, aggregate, labels_json
+from sysops_agent.storage.sqlite_db import utc_stamp
 from sysops_agent.storage.store import Store
 
 T0 = 1_780_000_000.0 - (1_780_000_000 % 60)  # a minute boundary

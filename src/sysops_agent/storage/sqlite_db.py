@@ -1,0 +1,459 @@
+"""The worker-thread side of the SQLite history: connection, schema, writes, purge, recovery.
+
+Everything here runs in :class:`~sysops_agent.storage.sqlite.SqliteHistory`'s
+single worker thread, which owns the ``sqlite3`` connection; see that module
+for the design (schema, durability, failure handling).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from sysops_agent.clock import Clock
+
+log = logging.getLogger("sysops_agent.storage.sqlite")
+
+#: how often old rows are purged
+PURGE_EVERY_SECS = 86400.0
+#: a repeated failure is logged at most this often (the first one at once)
+LOG_EVERY_SECS = 600.0
+#: cap on pending rows whatever their age (a series explosion must not eat memory)
+MAX_PENDING_ROWS = 200_000
+#: shrink the -wal file back to this size after a checkpoint (the daily purge makes it big)
+JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
+
+#: migrations[i] takes the schema from version i to version i + 1
+MIGRATIONS: Tuple[Tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE series (
+            id INTEGER PRIMARY KEY,
+            metric TEXT NOT NULL,
+            labels_json TEXT NOT NULL,
+            UNIQUE (metric, labels_json)
+        )""",
+        """CREATE TABLE samples (
+            series_id INTEGER NOT NULL REFERENCES series(id),
+            ts INTEGER NOT NULL,
+            avg REAL NOT NULL,
+            min REAL NOT NULL,
+            max REAL NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (series_id, ts)
+        ) WITHOUT ROWID""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_UPSERT = """INSERT INTO samples (series_id, ts, avg, min, max, count) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (series_id, ts) DO UPDATE SET
+    avg = (samples.avg * samples.count + excluded.avg * excluded.count)
+          / (samples.count + excluded.count),
+    min = MIN(samples.min, excluded.min),
+    max = MAX(samples.max, excluded.max),
+    count = samples.count + excluded.count"""
+_MERGE_UPDATE = """UPDATE samples SET
+    avg = (avg * count + ?3 * ?6) / (count + ?6),
+    min = MIN(min, ?4), max = MAX(max, ?5), count = count + ?6
+WHERE series_id = ?1 AND ts = ?2"""
+_INSERT = "INSERT INTO samples (series_id, ts, avg, min, max, count) VALUES (?, ?, ?, ?, ?, ?)"
+
+#: (metric, labels_json, minute ts, avg, min, max, count)
+Row = Tuple[str, str, int, float, float, float, int]
+
+#: SQLite result codes that mean "this file is damaged" (SQLITE_CORRUPT, SQLITE_NOTADB)
+_CORRUPT_CODES = (11, 26)
+_CORRUPT_MESSAGES = ("file is not a database", "database disk image is malformed")
+
+
+class CorruptDatabase(Exception):
+    """The file is not a usable SQLite database (it will be moved aside)."""
+
+
+class SchemaTooNew(Exception):
+    """The database was written by a newer agent; it is left untouched."""
+
+
+@dataclass
+class HistoryStats:
+    """Counters for the agent's own metrics and logs.
+
+    Written by the worker thread, read by the event loop: plain ints and a
+    string, each assignment atomic under the GIL.
+    """
+
+    writes_ok: int = 0
+    writes_failed: int = 0
+    rows_written: int = 0
+    #: rows given up because the database stayed unwritable longer than the pending window
+    rows_dropped: int = 0
+    pending_rows: int = 0
+    purges: int = 0
+    rows_purged: int = 0
+    corrupt_recoveries: int = 0
+    open_failures: int = 0
+    last_error: str = ""
+
+
+def is_corruption(e: BaseException) -> bool:
+    if isinstance(e, CorruptDatabase):
+        return True
+    if not isinstance(e, sqlite3.DatabaseError):
+        return False
+    code = getattr(e, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is not None:
+        return int(code) & 0xFF in _CORRUPT_CODES
+    text = str(e).lower()
+    return any(m in text for m in _CORRUPT_MESSAGES)
+
+
+def _is_busy(e: BaseException) -> bool:
+    text = str(e).lower()
+    return isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def utc_stamp(ts: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(ts))
+
+
+class HistoryDatabase:
+    """Everything that touches the connection. Used only from the worker thread."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        retention_secs: float,
+        clock: Clock,
+        busy_timeout_ms: int,
+        max_pending_secs: float,
+        pragmas: Sequence[str],
+        stats: HistoryStats,
+    ) -> None:
+        self.path = path
+        self.retention_secs = retention_secs
+        self.clock = clock
+        self.busy_timeout_ms = busy_timeout_ms
+        self.max_pending_secs = max_pending_secs
+        self.pragmas = pragmas
+        self.stats = stats
+        self.conn: Optional[sqlite3.Connection] = None
+        self.checked = False  # quick_check runs once per process, not at every reopen
+        self.series_ids: Dict[Tuple[str, str], int] = {}
+        self.pending: List[Row] = []
+        self.last_purge: Optional[float] = None
+        self.upsert = sqlite3.sqlite_version_info >= (3, 24, 0)
+        self._failing_since: Optional[float] = None
+        self._last_log = -LOG_EVERY_SECS
+        self._suppressed = 0
+
+    # ------------------------------------------------------------ logging
+    def _failed(self, what: str, e: BaseException) -> None:
+        self.stats.last_error = f"{what}: {e}"
+        now = self.clock.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._last_log >= LOG_EVERY_SECS:
+            more = f" ({self._suppressed} similar failures not logged)" if self._suppressed else ""
+            log.warning(
+                "SQLite history %s: %s: %s; %d rows kept to retry at the next flush%s",
+                self.path,
+                what,
+                e,
+                len(self.pending),
+                more,
+            )
+            self._last_log = now
+            self._suppressed = 0
+        else:
+            self._suppressed += 1
+
+    def _recovered(self) -> None:
+        if self._failing_since is not None:
+            log.info("SQLite history %s: writing again (%s)", self.path, self.stats.last_error)
+            self._failing_since = None
+            self._last_log = -LOG_EVERY_SECS
+            self._suppressed = 0
+
+    # ------------------------------------------------------------ open / close
+    def _connect(self) -> sqlite3.Connection:
+        created = not self.path.exists()
+        conn = sqlite3.connect(
+            str(self.path), timeout=self.busy_timeout_ms / 1000.0, isolation_level=None
+        )
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            # Before changing anything: a newer agent's database is left exactly as it is.
+            self._version(conn)
+            # Must precede the first CREATE TABLE; a no-op on an existing database.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                log.warning("SQLite history %s: journal mode is %s, not wal", self.path, mode)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+            for pragma in self.pragmas:
+                conn.execute(f"PRAGMA {pragma}")
+            if not self.checked:
+                rows = conn.execute("PRAGMA quick_check").fetchall()
+                if [r[0] for r in rows] != ["ok"]:
+                    raise CorruptDatabase("; ".join(str(r[0]) for r in rows[:5]))
+                self.checked = True
+            self._migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        if created:
+            with contextlib.suppress(OSError):
+                os.chmod(self.path, 0o640)
+        return conn
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection) -> int:
+        """The schema version (0 = a new file); raises :class:`SchemaTooNew`."""
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+        ).fetchone():
+            return 0
+        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        if current > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"schema version {current} is newer than this agent's ({SCHEMA_VERSION});"
+                " not writing to it"
+            )
+        return current
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = self._version(conn)
+            for version in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+            if current != SCHEMA_VERSION:
+                conn.execute("DELETE FROM schema_version")
+                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _move_aside(self) -> Path:
+        stamp = utc_stamp(self.clock.time())
+        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+        os.replace(self.path, target)
+        for suffix in ("-wal", "-shm"):
+            side = Path(f"{self.path}{suffix}")
+            if side.exists():
+                if suffix == "-wal":
+                    os.replace(side, Path(f"{target}{suffix}"))
+                else:
+                    side.unlink()
+        return target
+
+    def _recover_corrupt(self, e: BaseException) -> None:
+        self.close()
+        target = self._move_aside()
+        self.stats.corrupt_recoveries += 1
+        self.checked = False
+        log.error(
+            "SQLite history %s is corrupted (%s): moved it to %s and started a new database",
+            self.path,
+            e,
+            target.name,
+        )
+
+    def open(self) -> bool:
+        """Open (creating the directory and the schema); False after a logged failure."""
+        if self.conn is not None:
+            return True
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            try:
+                self.conn = self._connect()
+            except Exception as e:
+                if not is_corruption(e) or not self.path.is_file():
+                    raise
+                self._recover_corrupt(e)
+                self.conn = self._connect()
+            log.info(
+                "SQLite history %s: open (schema v%d, %d days kept)",
+                self.path,
+                SCHEMA_VERSION,
+                self.retention_secs // 86400,
+            )
+            return True
+        except Exception as e:
+            self.conn = None
+            self.stats.open_failures += 1
+            self._failed("cannot open", e)
+            return False
+
+    def close(self) -> None:
+        self.series_ids.clear()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except sqlite3.Error as e:
+                log.warning("SQLite history %s: close failed: %s", self.path, e)
+
+    # ------------------------------------------------------------ writing
+    def add(self, rows: List[Row]) -> None:
+        self.pending.extend(rows)
+        self.stats.pending_rows = len(self.pending)
+
+    def _trim(self, now: float) -> None:
+        """After a failure: give up rows older than the pending window, and beyond the cap."""
+        cutoff = now - self.max_pending_secs
+        keep = [r for r in self.pending if r[2] >= cutoff]
+        if len(keep) > MAX_PENDING_ROWS:
+            keep = keep[len(keep) - MAX_PENDING_ROWS :]
+        dropped = len(self.pending) - len(keep)
+        if dropped:
+            self.stats.rows_dropped += dropped
+            log.warning(
+                "SQLite history %s: gave up %d rows older than the pending window",
+                self.path,
+                dropped,
+            )
+        self.pending = keep
+        self.stats.pending_rows = len(keep)
+
+    def write_pending(self, now: float) -> None:
+        """Write every pending row in one transaction; then purge if a day has passed."""
+        if not self.pending:
+            self._maybe_purge(now)
+            return
+        if not self.open():
+            self.stats.writes_failed += 1
+            self._trim(now)
+            return
+        for attempt in (1, 2):
+            try:
+                self._write(self.pending)
+            except Exception as e:
+                if attempt == 1 and is_corruption(e) and self.path.is_file():
+                    self._recover_corrupt(e)
+                    if self.open():
+                        continue
+                self.stats.writes_failed += 1
+                if not _is_busy(e):
+                    # Reopen next time: the file may have been replaced, the disk remounted.
+                    self.close()
+                self._trim(now)
+                self._failed("write failed", e)
+                return
+            break
+        self.stats.writes_ok += 1
+        self.stats.rows_written += len(self.pending)
+        log.debug("SQLite history %s: wrote %d rows", self.path, len(self.pending))
+        self.pending = []
+        self.stats.pending_rows = 0
+        self._recovered()
+        self._maybe_purge(now)
+
+    def _ids(
+        self, conn: sqlite3.Connection, keys: Sequence[Tuple[str, str]]
+    ) -> Dict[Tuple[str, str], int]:
+        missing = [k for k in dict.fromkeys(keys) if k not in self.series_ids]
+        if missing:
+            conn.executemany(
+                "INSERT OR IGNORE INTO series (metric, labels_json) VALUES (?, ?)", missing
+            )
+            for metric, lj in missing:
+                row = conn.execute(
+                    "SELECT id FROM series WHERE metric = ? AND labels_json = ?", (metric, lj)
+                ).fetchone()
+                self.series_ids[(metric, lj)] = int(row[0])
+        return self.series_ids
+
+    def _write(self, rows: Sequence[Row]) -> None:
+        conn = self.conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = self._ids(conn, [(r[0], r[1]) for r in rows])
+            params = [(ids[(r[0], r[1])], r[2], r[3], r[4], r[5], r[6]) for r in rows]
+            if self.upsert:
+                conn.executemany(_UPSERT, params)
+            else:  # SQLite < 3.24 (2018): no ON CONFLICT ... DO UPDATE
+                for p in params:
+                    if conn.execute(_MERGE_UPDATE, p).rowcount == 0:
+                        conn.execute(_INSERT, p)
+            conn.execute("COMMIT")
+        except BaseException:
+            self.series_ids.clear()  # ids inserted by the rolled-back transaction are void
+            try:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise
+
+    # ------------------------------------------------------------ retention
+    def _maybe_purge(self, now: float) -> None:
+        if self.conn is None:
+            return
+        if self.last_purge is not None and now - self.last_purge < PURGE_EVERY_SECS:
+            return
+        try:
+            self.purge(now)
+        except Exception as e:
+            self.close()
+            self._failed("retention purge failed", e)
+            return
+        self.last_purge = now
+
+    def purge(self, now: float) -> int:
+        """Delete rows older than the retention, forget empty series, give the space back."""
+        conn = self.conn
+        assert conn is not None
+        cutoff = int(now - self.retention_secs)
+        deleted = 0
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [int(r[0]) for r in conn.execute("SELECT id FROM series").fetchall()]
+            for sid in ids:
+                # One range delete per series walks the primary key: no table scan.
+                cur = conn.execute(
+                    "DELETE FROM samples WHERE series_id = ? AND ts < ?", (sid, cutoff)
+                )
+                deleted += max(cur.rowcount, 0)
+                if (
+                    conn.execute(
+                        "SELECT 1 FROM samples WHERE series_id = ? LIMIT 1", (sid,)
+                    ).fetchone()
+                    is None
+                ):
+                    conn.execute("DELETE FROM series WHERE id = ?", (sid,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            self.series_ids.clear()
+        # Each step frees one page and execute() steps once: executescript runs it to the end.
+        conn.executescript("PRAGMA incremental_vacuum;")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.stats.purges += 1
+        self.stats.rows_purged += deleted
+        if deleted:
+            log.info(
+                "SQLite history %s: purged %d rows older than the retention", self.path, deleted
+            )
+        return deleted
