@@ -16,7 +16,7 @@ from sysops_agent.config import load_config
 from sysops_agent.model import make_labels
 from sysops_agent.storage.config import sqlite_db_path
 from sysops_agent.storage.sqlite import SCHEMA_VERSION, SqliteHistory, aggregate, labels_json
-from sysops_agent.storage.sqlite_db import utc_stamp
+from sysops_agent.storage.sqlite_db import CorruptDatabase, is_corruption, utc_stamp
 from sysops_agent.storage.store import Store
 
 T0 = 1_780_000_000.0 - (1_780_000_000 % 60)  # a minute boundary
@@ -377,6 +377,17 @@ async def test_unwritable_directory_then_recovery(tmp_path: Path, clock: Virtual
     assert len(rows(path)) == 4
 
 
+async def test_directory_that_not_even_root_can_write(clock: VirtualClock) -> None:
+    # /proc refuses new files to everyone, root included: the agent carries on regardless.
+    h = await make(Path("/proc/metrics.db"), clock)
+    store = Store()
+    fill_minute(store, T0)
+    await h.flush(store, T0 + 60)
+    await h.close()
+    assert h.stats.open_failures == 2 and h.stats.writes_failed == 1
+    assert h.stats.pending_rows == 2 and "unable to open" in h.stats.last_error
+
+
 async def test_database_path_that_is_a_directory(tmp_path: Path, clock: VirtualClock) -> None:
     path = tmp_path / "metrics.db"
     path.mkdir()
@@ -541,3 +552,27 @@ async def test_flush_after_close_is_a_no_op(tmp_path: Path, clock: VirtualClock)
     await h.flush(store, T0 + 60)
     await h.close()
     assert h.stats.writes_ok == 0
+
+
+def test_corruption_is_told_apart_from_other_errors() -> None:
+    # message fallback (Python < 3.11 has no sqlite_errorcode)
+    assert is_corruption(sqlite3.DatabaseError("file is not a database"))
+    assert is_corruption(sqlite3.DatabaseError("database disk image is malformed"))
+    assert is_corruption(CorruptDatabase("*** in database main ***"))
+    assert not is_corruption(sqlite3.OperationalError("database is locked"))
+    assert not is_corruption(sqlite3.OperationalError("database or disk is full"))
+    assert not is_corruption(OSError("Read-only file system"))
+
+
+async def test_from_config_uses_the_storage_section(tmp_path: Path, clock: VirtualClock) -> None:
+    cfg = load_config(
+        text=f'[agent]\ndata_dir = "{tmp_path}"\n[storage]\nsqlite = true\nretention_days = 7\n'
+        "sqlite_busy_timeout_ms = 250\nsqlite_max_pending_minutes = 5\n"
+    )
+    assert not cfg.problems
+    h = SqliteHistory.from_config(cfg.config.storage, cfg.config.agent.data_dir, clock=clock)
+    await h.open()
+    await h.close()
+    assert h.path == tmp_path / "metrics.db" and h.path.is_file()
+    db = h._db
+    assert (db.retention_secs, db.busy_timeout_ms, db.max_pending_secs) == (7 * 86400, 250, 300)
