@@ -20,6 +20,7 @@ from sysops_agent.clock import Clock, SystemClock, VirtualClock
 from sysops_agent.logs.analyzer import LogAnalyzer
 from sysops_agent.logs.config import CustomPattern, LogConfig
 from sysops_agent.logs.journal import JournalSource, entry_meta, message_text
+from sysops_agent.logs.patterns import Matcher
 from sysops_agent.model import Alert, Sample
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
@@ -221,6 +222,21 @@ async def test_no_journalctl_means_the_source_is_off_with_one_info_line(
     await h.clock.advance(5)
     assert caplog.text.count("journal source off") == 1
     await h.stop()
+
+
+def test_command_line(tmp_path: Path) -> None:
+    src = JournalSource("journalctl", tmp_path / "j", Matcher(), lambda *a: None, VirtualClock())
+    assert src.command("/bin/journalctl")[-1] == "--lines=0"
+    src.first_start = 1700000000.5  # died before the first entry
+    assert src.command("/bin/journalctl")[-1] == "--since=@1700000000"
+    src.cursor = "s=1;i=2"
+    assert src.command("/bin/journalctl") == [
+        "/bin/journalctl",
+        "--follow",
+        "--output=json",
+        "--no-pager",
+        "--after-cursor=s=1;i=2",
+    ]
 
 
 def test_entry_helpers() -> None:

@@ -116,6 +116,19 @@ def test_epipe_and_eagain_in_the_read_loop(tmp_path: Path, monkeypatch: pytest.M
     assert json.loads((tmp_path / "k").read_text())["seq"] == 17
 
 
+def test_a_read_error_stops_the_source_for_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_read(fd: int, size: int) -> bytes:
+        raise OSError(5, "Input/output error")
+
+    src = KmsgSource("/dev/kmsg", tmp_path / "k", Matcher(), Recorder(), VirtualClock())
+    src.fd = os.open(os.devnull, os.O_RDONLY)
+    monkeypatch.setattr("sysops_agent.logs.kmsg.os.read", broken_read)
+    src.read_available()
+    assert src.error == "read failed: Input/output error" and src.fd is None
+
+
 def test_missing_kmsg_turns_the_source_off(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -7,8 +7,9 @@ libsystemd headers. ``journalctl`` prints one JSON object per entry;
 in ``<data_dir>/journal.state`` and passed as ``--after-cursor`` on the next
 start (``--cursor-file`` would need systemd 242; CentOS 7 has 219), so a
 restart neither replays nor loses entries. First start: ``-n 0`` (only new
-entries). When journalctl exits, it is restarted with exponential backoff
-(1 s doubling to 60 s, back to 1 s after a minute of good running). When there
+entries); a restart before any entry arrived asks ``--since`` the first start.
+When journalctl exits, it is restarted with exponential backoff (1 s doubling
+to 60 s, back to 1 s after a minute of good running). When there
 is no journalctl the source is off, with one info line.
 """
 
@@ -88,6 +89,8 @@ class JournalSource:
         cursor = state.get("cursor") if state else None
         self.cursor: Optional[str] = cursor if isinstance(cursor, str) and cursor else None
         self.saved_cursor = self.cursor
+        #: wall time of the first journalctl start (for a restart before any entry arrived)
+        self.first_start: Optional[float] = None
         self.entries = 0
         self.starts = 0
         self.bad_lines = 0
@@ -98,6 +101,9 @@ class JournalSource:
         args = [exe, "--follow", "--output=json", "--no-pager"]
         if self.cursor:
             args.append(f"--after-cursor={self.cursor}")
+        elif self.first_start is not None:
+            # died before the first entry: nothing written since we first started is lost
+            args.append(f"--since=@{int(self.first_start)}")
         else:
             args.append("--lines=0")
         return args
@@ -121,11 +127,14 @@ class JournalSource:
             backoff = min(backoff * 2, self.backoff_max)
 
     async def _run_once(self, exe: str) -> Optional[int]:
+        args = self.command(exe)
+        if self.first_start is None:
+            self.first_start = self.clock.time()
         self._stderr.clear()
         self.starts += 1
         try:
             proc = await asyncio.create_subprocess_exec(
-                *self.command(exe),
+                *args,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,

@@ -108,6 +108,7 @@ class KmsgSource:
         self.records = 0
         self.lost = 0
         self._warned_lost = 0
+        self.error: Optional[str] = None
         self._done: Optional[asyncio.Future[None]] = None
         self._reader = False
 
@@ -140,6 +141,7 @@ class KmsgSource:
         return True
 
     async def run(self) -> None:
+        self.error = None
         if not self._open():
             return
         assert self.fd is not None
@@ -160,6 +162,8 @@ class KmsgSource:
                     await self.clock.sleep(self.poll_interval)
         finally:
             self.close()
+        if self.error:
+            raise OSError(f"kmsg: {self.error}")  # the analyzer restarts the source
 
     def read_available(self) -> None:
         """Read the records available now (at most :data:`BATCH`; the loop calls again)."""
@@ -174,7 +178,7 @@ class KmsgSource:
             except BrokenPipeError:
                 continue  # overwritten records; the seq jump of the next one counts them
             except OSError as e:
-                log.error("kmsg: read failed: %s; source stopped", e.strerror or e)
+                self.error = f"read failed: {e.strerror or e}"
                 self.close()
                 return
             if not raw:
