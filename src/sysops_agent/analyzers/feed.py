@@ -62,6 +62,9 @@ def recent_secs(config: Config) -> float:
     return max(60.0, 2.0 * config.analyzer.interval_secs)
 
 
+_SKIP, _SELECTED, _NON_NEGATIVE = 0, 1, 2
+
+
 class Batch(NamedTuple):
     """New points of one series since the previous pull."""
 
@@ -94,7 +97,8 @@ class Feed:
         self._recent = recent_secs
         self._backlog = max(1, backlog)
         self._cursors: Dict[SeriesKey, Tuple[RingBuffer, int]] = {}
-        self._selected: Dict[SeriesKey, bool] = {}
+        #: per series: _SKIP, _SELECTED or _NON_NEGATIVE (selected, negatives dropped)
+        self._selected: Dict[SeriesKey, int] = {}
         self._primed = False
         #: samples dropped as impossible values (negative percent, bytes, …)
         self.rejected = 0
@@ -115,23 +119,24 @@ class Feed:
         for key, buf in store.series():
             want = selected.get(key)
             if want is None:
-                want = selected[key] = self._select(key)
+                want = selected[key] = self._classify(key)
             if not want:
                 continue
             prev = cursors.get(key)
+            total = buf.total
             if prev is None:
-                fresh, count = True, min(buf.total, self._backlog)
+                fresh, count = True, min(total, self._backlog)
             else:
                 present += 1
-                if prev[0] is not buf or prev[1] > buf.total:  # re-created in the store
-                    fresh, count = True, min(buf.total, self._backlog)
+                if prev[0] is not buf or prev[1] > total:  # re-created in the store
+                    fresh, count = True, min(total, self._backlog)
+                elif prev[1] == total:  # nothing new: the common case between samples
+                    continue
                 else:
-                    fresh, count = False, buf.total - prev[1]
-            if count <= 0 and not fresh:
-                continue
-            cursors[key] = (buf, buf.total)
-            points = buf.last_n(count) if count > 0 else []
-            if points and must_be_non_negative(key.metric):
+                    fresh, count = False, total - prev[1]
+            cursors[key] = (buf, total)
+            points = buf.last_n(count)
+            if want == _NON_NEGATIVE:
                 good = [p for p in points if p[1] >= 0]
                 self.rejected += len(points) - len(good)
                 points = good
@@ -154,6 +159,11 @@ class Feed:
             for k in [k for k in selected if k not in live]:
                 del selected[k]
         return batches, gone
+
+    def _classify(self, key: SeriesKey) -> int:
+        if not self._select(key):
+            return _SKIP
+        return _NON_NEGATIVE if must_be_non_negative(key.metric) else _SELECTED
 
     def cursor(self, key: SeriesKey) -> Optional[int]:
         entry = self._cursors.get(key)
