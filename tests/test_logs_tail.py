@@ -347,3 +347,17 @@ def test_a_path_that_cannot_be_read_does_not_stop_the_others(
     assert got.numbers == [0]
     w.close()
     src.close()
+
+
+def test_a_damaged_saved_position_starts_at_the_end(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    w.write(3)
+    got = Collector()
+    f = follower(path, clock, got, {"files": [{"dev": "x", "ino": None}, "junk"]})
+    f.poll()
+    w.write(2)
+    f.poll()
+    assert got.numbers == [3, 4]
+    w.close()
+    f.close()

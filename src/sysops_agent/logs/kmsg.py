@@ -127,6 +127,9 @@ class KmsgSource:
             )
             log.warning("kmsg source off: cannot open %s: %s%s", self.path, e.strerror, hint)
             return False
+        if self.last_seq is not None:  # re-opened after an error: continue in memory
+            self.skip_upto = self.last_seq
+            return True
         self.boot_id = read_boot_id(self.boot_id_path)
         state = load_state(self.state_path)
         seq = state.get("seq") if state else None
@@ -184,7 +187,10 @@ class KmsgSource:
             if not raw:
                 self._caught_up()
                 return
-            self._handle(raw)
+            try:
+                self._handle(raw)
+            except Exception:  # one bad record must not stop the kernel log
+                log.exception("kmsg: cannot handle record %r", raw[:200])
 
     def _caught_up(self) -> None:
         if self.skipping_existing:

@@ -92,6 +92,21 @@ def _read_at(fd: int, offset: int, n: int) -> bytes:
         return b""
 
 
+def _parse_positions(
+    saved: Optional[Dict[str, Any]], path: str
+) -> List[Tuple[Tuple[int, int], int, bytes]]:
+    """Saved ((dev, inode), offset, fingerprint) entries; damaged ones are left out (logged)."""
+    entries = saved.get("files") if saved else None
+    out = []
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            key = (int(entry["dev"]), int(entry["ino"]))
+            out.append((key, int(entry["offset"]), bytes.fromhex(str(entry.get("fp", "")))))
+        except (TypeError, KeyError, ValueError):
+            log.warning("ignoring a damaged saved position for %s: %r", path, entry)
+    return out
+
+
 class FileFollower:
     """Follows one path. :meth:`poll` does one round; it returns True when data is pending."""
 
@@ -151,20 +166,15 @@ class FileFollower:
         if h is None:
             return
         self.cur = h
-        handles = self.saved.get("files") if self.saved else None
-        if not isinstance(handles, list) or not handles:
+        positions = _parse_positions(self.saved, self.path)
+        if not positions:
             size = os.fstat(h.fd).st_size
             h.offset = size
             h.tail = _read_at(h.fd, max(0, size - FINGERPRINT), min(size, FINGERPRINT))
             return
         # saved oldest first: rotated files we had not finished, then the file at the path;
         # a file at the path that is not among them is newer than all: read from its start
-        for entry in handles:
-            if not isinstance(entry, dict):
-                continue
-            offset = int(entry.get("offset", 0))
-            fp = bytes.fromhex(str(entry.get("fp", "")))
-            key = (int(entry.get("dev", -1)), int(entry.get("ino", -1)))
+        for key, offset, fp in positions:
             if key == (h.dev, h.ino):
                 if not self._resume(h, offset, fp):
                     log.info("%s changed while the agent was stopped; reading it all", self.path)
