@@ -60,6 +60,7 @@ from sysops_agent.storage.sqlite_db import (
     HistoryDatabase,
     HistoryStats,
     Row,
+    round7,
 )
 from sysops_agent.storage.store import Store
 
@@ -74,14 +75,6 @@ ROW_SECONDS = 60
 def labels_json(labels: Labels) -> str:
     """The canonical JSON text of a label set (sorted keys, no spaces): the series identity."""
     return json.dumps(dict(labels), sort_keys=True, separators=(",", ":"))
-
-
-def round7(v: float) -> float:
-    """7 significant digits: the precision of the float32 ring buffer, without its noise.
-
-    It also lets SQLite store integral values (byte counts) as small integers.
-    """
-    return float(f"{v:.7g}")
 
 
 def aggregate(points: Sequence[Point]) -> List[Tuple[int, float, float, float, int]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote
 
-from sysops_agent.storage.sqlite_db import SCHEMA_VERSION
+from sysops_agent.storage.sqlite_db import SCHEMA_VERSION, round7
 
 #: (minute or step start, avg, min, max, sample count)
 HistoryPoint = Tuple[int, float, float, float, int]
@@ -97,7 +97,8 @@ class HistoryReader:
                GROUP BY bucket ORDER BY bucket""",
             (max(int(step), 1), series_id, int(since), int(until)),
         )
-        return [(int(b), float(a), float(lo), float(hi), int(n)) for b, a, lo, hi, n in cur]
+        # the merged average carries float noise (0.09999999999999999): 7 digits were stored
+        return [(int(b), round7(a), round7(lo), round7(hi), int(n)) for b, a, lo, hi, n in cur]
 
     def time_range(self, series_id: int) -> Optional[Tuple[int, int]]:
         row = self.conn.execute(
