@@ -411,3 +411,16 @@ def test_analyzers_built_on_a_full_store_learn_history_without_alerting_on_it() 
         ("zscore", "cpu_usage_percent"),
     }
     assert min(a.timestamp for a in out) >= T0 + 2012 * 10
+
+
+def test_ema_idle_metric_waking_up_slightly_is_not_a_jump() -> None:
+    rng = random.Random(9)
+    idle: List[Row] = [
+        (T0 + i * 10, "load_avg_1m", 0.01 + rng.uniform(0, 0.01), ()) for i in range(400)
+    ]
+    idle += [(T0 + (400 + i) * 10, "load_avg_1m", 0.3, ()) for i in range(20)]
+    assert run(build_ema(defaults(), "h"), idle) == []
+    # the same change on a busy box (2 -> 6) is a jump (see the step test); and a
+    # real change from idle, 0.01 -> 3, is one too
+    busy = idle[:400] + [(T0 + (400 + i) * 10, "load_avg_1m", 3.0, ()) for i in range(20)]
+    assert [a.state.value for a in run(build_ema(defaults(), "h"), busy)][:1] == ["firing"]

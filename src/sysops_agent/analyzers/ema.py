@@ -7,8 +7,9 @@ spike (the z-score analyzer's business) is ignored and a level shift is seen
 from its second sample on. It alerts when that level is BOTH
 
 * far from the EMA relative to its size: ``|x - ema| / max(|ema|, floor)``
-  exceeds ``deviation`` — the SPEC's rule; ``floor`` guards the division when
-  the EMA is near zero (see :func:`relative_floor`), and
+  exceeds ``deviation`` — the SPEC's rule; ``floor`` (from the smallest change
+  that matters per unit, :data:`MIN_CHANGES`) guards the division when the EMA
+  is near zero, and
 * large compared with the series' own noise: ``|x - ema| > noise_factor * noise``,
   so a metric that always jumps around by 50 % does not alert on every jump.
 
@@ -37,15 +38,33 @@ from sysops_agent.storage.store import Store
 
 NAME = "ema"
 
-#: smallest denominator for the relative deviation when the EMA is ~0: one
-#: percentage point for percentages (0.2% -> 0.9% iowait is not "a 350% jump"),
-#: a tiny epsilon otherwise (the noise test then decides)
-PERCENT_FLOOR = 1.0
+#: The smallest change that matters, per unit. The relative deviation divides
+#: by ``max(|ema|, min_change / deviation)``, so near zero a change must be at
+#: least ``min_change`` to count: 0.2% -> 0.9% iowait, load 0.01 -> 0.3 or
+#: 2 -> 40 KB/s of traffic on an idle box are not "350%" jumps. Checked in
+#: order; the first matching suffix wins.
+MIN_CHANGES = (
+    ("_percent", 5.0),  # percentage points
+    ("_errors_per_second", 1.0),
+    ("_drops_per_second", 1.0),
+    ("_bytes_per_second", 1024.0 * 1024.0),  # 1 MiB/s
+    ("_per_second", 50.0),  # operations, packets
+    ("_bytes", 64.0 * 1024.0 * 1024.0),
+    ("_count", 10.0),
+    ("_seconds", 1.0),
+)
+#: metrics without a unit suffix
+NAMED_MIN_CHANGES = {"load_avg_1m": 1.0, "load_avg_5m": 1.0, "load_avg_15m": 1.0}
+#: anything else (unknown units, recorded series): only guard the division
 EPSILON = 1e-9
 
 
-def relative_floor(metric: str) -> float:
-    return PERCENT_FLOOR if metric.endswith("_percent") else EPSILON
+def relative_floor(metric: str, deviation: float) -> float:
+    """The smallest |ema| a deviation of ``metric`` is measured against."""
+    change = NAMED_MIN_CHANGES.get(metric)
+    if change is None:
+        change = next((c for suffix, c in MIN_CHANGES if metric.endswith(suffix)), 0.0)
+    return max(change / deviation, EPSILON)
 
 
 class _Series:
@@ -105,7 +124,9 @@ class EmaAnalyzer:
                     continue
                 ts0, x0 = points[0]
                 dev = ema_deviation(self._rules, key, cfg.deviation)
-                series = self._series[key] = _Series(cfg, ts0, x0, relative_floor(key.metric), dev)
+                series = self._series[key] = _Series(
+                    cfg, ts0, x0, relative_floor(key.metric, dev), dev
+                )
                 start = 1
             for i in range(start, len(points)):
                 ts, raw = points[i]
