@@ -153,3 +153,17 @@ def test_disabled_sources_are_not_built(tmp_path: Path) -> None:
         emit_sample=lambda s: None,
     )
     assert [f.path for f in la2.sources[0].followers] == ["/x/custom.log"]  # type: ignore[union-attr]
+
+
+async def test_cancelling_run_without_stop_leaves_nothing_running(tmp_path: Path) -> None:
+    log = tmp_path / "syslog"
+    log.write_text("x\n")
+    r = Run(tmp_path, LogConfig(), [str(log)])
+    await r.clock.advance(1.0)
+    children = list(r.la._tasks)
+    r.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await r.task
+    await asyncio.sleep(0)
+    assert all(t.done() for t in children)
+    assert (tmp_path / "data" / "files.state").exists()

@@ -142,7 +142,17 @@ class LogAnalyzer:
         self.pipeline.tick(all_counters=True)
         self._tasks = [asyncio.ensure_future(self._supervise(s)) for s in self.sources]
         self._tasks.append(asyncio.ensure_future(self._ticker()))
-        await self._stopped.wait()
+        try:
+            await self._stopped.wait()
+        finally:
+            if not self._stopping:  # cancelled without stop(): leave nothing running
+                self._stopping = True
+                for t in self._tasks:
+                    t.cancel()
+                self.save_state()
+                for s in self.sources:
+                    with contextlib.suppress(Exception):
+                        s.close()
 
     async def _supervise(self, source: AnySource) -> None:
         backoff = 1.0
