@@ -424,3 +424,15 @@ def test_ema_idle_metric_waking_up_slightly_is_not_a_jump() -> None:
     # real change from idle, 0.01 -> 3, is one too
     busy = idle[:400] + [(T0 + (400 + i) * 10, "load_avg_1m", 3.0, ()) for i in range(20)]
     assert [a.state.value for a in run(build_ema(defaults(), "h"), busy)][:1] == ["firing"]
+
+
+def test_zscore_ignores_trivial_changes_of_an_idle_metric() -> None:
+    rng = random.Random(10)
+    rows: List[Row] = [
+        (T0 + i * 10, "cpu_iowait_percent", 0.05 + rng.uniform(0, 0.02), ()) for i in range(400)
+    ]
+    # 2 % iowait is ~100σ above this idle baseline, but not a change that matters
+    rows += [(T0 + (400 + i) * 10, "cpu_iowait_percent", 2.0, ()) for i in range(6)]
+    assert run(build_zscore(defaults(), "h"), rows) == []
+    rows += [(T0 + (406 + i) * 10, "cpu_iowait_percent", 30.0, ()) for i in range(6)]
+    assert [a.state.value for a in run(build_zscore(defaults(), "h"), rows)] == ["firing"]

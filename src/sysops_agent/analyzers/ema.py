@@ -8,7 +8,7 @@ from its second sample on. It alerts when that level is BOTH
 
 * far from the EMA relative to its size: ``|x - ema| / max(|ema|, floor)``
   exceeds ``deviation`` — the SPEC's rule; ``floor`` (from the smallest change
-  that matters per unit, :data:`MIN_CHANGES`) guards the division when the EMA
+  that matters per unit, :func:`~sysops_agent.analyzers.units.min_change`) guards the division when the EMA
   is near zero, and
 * large compared with the series' own noise: ``|x - ema| > noise_factor * noise``,
   so a metric that always jumps around by 50 % does not alert on every jump.
@@ -32,39 +32,20 @@ from sysops_agent.analyzers.feed import Feed, recent_secs
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
 from sysops_agent.analyzers.rules import Selector, ema_deviation
+from sysops_agent.analyzers.units import min_change
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.storage.store import Store
 
 NAME = "ema"
 
-#: The smallest change that matters, per unit. The relative deviation divides
-#: by ``max(|ema|, min_change / deviation)``, so near zero a change must be at
-#: least ``min_change`` to count: 0.2% -> 0.9% iowait, load 0.01 -> 0.3 or
-#: 2 -> 40 KB/s of traffic on an idle box are not "350%" jumps. Checked in
-#: order; the first matching suffix wins.
-MIN_CHANGES = (
-    ("_percent", 5.0),  # percentage points
-    ("_errors_per_second", 1.0),
-    ("_drops_per_second", 1.0),
-    ("_bytes_per_second", 1024.0 * 1024.0),  # 1 MiB/s
-    ("_per_second", 50.0),  # operations, packets
-    ("_bytes", 64.0 * 1024.0 * 1024.0),
-    ("_count", 10.0),
-    ("_seconds", 1.0),
-)
-#: metrics without a unit suffix
-NAMED_MIN_CHANGES = {"load_avg_1m": 1.0, "load_avg_5m": 1.0, "load_avg_15m": 1.0}
-#: anything else (unknown units, recorded series): only guard the division
+#: only guards the division for metrics of unknown unit (recorded series)
 EPSILON = 1e-9
 
 
 def relative_floor(metric: str, deviation: float) -> float:
     """The smallest |ema| a deviation of ``metric`` is measured against."""
-    change = NAMED_MIN_CHANGES.get(metric)
-    if change is None:
-        change = next((c for suffix, c in MIN_CHANGES if metric.endswith(suffix)), 0.0)
-    return max(change / deviation, EPSILON)
+    return max(min_change(metric) / deviation, EPSILON)
 
 
 class _Series:

@@ -11,7 +11,9 @@ quiet when nothing is wrong:
 
 * cold start: nothing is judged before the window holds ``min_samples``;
 * zero variance (a flat metric, or one that barely moves relative to its
-  size) never alerts and never divides by zero;
+  size) never alerts and never divides by zero; on a nearly idle metric the
+  change must also be one that matters
+  (:func:`~sysops_agent.analyzers.units.min_change`: 5 points of a percentage…);
 * |z| > ``threshold`` is not enough on its own: the
   :class:`~sysops_agent.analyzers.onset.Onset` rules also require the run of
   outliers to start with the highest/lowest value of ``extreme_window_secs``
@@ -38,6 +40,7 @@ from sysops_agent.analyzers.feed import Feed, recent_secs
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
 from sysops_agent.analyzers.rules import Selector, zscore_threshold
+from sysops_agent.analyzers.units import min_change
 from sysops_agent.analyzers.window import RollingStats
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
@@ -51,10 +54,20 @@ REL_STD_FLOOR = 1e-6
 
 
 class _Series:
-    __slots__ = ("count", "first_ts", "last_ts", "onset", "resolve_z", "stats", "threshold")
+    __slots__ = (
+        "count",
+        "first_ts",
+        "last_ts",
+        "min_change",
+        "onset",
+        "resolve_z",
+        "stats",
+        "threshold",
+    )
 
-    def __init__(self, config: ZScoreConfig, ts: float, threshold: float) -> None:
+    def __init__(self, config: ZScoreConfig, ts: float, threshold: float, change: float) -> None:
         self.threshold = threshold
+        self.min_change = change
         self.resolve_z = threshold * (1.0 - config.hysteresis)
         self.stats = RollingStats(config.window)
         self.onset = Onset(config.sustain_secs, config.cooldown_secs, config.extreme_window_secs)
@@ -104,9 +117,12 @@ class ZScoreAnalyzer:
                 if not points:
                     continue
                 threshold = zscore_threshold(self._rules, key, cfg.threshold)
-                series = self._series[key] = _Series(cfg, points[0][0], threshold)
+                series = self._series[key] = _Series(
+                    cfg, points[0][0], threshold, min_change(key.metric)
+                )
             stats, onset = series.stats, series.onset
             threshold, resolve_z = series.threshold, series.resolve_z
+            change = series.min_change
             for ts, x in points:
                 z = 0.0
                 if stats.n >= min_samples:
@@ -120,7 +136,10 @@ class ZScoreAnalyzer:
                         if t is not None:
                             alerts.append(self._alert(key, series, t, z))
                         onset.resolved(ts)
-                elif onset.check(ts, x, az > threshold) and not history:
+                elif (
+                    onset.check(ts, x, az > threshold and abs(x - stats.mean) >= change)
+                    and not history
+                ):
                     t = lifecycle.step(key, Severity.WARN, ts, x)
                     if t is not None:
                         alerts.append(self._alert(key, series, t, z))
