@@ -303,6 +303,13 @@ def test_check_config_reports_an_invalid_custom_regex(tmp_path: Path) -> None:
     assert "'a[b'" in out.stdout + out.stderr
 
 
+@pytest.mark.parametrize("pattern", ["", ".*", "x?", "^"])
+def test_a_pattern_that_matches_every_line_is_refused(pattern: str) -> None:
+    text = f'[[collector.log.custom_patterns]]\nname = "all"\npattern = "{pattern}"\n'
+    problems = [str(p) for p in load_config(text=text, env={}).problems]
+    assert len(problems) == 1 and "collector.log.custom_patterns[0].pattern" in problems[0]
+
+
 def test_default_log_config_has_no_problems() -> None:
     assert LogConfig().check() == []
     assert load_config(text="", env={}).problems == []

@@ -18,9 +18,11 @@ def check_regex(value: object) -> Optional[str]:
     if not isinstance(value, str) or not value:
         return "the pattern is empty"
     try:
-        re.compile(value)
+        rx = re.compile(value)
     except re.error as e:
         return f"invalid regular expression {value!r}: {e}"
+    if rx.search("") is not None:
+        return f"the pattern {value!r} matches an empty line, so it would match every line"
     return None
 
 
