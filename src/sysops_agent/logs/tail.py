@@ -142,7 +142,11 @@ class FileFollower:
         except OSError as e:
             error = str(e.strerror or e)
             if st_hint is not None and error != self.open_error:
-                hint = " (is the agent in the adm group?)" if e.errno == errno.EACCES else ""
+                hint = (
+                    " (needs CAP_DAC_READ_SEARCH or the adm group)"
+                    if e.errno == errno.EACCES
+                    else ""
+                )
                 log.warning("cannot open %s: %s%s; retrying quietly", self.path, error, hint)
             self.open_error = error
             return None
