@@ -436,3 +436,43 @@ def test_zscore_ignores_trivial_changes_of_an_idle_metric() -> None:
     assert run(build_zscore(defaults(), "h"), rows) == []
     rows += [(T0 + (406 + i) * 10, "cpu_iowait_percent", 30.0, ()) for i in range(6)]
     assert [a.state.value for a in run(build_zscore(defaults(), "h"), rows)] == ["firing"]
+
+
+def test_trend_resolves_when_the_disk_stops_filling() -> None:
+    rows: List[Row] = []
+    for i in range(int(4 * HOUR / 60)):  # 60 % -> 76 % in 4 h (4 %/h: full in ~6 h)
+        rows.append((T0 + i * 60, "disk_usage_percent", 60.0 + 4.0 * i / 60, ROOT))
+    level = rows[-1][2]
+    for i in range(int(7 * HOUR / 60)):  # the job was stopped: flat (longer than the window)
+        rows.append((T0 + 4 * HOUR + i * 60, "disk_usage_percent", level, ROOT))
+    alerts = run(build_trend(defaults(), "h"), rows, every=60)
+    states = [(a.state.value, a.severity.label) for a in alerts]
+    assert states[0] == ("firing", "warn") and states[-1][0] == "resolved"
+    assert "no longer forecast to be full within 24h" in alerts[-1].message
+    assert alerts[-1].timestamp > T0 + 4 * HOUR
+
+
+def test_leak_resolves_when_growth_stops_and_series_recreated_is_fresh() -> None:
+    labels = make_labels(pid=9, name="cache")
+    rows = leak_rows(labels, 200 * MB, 2)
+    last = rows[-2][2]
+    rows += [
+        (T0 + 2 * HOUR + i * 30, "process_rss_bytes", last, labels)
+        for i in range(int(7 * HOUR / 30))
+    ]
+    alerts = run(build_leak(defaults(), "h"), rows, every=30)
+    assert [a.state.value for a in alerts] == ["firing", "resolved"]
+    assert "growth stopped" in alerts[1].message
+    # a store that re-creates the series (same key, new buffer) restarts its history
+    analyzer = build_leak(defaults(), "h")
+    store = Store()
+    for ts, metric, value, lab in leak_rows(labels, 200 * MB, 1.5):
+        store.add(ts, metric, value, lab)
+    assert firing(analyzer.analyze(store, T0 + 1.5 * HOUR + 1))
+    store.drop_stale(T0 + 10 * HOUR, 60)
+    gone = analyzer.analyze(store, T0 + 10 * HOUR)
+    assert [(a.state.value, a.metric) for a in gone] == [("resolved", "process_rss_bytes")]
+    for ts, metric, value, lab in leak_rows(labels, 200 * MB, 0.5, start_ts=T0 + 10 * HOUR):
+        store.add(ts, metric, value, lab)
+    # only half an hour of the new history: not a leak yet
+    assert firing(analyzer.analyze(store, T0 + 10.5 * HOUR)) == []
