@@ -7,7 +7,7 @@ with ``score.py``. Prints the normalised scores and, per file, windows hit,
 false alarms and alerts per day.
 
     .venv/bin/python bench/nab_eval.py
-    .venv/bin/python bench/nab_eval.py --corpus ../shared/data/nab --out nab_detections.json
+    .venv/bin/python bench/nab_eval.py --corpus ../shared/data/nab --out /tmp/detections.json
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Dict, List, Optional
 
@@ -72,7 +73,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=DEFAULT_CORPUS)
     ap.add_argument("--scorer", default=DEFAULT_SCORER)
-    ap.add_argument("--out", default="nab_detections.json", help="detections JSON to write")
+    ap.add_argument(
+        "--out",
+        default=os.path.join(tempfile.gettempdir(), "sysops-nab-detections.json"),
+        help="detections JSON to write (default: in the temp directory)",
+    )
     ap.add_argument("--config", help="evaluate this configuration instead of the defaults")
     ap.add_argument("--files", nargs="*", help="only these category/name.csv keys")
     args = ap.parse_args(argv)
@@ -141,6 +146,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"false alarms on artificialNoAnomaly: {no_anomaly_fa} in {no_anomaly_days:.1f} days "
             f"= {no_anomaly_fa / no_anomaly_days:.2f}/day"
         )
+    print(f"detections: {args.out}")
     print(f"replayed {samples} samples in {elapsed:.2f} s ({samples / elapsed:,.0f} samples/s)")
     print(
         "published (standard profile, same 28 files): Numenta HTM 72.3, CAD OSE 71.5, "
