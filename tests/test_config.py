@@ -71,6 +71,17 @@ def test_sample_config_is_valid_and_documents_every_section() -> None:
         ('[agnet]\nhostname = "x"\n', ["agnet: unknown key"]),
         ("[collector.cpu]\nintervall = 5\n", ["collector.cpu.intervall: unknown key"]),
         ('[alerting.slack]\nwebhook = "x"\n', ["alerting.slack.webhook: unknown key"]),
+        (
+            '[[collector.log.custom_patterns]]\nname = "x"\npattern = "(unclosed"\n',
+            ["collector.log.custom_patterns[0].pattern: invalid regular expression '(unclosed'"],
+        ),
+        (
+            '[[collector.log.custom_patterns]]\nseverity = "warn"\n',
+            [
+                "collector.log.custom_patterns[0].name: required",
+                "collector.log.custom_patterns[0].pattern: required",
+            ],
+        ),
         # an unset environment variable names the key
         (
             '[agent]\nhostname = "${NOPE_UNSET}"\n',

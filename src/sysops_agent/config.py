@@ -141,7 +141,9 @@ def load_config(
     builder = Builder()
     config = builder.build(Config, raw, "")
     problems.extend(builder.problems)
-    problems.extend(_cross_checks(config))
+    # A bad value already reported is not reported again by a cross-check.
+    seen = {p.path for p in problems}
+    problems.extend(p for p in _cross_checks(config) if p.path not in seen)
     literal = {p: v for p, v in builder.secret_values.items() if p not in refs}
     if literal and path is not None and text is not None:
         problems.extend(_check_secret_file_mode(Path(path), sorted(literal)))
@@ -162,6 +164,7 @@ def _cross_checks(config: Config) -> List[Problem]:
             )
     problems.extend(config.alerting.check())
     problems.extend(config.prometheus.check())
+    problems.extend(config.collector.log.check())
     return problems
 
 
