@@ -27,6 +27,7 @@ spaces and parentheses (``my (weird) proc) x``), so it spans from the first
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
@@ -36,6 +37,8 @@ from sysops_agent.config import Config
 from sysops_agent.model import Sample, make_labels
 from sysops_agent.procfs import AccessDenied, ProcessGone, ProcFS
 from sysops_agent.rates import counter_rate
+
+log = logging.getLogger("sysops_agent.collectors.process")
 
 #: task flag of kernel threads (include/linux/sched.h)
 PF_KTHREAD = 0x00200000
@@ -111,9 +114,12 @@ class ProcessCollector:
         self.stats = CollectorStats()
         #: pid -> (starttime, cpu ticks, time of reading), for every user process
         self._cpu: Dict[int, Tuple[int, int, float]] = {}
+        #: whether the one line about unreadable processes was logged
+        self._said_denied = False
 
     def collect(self, now: float) -> List[Sample]:
         procfs, stats = self.procfs, self.stats
+        denied_before = stats.permission_denied
         count = 0
         live: List[ProcStat] = []
         for pid in procfs.pids():
@@ -167,6 +173,14 @@ class ProcessCollector:
                     out.append(
                         Sample(now, "process_cpu_percent", rate * 100.0 / self.clk_tck, labels)
                     )
+        denied = stats.permission_denied - denied_before
+        if denied and not self._said_denied:
+            self._said_denied = True
+            log.warning(
+                "process: %d processes not readable without CAP_DAC_READ_SEARCH; their "
+                "unreadable parts (usually the fd count) are skipped (said once)",
+                denied,
+            )
         return out
 
 
