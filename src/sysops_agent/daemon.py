@@ -171,8 +171,7 @@ class Daemon:
             return
         from sysops_agent.storage.sqlite import SqliteHistory
 
-        path = Path(st.sqlite_path) if st.sqlite_path else self._data_dir() / "metrics.db"
-        self.sqlite = SqliteHistory(path, retention_days=st.retention_days, clock=self.clock)
+        self.sqlite = SqliteHistory.from_config(st, str(self._data_dir()), clock=self.clock)
         await self.sqlite.open()
 
     def _start_exporter(self) -> None:
@@ -254,6 +253,11 @@ class Daemon:
                 labels = make_labels(channel=channel)
                 out.append(Sample(now, "agent_alerts_sent_total", float(sent), labels))
                 out.append(Sample(now, "agent_alerts_failed_total", float(failed), labels))
+        if self.sqlite is not None:
+            stats = self.sqlite.stats
+            out.append(Sample(now, "agent_sqlite_write_failures_total", float(stats.writes_failed)))
+            out.append(Sample(now, "agent_sqlite_pending_rows", float(stats.pending_rows)))
+        out.append(Sample(now, "agent_alerts_dropped_total", float(self.alerts_dropped)))
         self.samples.put_many(out)
 
     async def _sleep(self, seconds: float) -> None:
