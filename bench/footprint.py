@@ -1,0 +1,460 @@
+"""The performance budget, measured side by side (issue 7, SPEC §10). Prints one table.
+
+    .venv/bin/python bench/footprint.py [--window 300] [--procs 1068] [--cycles 30]
+                                        [--parts agent,full,cycle] [--profile]
+
+Three measurements in one run, all against this machine's live /proc:
+
+``agent``  The full agent (``sysops-agent run`` with the bundled
+           ``config/sysops-agent.toml``: every collector at its default
+           interval, all five analyzers, the log analyzer, SQLite, console
+           channel) in a subprocess. After a warm-up, its RSS is sampled every
+           second and its CPU time (utime + stime, its children included) is
+           read at both ends of ``--window`` seconds: % of one core.
+``full``   The same agent with every ring buffer full: a bench hook starts the
+           daemon in a subprocess (this script with ``--serve-full``) and
+           preloads its store with 300 series x 8,640 samples (24 h at 10 s)
+           before the collectors start; then RSS and CPU as above over a
+           shorter window (``--window / 5``, at least 30 s).
+``cycle``  One full collection cycle (every enabled collector once) against a
+           psutil-based collection of the same data, timed in this process,
+           alternating, at this machine's process count and at ``--procs``
+           processes (the difference is made up with ``sleep`` processes
+           that this script starts and kills again). Reported: median wall
+           time and CPU time (user + system) per cycle. ``--profile`` adds a
+           cProfile of our cycle at the higher process count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import heapq
+import io
+import math
+import os
+import pstats
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CONFIG = ROOT / "config" / "sysops-agent.toml"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MiB = 1024 * 1024
+#: startup (imports, first readings, first analyzer pass) is not the steady state
+WARMUP_SECS = 15.0
+FULL_SERIES = 300
+FULL_SAMPLES = 8640
+TOP_N = 20  # the process collector's default
+
+
+# --------------------------------------------------------------------------- process metrics
+
+
+def children_of(pid: int) -> List[int]:
+    out: List[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out.extend(int(c) for c in f.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def tree(pid: int) -> List[int]:
+    """pid and all its descendants (journalctl, for the log analyzer)."""
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        todo.extend(children_of(p))
+    return seen
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime + children's (waited-for) cutime + cstime."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return sum(int(fields[i]) for i in (11, 12, 13, 14))
+
+
+def rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+    except OSError:
+        return 0
+
+
+class Footprint:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.rss: List[int] = []
+        self.children_rss: List[int] = []
+        self.cpu_percent = math.nan
+        self.children_cpu_percent = math.nan
+        self.window = 0.0
+
+
+def watch(proc: subprocess.Popen[bytes], label: str, window: float) -> Footprint:
+    """Sample RSS every second and CPU at both ends of ``window`` seconds."""
+    fp = Footprint(label)
+    pid = proc.pid
+
+    def ticks() -> Tuple[int, int]:
+        kids = tree(pid)[1:]
+        return cpu_ticks(pid), sum(cpu_ticks(k) for k in kids)
+
+    t0 = time.monotonic()
+    own0, kids0 = ticks()
+    deadline = t0 + window
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{label}: the agent exited with {proc.returncode}")
+        fp.rss.append(rss(pid))
+        fp.children_rss.append(sum(rss(k) for k in tree(pid)[1:]))
+        time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    own1, kids1 = ticks()
+    fp.window = time.monotonic() - t0
+    fp.cpu_percent = (own1 - own0) / CLK_TCK / fp.window * 100
+    fp.children_cpu_percent = (kids1 - kids0) / CLK_TCK / fp.window * 100
+    return fp
+
+
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def wait_for_line(proc: subprocess.Popen[bytes], needle: bytes, timeout: float) -> None:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            raise SystemExit(f"the agent exited before printing {needle!r}")
+        if needle in line:
+            return
+    raise SystemExit(f"no {needle!r} within {timeout}s")
+
+
+def drain(proc: subprocess.Popen[bytes]) -> None:
+    """Keep reading stderr so that the agent never blocks on a full pipe."""
+    import threading
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for _ in proc.stderr:
+            pass
+
+    threading.Thread(target=pump, daemon=True).start()
+
+
+def run_agent(window: float, workdir: Path) -> Footprint:
+    cmd = [sys.executable, "-m", "sysops_agent", "run", "--config", str(BUNDLED_CONFIG)]
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=agent_env()
+    )
+    try:
+        wait_for_line(proc, b"collectors: ", 60)
+        drain(proc)
+        time.sleep(WARMUP_SECS)
+        return watch(proc, "agent, live (bundled config)", window)
+    finally:
+        code = stop(proc)
+        if code != 0:
+            print(f"warning: agent exited with {code}", file=sys.stderr)
+
+
+def run_full(window: float, workdir: Path) -> Footprint:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-full"]
+    proc = subprocess.Popen(
+        cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=agent_env()
+    )
+    try:
+        wait_for_line(proc, b"bench: store preloaded", 300)
+        drain(proc)
+        time.sleep(WARMUP_SECS)
+        return watch(proc, f"agent, {FULL_SERIES} series x {FULL_SAMPLES} full", window)
+    finally:
+        stop(proc)
+
+
+def agent_env() -> Dict[str, str]:
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+# --------------------------------------------------------------------------- the bench hook
+
+
+def serve_full() -> int:
+    """The daemon with the bundled config and every ring buffer full (runs in a subprocess)."""
+    import asyncio
+
+    from sysops_agent import daemon as daemon_mod
+    from sysops_agent.analyzers.registry import build_analyzers
+    from sysops_agent.config import load_config
+    from sysops_agent.logsetup import setup_logging
+    from sysops_agent.model import make_labels
+    from sysops_agent.redact import Redactor
+
+    loaded = load_config(BUNDLED_CONFIG)
+    setup_logging("info", "", Redactor(()))
+
+    async def main() -> int:
+        d = daemon_mod.Daemon(loaded, str(BUNDLED_CONFIG))
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, d.request_stop)
+        # 300 series of 24 h at 10 s, ending now, arriving in 10-minute chunks with an
+        # analyzer pass after each: the analyzers' state is what 24 h of running builds
+        # (not one pass over 2.6 million "new" samples, which no running agent sees).
+        analyzers = build_analyzers(loaded.config, d.hostname)
+        keys = [(f"bench_series_{i % 30}", make_labels(series=str(i))) for i in range(FULL_SERIES)]
+        start = time.time() - FULL_SAMPLES * 10.0
+        chunk = 60
+        for first in range(0, FULL_SAMPLES, chunk):
+            for i, (metric, labels) in enumerate(keys):
+                for j in range(first, min(first + chunk, FULL_SAMPLES)):
+                    value = 50.0 + 10.0 * math.sin(j / 60.0 + i)
+                    d.store.add(start + j * 10.0, metric, value, labels)
+            for a in analyzers:
+                a.analyze(d.store, start + (first + chunk) * 10.0)
+        await d.start()
+        d.analyzers = analyzers  # before their first pass: keep the state built above
+        print(f"bench: store preloaded with {len(d.store)} series", file=sys.stderr, flush=True)
+        try:
+            await d.serve()
+        finally:
+            await d.shutdown()
+        return 0
+
+    return asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- collection cycles
+
+
+class OurCycle:
+    def __init__(self) -> None:
+        from sysops_agent.collectors.registry import build_collectors
+        from sysops_agent.config import load_config
+        from sysops_agent.procfs import ProcFS
+
+        config = load_config(BUNDLED_CONFIG).config
+        self.collectors = build_collectors(ProcFS("/proc", "/sys"), config)
+
+    def __call__(self) -> int:
+        now = time.time()
+        return sum(len(c.collect(now)) for c in self.collectors)
+
+
+class PsutilCycle:
+    """The same data through psutil's public API, the way a psutil-based agent gets it."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.psutil = psutil
+        psutil.cpu_times_percent()
+        psutil.cpu_percent(percpu=True)
+        self.attrs = ["pid", "name", "memory_info", "cpu_times", "num_threads"]
+
+    def __call__(self) -> int:
+        ps = self.psutil
+        out: List[Any] = [ps.cpu_times_percent(), ps.cpu_percent(percpu=True), ps.getloadavg()]
+        out += [ps.virtual_memory(), ps.swap_memory()]
+        out.append(ps.disk_io_counters(perdisk=True))
+        out += [ps.disk_usage(p.mountpoint) for p in ps.disk_partitions(all=False)]
+        out.append(ps.net_io_counters(pernic=True))
+        procs = list(ps.process_iter(self.attrs))
+        out.append(len(procs))
+        top = heapq.nlargest(TOP_N, procs, key=_rss_of)
+        for p in top:
+            try:
+                out += [p.num_fds(), p.cpu_percent()]
+            except ps.Error:
+                continue
+        with open("/proc/sys/fs/file-nr") as f:  # psutil has no system-wide fd count
+            out.append(f.read())
+        out.append(time.time() - ps.boot_time())
+        return len(out)
+
+
+def _rss_of(p: Any) -> int:
+    mi = p.info.get("memory_info")
+    return int(mi.rss) if mi is not None else 0
+
+
+def cpu_time() -> float:
+    return time.process_time()  # user + system, nanosecond clock (os.times() ticks are 10 ms)
+
+
+def time_cycles(fns: Dict[str, Callable[[], int]], cycles: int) -> Dict[str, Tuple[float, float]]:
+    """Median (wall ms, CPU ms) per cycle, the functions alternating each round."""
+    for fn in fns.values():  # prime rate collectors / psutil's per-process cache
+        fn()
+        fn()
+    wall: Dict[str, List[float]] = {k: [] for k in fns}
+    cpu: Dict[str, List[float]] = {k: [] for k in fns}
+    for _ in range(cycles):
+        for name, fn in fns.items():
+            c0, w0 = cpu_time(), time.perf_counter()
+            fn()
+            wall[name].append((time.perf_counter() - w0) * 1000)
+            cpu[name].append((cpu_time() - c0) * 1000)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
+
+
+def process_count() -> int:
+    return sum(1 for n in os.listdir("/proc") if n.isdigit())
+
+
+class Sleepers:
+    """``sleep`` processes started (and killed) by this script, to reach a process count."""
+
+    def __init__(self, target: int) -> None:
+        self.procs: List[subprocess.Popen[bytes]] = []
+        missing = target - process_count()
+        for _ in range(max(0, missing)):
+            self.procs.append(
+                subprocess.Popen(
+                    ["sleep", "3600"],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+
+    def __enter__(self) -> Sleepers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+        for p in self.procs:
+            p.wait()
+
+
+def profile_cycle(ours: OurCycle, cycles: int) -> str:
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(cycles):
+        ours()
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(15)
+    return buf.getvalue()
+
+
+def run_cycles(procs: int, cycles: int, profile: bool) -> Tuple[List[List[str]], str]:
+    ours, theirs = OurCycle(), PsutilCycle()
+    rows: List[List[str]] = []
+    prof = ""
+    for label, target in (("this machine", 0), ("with sleepers", procs)):
+        with Sleepers(target):
+            n = process_count()
+            res = time_cycles({"ours": ours, "psutil": theirs}, cycles)
+            if profile and target:
+                prof = profile_cycle(ours, cycles)
+        (ow, oc), (pw, pc) = res["ours"], res["psutil"]
+        rows.append(
+            [
+                f"collection cycle, {n} processes ({label})",
+                f"{ow:.2f} ms wall / {oc:.2f} ms CPU",
+                f"{pw:.2f} ms wall / {pc:.2f} ms CPU",
+                f"{pw / ow:.1f}x wall, {pc / oc:.1f}x CPU" if ow and oc else "-",
+            ]
+        )
+    return rows, prof
+
+
+# --------------------------------------------------------------------------- report
+
+
+def fmt_fp(fp: Footprint) -> List[str]:
+    kids_rss = max(fp.children_rss, default=0)
+    return [
+        fp.label,
+        f"RSS {statistics.mean(fp.rss) / MiB:.1f} MiB mean, {max(fp.rss) / MiB:.1f} max",
+        f"CPU {fp.cpu_percent:.3f} % of one core over {fp.window:.0f} s",
+        f"children (journalctl): {kids_rss / MiB:.1f} MiB, {fp.children_cpu_percent:.3f} %",
+    ]
+
+
+def table(rows: List[List[str]], header: List[str]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |", line]
+    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--window", type=float, default=300.0, help="agent CPU window (s)")
+    parser.add_argument("--procs", type=int, default=1068, help="process count, second case")
+    parser.add_argument("--cycles", type=int, default=30, help="timed collection cycles")
+    parser.add_argument("--parts", default="agent,full,cycle", help="which measurements")
+    parser.add_argument("--profile", action="store_true", help="cProfile our cycle")
+    parser.add_argument("--serve-full", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_full:
+        return serve_full()
+    parts = set(args.parts.split(","))
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"{process_count()} processes, window {args.window:.0f} s"
+    )
+    fps: List[Footprint] = []
+    with tempfile.TemporaryDirectory(prefix="sysops-bench-") as tmp:
+        if "agent" in parts:
+            workdir = Path(tmp) / "agent"
+            workdir.mkdir()
+            fps.append(run_agent(args.window, workdir))
+        if "full" in parts:
+            workdir = Path(tmp) / "full"
+            workdir.mkdir()
+            fps.append(run_full(max(30.0, args.window / 5), workdir))
+    if fps:
+        print()
+        print(table([fmt_fp(f) for f in fps], ["agent", "memory", "CPU", "log subprocess"]))
+    if "cycle" in parts:
+        if shutil.which("sleep") is None:
+            raise SystemExit("needs the sleep command")
+        rows, prof = run_cycles(args.procs, args.cycles, args.profile)
+        print()
+        print(table(rows, ["", "sysops-agent", "psutil", "psutil / ours"]))
+        if prof:
+            print()
+            print(prof)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
