@@ -21,7 +21,9 @@ from sysops_agent.queues import SampleQueue
 from sysops_agent.scheduler import CollectorScheduler
 
 
-def test_sample_queue_drops_oldest_counts_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+async def test_sample_queue_drops_oldest_counts_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     now = [0.0]
     q = SampleQueue(capacity=5, monotonic=lambda: now[0], warn_interval=60)
     caplog.set_level(logging.WARNING)
