@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any, Iterable, List, MutableMapping
+
 from sysops_agent.analyzers.describe import subject
-from sysops_agent.analyzers.lifecycle import Transition
+from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.model import Alert, AlertState, SeriesKey
 
 
@@ -46,3 +48,23 @@ def gone_alert(analyzer: str, hostname: str, key: SeriesKey, t: Transition) -> A
         f"{subject(key)} is no longer reported; alert closed",
         0.0,
     )
+
+
+def forget_gone(
+    gone: Iterable[SeriesKey],
+    state: Iterable[MutableMapping[SeriesKey, Any]],
+    lifecycle: Lifecycle,
+    now: float,
+    analyzer: str,
+    hostname: str,
+) -> List[Alert]:
+    """Drop the per-series state of series that left the store; resolve their alerts."""
+    maps = list(state)
+    alerts: List[Alert] = []
+    for key in gone:
+        for m in maps:
+            m.pop(key, None)
+        t = lifecycle.drop(key, now)
+        if t is not None:
+            alerts.append(gone_alert(analyzer, hostname, key, t))
+    return alerts

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from sysops_agent.analyzers.common import gone_alert, transition_alert
+from sysops_agent.analyzers.common import forget_gone, transition_alert
 from sysops_agent.analyzers.config import AnalyzerRule, EmaConfig
 from sysops_agent.analyzers.describe import fmt_value
 from sysops_agent.analyzers.feed import Feed, recent_secs
@@ -85,14 +85,9 @@ class EmaAnalyzer:
         self._lifecycle = Lifecycle()
 
     def analyze(self, store: Store, now: float) -> List[Alert]:
-        alerts: List[Alert] = []
         lifecycle = self._lifecycle
         batches, gone = self._feed.pull(store, now)
-        for key in gone:
-            self._series.pop(key, None)
-            t = lifecycle.drop(key, now)
-            if t is not None:
-                alerts.append(gone_alert(NAME, self.hostname, key, t))
+        alerts = forget_gone(gone, (self._series,), lifecycle, now, NAME, self.hostname)
         cfg = self.config
         alpha, beta = cfg.alpha, cfg.alpha * cfg.noise_rate
         noise_factor, keep = cfg.noise_factor, 1.0 - cfg.hysteresis

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
-from sysops_agent.analyzers.common import gone_alert, transition_alert
+from sysops_agent.analyzers.common import forget_gone, transition_alert
 from sysops_agent.analyzers.config import LeakConfig
 from sysops_agent.analyzers.describe import fmt_bytes, fmt_duration, process_name
 from sysops_agent.analyzers.feed import Feed, recent_secs
@@ -65,14 +65,9 @@ class LeakAnalyzer:
         return cfg.rss_slope_bytes_per_hour if metric == RSS else cfg.fd_slope_per_hour
 
     def analyze(self, store: Store, now: float) -> List[Alert]:
-        alerts: List[Alert] = []
         lifecycle = self._lifecycle
         batches, gone = self._feed.pull(store, now)
-        for key in gone:
-            self._series.pop(key, None)
-            t = lifecycle.drop(key, now)
-            if t is not None:
-                alerts.append(gone_alert(NAME, self.hostname, key, t))
+        alerts = forget_gone(gone, (self._series,), lifecycle, now, NAME, self.hostname)
         cfg = self.config
         for key, points, fresh, history in batches:
             series = self._series.get(key)

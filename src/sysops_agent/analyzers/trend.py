@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Optional, Tuple
 
-from sysops_agent.analyzers.common import gone_alert, transition_alert
+from sysops_agent.analyzers.common import forget_gone, transition_alert
 from sysops_agent.analyzers.config import TrendConfig
 from sysops_agent.analyzers.describe import fmt_bytes, fmt_duration, subject
 from sysops_agent.analyzers.feed import Feed, recent_secs
@@ -86,15 +86,19 @@ class TrendAnalyzer:
         return None if latest is None else latest[0] - latest[1]
 
     def analyze(self, store: Store, now: float) -> List[Alert]:
-        alerts: List[Alert] = []
         lifecycle = self._lifecycle
         batches, gone = self._feed.pull(store, now)
-        for key in gone:
-            self._fits.pop(key, None)
-            self._last.pop(key, None)
-            t = lifecycle.drop(key, now)
-            if t is not None:
-                alerts.append(gone_alert(NAME, self.hostname, key, t))
+        alerts = forget_gone(
+            gone,
+            (
+                self._fits,
+                self._last,
+            ),
+            lifecycle,
+            now,
+            NAME,
+            self.hostname,
+        )
         if not batches:
             return alerts
         cfg = self.config
