@@ -8,16 +8,24 @@ by itself (``sysops_agent_info``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from sysops_agent.collectors.uptime import UptimeCollector
+from sysops_agent.config import load_config
+from sysops_agent.daemon import Daemon
 from sysops_agent.exporters.prometheus import StoreCollector, export_name, render
+from sysops_agent.procfs import ProcFS
+from sysops_agent.scheduler import CollectorScheduler
 from sysops_agent.storage.store import Store
+from tests.agentproc import minimal_procfs
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "deploy" / "grafana" / "sysops-agent.json"
@@ -61,8 +69,26 @@ def fixture_metrics() -> Set[str]:
     return names
 
 
+def self_metric_names() -> Set[str]:
+    """The agent's own health metrics, as the real daemon records them."""
+
+    async def record() -> Set[str]:
+        daemon = Daemon(load_config(None, env={}), None)
+        daemon._start_manager()
+        daemon.record_self_metrics()
+        await daemon._stop_manager()
+        with tempfile.TemporaryDirectory() as tmp:
+            collector = UptimeCollector(ProcFS(minimal_procfs(Path(tmp))))
+            scheduler = CollectorScheduler([collector], daemon.samples.put_many, daemon.clock)
+            await scheduler.run_once(collector)
+            await scheduler.stop()
+        return {s.metric for s in daemon.samples.drain()}
+
+    return asyncio.run(record())
+
+
 def exported_names() -> Set[str]:
-    ours = spec_metrics() | fixture_metrics()
+    ours = spec_metrics() | fixture_metrics() | self_metric_names()
     names = {export_name(m).name for m in ours}
     # what the exporter emits on its own, whatever the store holds
     text = render(StoreCollector(Store(), hostname="h")).decode()
@@ -103,8 +129,8 @@ def test_exported_names_come_from_spec_and_fixtures() -> None:
     assert spec_metrics() or fixture_metrics()
     assert "sysops_cpu_usage_ratio" in names
     assert "sysops_agent_info" in names
-    if spec_metrics():  # the shared SPEC is beside the checkout (always in CI)
-        assert "sysops_agent_alerts_sent_total" in names
+    assert "sysops_agent_alerts_sent_total" in names
+    assert "sysops_agent_rss_bytes" in names
 
 
 def test_promql_metric_names_parser() -> None:
