@@ -138,6 +138,10 @@ def _strip_name(name: str, error: str) -> str:
     return error[len(prefix) :] if error.startswith(prefix) else error
 
 
+#: time for closing TLS connections to finish before the command exits
+CLOSE_GRACE_SECS = 0.2
+
+
 async def _send_one(
     name: str, config: Config, alert: Alert, redact: Redactor, clock: Clock, deadline: float
 ) -> Optional[str]:
@@ -186,4 +190,7 @@ async def _send_all(
     outcomes = await asyncio.gather(
         *(_send_one(name, config, alert, redact, clock, deadline) for name in names)
     )
+    # A TLS connection (SMTP) finishes closing with a close_notify exchange after
+    # aclose() returns; give it a moment before the event loop goes away.
+    await asyncio.sleep(CLOSE_GRACE_SECS)
     return list(zip(names, outcomes))
