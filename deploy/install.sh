@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install SysOps Agent as an unprivileged systemd service.
 #
-#   sudo make dist && sudo deploy/install.sh
+#   make dist && sudo deploy/install.sh
 #
 # What it does (every step is idempotent: running it again gives the same result):
 #   - system group and user "sysops-agent" (no home, no login shell)
