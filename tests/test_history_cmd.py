@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any, List
 
@@ -206,7 +207,7 @@ def test_missing_and_foreign_databases(tmp_path: Path, capsys: pytest.CaptureFix
     code, _, err = run(capsys, "x", "--db", str(junk))
     assert code == 1 and "not a readable SQLite database" in err
     other = tmp_path / "other.db"
-    with sqlite3.connect(other) as conn:
+    with closing(sqlite3.connect(other, isolation_level=None)) as conn:
         conn.execute("CREATE TABLE t (x)")
     code, _, err = run(capsys, "x", "--db", str(other))
     assert code == 1 and "not a sysops-agent history database" in err

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import List, Tuple
 
@@ -27,7 +28,7 @@ Row = Tuple[str, str, int, float, float, float, int]
 
 
 def rows(path: Path) -> List[Row]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         return [
             (m, lj, int(ts), a, lo, hi, int(n))
             for m, lj, ts, a, lo, hi, n in conn.execute(
@@ -99,7 +100,7 @@ async def test_reopen_keeps_data_and_schema(tmp_path: Path, clock: VirtualClock)
 
 async def test_newer_schema_is_left_alone(tmp_path: Path, clock: VirtualClock) -> None:
     path = tmp_path / "metrics.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
         conn.execute("INSERT INTO schema_version VALUES (99)")
     before = path.read_bytes()
@@ -341,7 +342,8 @@ async def test_disk_full_keeps_rows_until_space_returns(
     path = tmp_path / "metrics.db"
     h = await make(path, clock)
     await h.close()
-    pages = sqlite3.connect(path).execute("PRAGMA page_count").fetchone()[0]
+    with closing(sqlite3.connect(path)) as conn:
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
     # a "disk" with no room beyond the empty schema: SQLITE_FULL on the first insert
     h = await make(path, clock, pragmas=[f"max_page_count = {pages}"])
     store = Store()
@@ -465,7 +467,7 @@ async def test_corruption_found_while_running_starts_a_new_file(
     for m in range(30):
         fill_minute(store, T0 + 60 * m, n_series=20)
     await h.flush(store, T0 + 1800)
-    with sqlite3.connect(path) as other:
+    with closing(sqlite3.connect(path, isolation_level=None)) as other:
         other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(path.read_bytes())
     page = 4096

@@ -59,9 +59,10 @@ ON CONFLICT (series_id, ts) DO UPDATE SET
     max = MAX(samples.max, excluded.max),
     count = samples.count + excluded.count"""
 _MERGE_UPDATE = """UPDATE samples SET
-    avg = (avg * count + ?3 * ?6) / (count + ?6),
-    min = MIN(min, ?4), max = MAX(max, ?5), count = count + ?6
-WHERE series_id = ?1 AND ts = ?2"""
+    avg = (avg * count + :avg * :count) / (count + :count),
+    min = MIN(min, :min), max = MAX(max, :max), count = count + :count
+WHERE series_id = :series_id AND ts = :ts"""
+_MERGE_KEYS = ("series_id", "ts", "avg", "min", "max", "count")
 _INSERT = "INSERT INTO samples (series_id, ts, avg, min, max, count) VALUES (?, ?, ?, ?, ?, ?)"
 
 #: (metric, labels_json, minute ts, avg, min, max, count)
@@ -400,7 +401,7 @@ class HistoryDatabase:
                 conn.executemany(_UPSERT, params)
             else:  # SQLite < 3.24 (2018): no ON CONFLICT ... DO UPDATE
                 for p in params:
-                    if conn.execute(_MERGE_UPDATE, p).rowcount == 0:
+                    if conn.execute(_MERGE_UPDATE, dict(zip(_MERGE_KEYS, p))).rowcount == 0:
                         conn.execute(_INSERT, p)
             conn.execute("COMMIT")
         except BaseException:

@@ -42,20 +42,29 @@ class HistoryReader:
             )
         if not self.path.is_file():
             raise HistoryError(f"{self.path} is not a file")
-        self.conn = self._connect(immutable=False)
+        self.conn = self._open_or_explain(immutable=False)
 
     def _connect(self, *, immutable: bool) -> sqlite3.Connection:
         uri = f"file:{quote(str(self.path))}?mode=ro" + ("&immutable=1" if immutable else "")
+        conn: Optional[sqlite3.Connection] = None
         try:
             conn = sqlite3.connect(uri, uri=True)
             self._check(conn)
             return conn
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+
+    def _open_or_explain(self, *, immutable: bool) -> sqlite3.Connection:
+        try:
+            return self._connect(immutable=immutable)
         except sqlite3.OperationalError as e:
             # A reader that may not create the -shm file next to a WAL database (another
             # user, a read-only directory): read the main file as it is. A running
             # daemon's last minutes may then be missing, which is why it is only a fallback.
             if not immutable and "unable to open" in str(e):
-                return self._connect(immutable=True)
+                return self._open_or_explain(immutable=True)
             raise HistoryError(f"cannot read {self.path}: {e}") from None
         except sqlite3.DatabaseError as e:
             raise HistoryError(f"{self.path} is not a readable SQLite database: {e}") from None
@@ -91,11 +100,11 @@ class HistoryReader:
     def points(self, series_id: int, since: float, until: float, step: int) -> List[HistoryPoint]:
         """Rows with ``since <= ts < until``, merged into ``step``-second buckets (60 = as stored)."""
         cur = self.conn.execute(
-            """SELECT (ts / ?1) * ?1 AS bucket, SUM(avg * count) / SUM(count), MIN(min), MAX(max),
-                      SUM(count)
-               FROM samples WHERE series_id = ?2 AND ts >= ?3 AND ts < ?4
+            """SELECT (ts / :step) * :step AS bucket, SUM(avg * count) / SUM(count), MIN(min),
+                      MAX(max), SUM(count)
+               FROM samples WHERE series_id = :sid AND ts >= :since AND ts < :until
                GROUP BY bucket ORDER BY bucket""",
-            (max(int(step), 1), series_id, int(since), int(until)),
+            {"step": max(int(step), 1), "sid": series_id, "since": int(since), "until": int(until)},
         )
         # the merged average carries float noise (0.09999999999999999): 7 digits were stored
         return [(int(b), round7(a), round7(lo), round7(hi), int(n)) for b, a, lo, hi, n in cur]
