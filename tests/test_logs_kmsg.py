@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import List, Optional
@@ -188,11 +189,13 @@ class Analyzer:
         self.task = asyncio.ensure_future(self.la.run())
         src = self.la.source("kmsg")
         assert isinstance(src, KmsgSource)
-        for _ in range(500):
+        # Generous: on a busy machine reading past the existing records takes a while.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             if src.fd is not None and not src.skipping_existing:
                 return src
             await asyncio.sleep(0.01)
-        raise AssertionError("kmsg source did not start")
+        raise AssertionError("kmsg source did not start within 30 s")
 
     async def wait_for(self, marker: str, timeout: float = 5.0) -> Alert:
         async def find() -> Alert:
