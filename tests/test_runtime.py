@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import List
 
@@ -96,14 +97,31 @@ async def test_scheduler_runs_each_collector_at_its_interval() -> None:
     got: List[Sample] = []
     fast, slow = FakeCollector("fast", 10), FakeCollector("slow", 60)
     sched = CollectorScheduler([fast, slow], got.extend, clock)
+
+    async def settle(fast_calls: int, slow_calls: int) -> None:
+        """Wait (in real time, the runs happen in threads) for the runs due by now."""
+        deadline = time.monotonic() + 10
+
+        def done() -> tuple[int, int]:
+            return (
+                sum(1 for s in got if s.metric == "fast_value"),
+                sum(1 for s in got if s.metric == "slow_value"),
+            )
+
+        while done() != (fast_calls, slow_calls):
+            assert time.monotonic() < deadline, done()
+            await asyncio.sleep(0.005)
+        for _ in range(10):  # let the loops register their next sleep on the clock
+            await asyncio.sleep(0)
+
     sched.start()
-    for _ in range(12):
+    await settle(1, 1)  # both run at once on start
+    for tick in range(1, 13):  # two virtual minutes
         await clock.advance(10)
-        for _ in range(20):
-            await asyncio.sleep(0.001)
+        await settle(1 + tick, 1 + tick // 6)
     await sched.stop()
-    assert fast.calls in (12, 13)
-    assert slow.calls in (2, 3)
+    assert (fast.calls, slow.calls) == (13, 3)
+    assert sum(1 for s in got if s.metric == "fast_value") == 13
 
 
 def test_pid_file(tmp_path: Path) -> None:
