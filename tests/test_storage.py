@@ -149,3 +149,46 @@ def test_store_drops_stale_series() -> None:
     s.add(500.0, "process_rss_bytes", 1.0, make_labels(pid=2, name="b"))
     assert s.drop_stale(now=600.0, max_age=300.0) == 1
     assert [k.label("pid") for k, _ in s.series()] == ["2"]
+
+
+@pytest.mark.parametrize(("capacity", "block"), [(1, 1), (5, 2), (7, 3), (100, 10), (8640, 360)])
+def test_compressed_blocks_behave_like_a_plain_ring(capacity: int, block: int) -> None:
+    """Against a plain list: every query, at every step, with irregular gaps and repeats."""
+    import random
+
+    rng = random.Random(capacity * 31 + block)
+    b = RingBuffer(capacity, block=block)
+    ref: list[tuple[float, float]] = []
+    ts = 1_700_000_000
+    for step in range(capacity * 3 + 17):
+        ts += rng.choice([0, 1, 10, 10, 10, 60, 3600])
+        value = rng.choice([0.0, 0.0, 1.5, float(step), rng.uniform(-1e6, 1e6)])
+        b.append(float(ts), value)
+        ref.append((float(ts), float(array_f(value))))
+        ref = ref[-capacity:]
+        if step % max(7, capacity // 10) == 0 or step > capacity * 3 + 10:
+            assert len(b) == len(ref)
+            assert list(b) == ref
+            n = rng.randint(0, capacity + 2)
+            assert b.last_n(n) == (ref[-n:] if n else [])
+            t = rng.choice(ref)[0] + rng.choice([-1, 0, 1])
+            assert b.since(t) == [p for p in ref if p[0] >= t]
+    assert b.total == capacity * 3 + 17
+
+
+def array_f(value: float) -> float:
+    """``value`` as float32, the way the buffer stores it."""
+    from array import array
+
+    return array("f", [value])[0]
+
+
+def test_sealed_blocks_compress_regular_series() -> None:
+    b = RingBuffer(8640)
+    for i in range(8640):
+        b.append(1_700_000_000.0 + 10 * i, 0.0)  # an idle NIC's error rate
+    assert b.memory_bytes() < 8640 * 0.2
+    noisy = RingBuffer(8640)
+    for i in range(8640):
+        noisy.append(1_700_000_000.0 + 10 * i, 50.0 + math.sin(i) * 10)
+    assert noisy.memory_bytes() < 8640 * 5  # under 5 bytes/sample even for a noisy gauge

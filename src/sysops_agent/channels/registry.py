@@ -12,15 +12,8 @@ import logging
 from typing import Callable, Dict, List
 
 from sysops_agent.alerting.route import channel_min_severity as _min_severity
-from sysops_agent.channels import alertmanager
-from sysops_agent.channels import email as email_channel
-from sysops_agent.channels import syslog as syslog_channel
 from sysops_agent.channels.base import Channel
 from sysops_agent.channels.console import ConsoleChannel
-from sysops_agent.channels.discord import DiscordChannel
-from sysops_agent.channels.slack import SlackChannel
-from sysops_agent.channels.telegram import TelegramChannel
-from sysops_agent.channels.webhook import WebhookChannel
 from sysops_agent.clock import Clock
 from sysops_agent.config import Config
 from sysops_agent.model import Severity
@@ -31,28 +24,58 @@ log = logging.getLogger("sysops_agent.channels")
 ChannelFactory = Callable[[Config, Redactor, Clock], Channel]
 
 
+# Each factory imports its channel module when called: a host that only prints
+# to the console does not pay for httpx or aiosmtplib (about 5 MiB of RSS).
+
+
 def _console(config: Config, redactor: Redactor, clock: Clock) -> Channel:
     return ConsoleChannel()
 
 
 def _discord(config: Config, redactor: Redactor, clock: Clock) -> Channel:
+    from sysops_agent.channels.discord import DiscordChannel
+
     a = config.alerting
     return DiscordChannel(a.discord, redactor=redactor, timeout=a.send_timeout_secs, clock=clock)
 
 
 def _slack(config: Config, redactor: Redactor, clock: Clock) -> Channel:
+    from sysops_agent.channels.slack import SlackChannel
+
     a = config.alerting
     return SlackChannel(a.slack, redactor=redactor, timeout=a.send_timeout_secs, clock=clock)
 
 
 def _telegram(config: Config, redactor: Redactor, clock: Clock) -> Channel:
+    from sysops_agent.channels.telegram import TelegramChannel
+
     a = config.alerting
     return TelegramChannel(a.telegram, redactor=redactor, timeout=a.send_timeout_secs, clock=clock)
 
 
 def _webhook(config: Config, redactor: Redactor, clock: Clock) -> Channel:
+    from sysops_agent.channels.webhook import WebhookChannel
+
     a = config.alerting
     return WebhookChannel(a.webhook, redactor=redactor, timeout=a.send_timeout_secs, clock=clock)
+
+
+def _email(config: Config, redactor: Redactor, clock: Clock) -> Channel:
+    from sysops_agent.channels import email
+
+    return email.create(config, redactor, clock)
+
+
+def _syslog(config: Config, redactor: Redactor, clock: Clock) -> Channel:
+    from sysops_agent.channels import syslog
+
+    return syslog.create(config, redactor, clock)
+
+
+def _alertmanager(config: Config, redactor: Redactor, clock: Clock) -> Channel:
+    from sysops_agent.channels import alertmanager
+
+    return alertmanager.create(config, redactor, clock)
 
 
 CHANNELS: Dict[str, ChannelFactory] = {
@@ -61,9 +84,9 @@ CHANNELS: Dict[str, ChannelFactory] = {
     "slack": _slack,
     "telegram": _telegram,
     "webhook": _webhook,
-    "email": email_channel.create,
-    "syslog": syslog_channel.create,
-    "alertmanager": alertmanager.create,
+    "email": _email,
+    "syslog": _syslog,
+    "alertmanager": _alertmanager,
 }
 
 
