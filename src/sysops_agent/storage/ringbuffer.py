@@ -4,7 +4,8 @@ Python floats in a list cost 8 bytes of pointer plus a 24-byte object each; a
 day of 10-second samples for 300 series would take ~80 MB that way. Here:
 
 - The newest samples (the *active block*, up to :data:`BLOCK` of them) sit in
-  two arrays: timestamps as whole seconds in ``array('I')`` (unsigned 32-bit:
+  two arrays allocated once at full block size and reused (no reallocation
+  churn to fragment the heap): timestamps as whole seconds in ``array('I')`` (unsigned 32-bit:
   enough until 2106) and values as ``array('f')`` (float32, 7 significant
   digits — plenty for percentages, rates and byte counts at analysis
   precision). Appending is an array append.
@@ -71,6 +72,7 @@ class RingBuffer:
     __slots__ = (
         "_blocks",
         "_blocks_n",
+        "_n",
         "_skip",
         "_ts",
         "_vals",
@@ -86,8 +88,9 @@ class RingBuffer:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
         self.block = max(1, min(block, capacity))
-        self._ts = array("I")
-        self._vals = array("f")
+        self._ts = array("I", bytes(4 * self.block))
+        self._vals = array("f", bytes(4 * self.block))
+        self._n = 0  # samples in the active block
         self._blocks: Deque[_Block] = deque()
         self._blocks_n = 0  # samples in sealed blocks, hidden ones included
         self._skip = 0  # hidden (expired) samples at the front of the oldest block
@@ -97,17 +100,19 @@ class RingBuffer:
         self.last_value: float = float("nan")
 
     def __len__(self) -> int:
-        return self._blocks_n - self._skip + len(self._ts)
+        return self._blocks_n - self._skip + self._n
 
     def append(self, ts: float, value: float) -> None:
-        self._ts.append(int(ts) if ts > 0 else 0)
-        self._vals.append(value)
-        if len(self._ts) >= self.block:
+        n = self._n
+        self._ts[n] = int(ts) if ts > 0 else 0
+        self._vals[n] = value
+        n += 1
+        if n == self.block:
             block = _pack(self._ts, self._vals)
             self._blocks.append(block)
             self._blocks_n += block.n
-            self._ts = array("I")
-            self._vals = array("f")
+            n = 0
+        self._n = n
         self.total += 1
         self.last_ts = ts
         self.last_value = value
@@ -132,9 +137,9 @@ class RingBuffer:
         n = min(max(n, 0), len(self))
         if n == 0:
             return []
-        ts, vals = self._ts, self._vals
-        take = min(n, len(ts))
-        parts = [list(zip(map(float, ts[len(ts) - take :]), vals[len(vals) - take :]))]
+        ts, vals, active = self._ts, self._vals, self._n
+        take = min(n, active)
+        parts = [list(zip(map(float, ts[active - take : active]), vals[active - take : active]))]
         left = n - take
         oldest = self._blocks[0] if self._blocks else None
         for block in reversed(self._blocks):
@@ -157,9 +162,9 @@ class RingBuffer:
         return self.last_n(self._count_since(t))
 
     def _count_since(self, t: float) -> int:
-        ts = self._ts
-        count = len(ts) - bisect.bisect_left(ts, t)
-        if count < len(ts):
+        active = self._n
+        count = active - bisect.bisect_left(self._ts, t, 0, active)
+        if count < active:
             return count
         oldest = self._blocks[0] if self._blocks else None
         for block in reversed(self._blocks):
@@ -178,6 +183,5 @@ class RingBuffer:
         return self.last_n(self.total - seen_total)
 
     def memory_bytes(self) -> int:
-        """Bytes held by the samples: the active arrays' allocation plus the compressed blocks."""
-        active = (self._ts.buffer_info()[1] + self._vals.buffer_info()[1]) * 4
-        return active + sum(len(b.packed) for b in self._blocks)
+        """Bytes held by the samples: the active arrays plus the compressed blocks."""
+        return 8 * self.block + sum(len(b.packed) for b in self._blocks)
