@@ -60,14 +60,6 @@ class Config:
     prometheus: PrometheusConfig = opt(factory=PrometheusConfig)
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used at all (fatal problems inside)."""
-
-    def __init__(self, problems: List[Problem]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
-
-
 @dataclass
 class LoadResult:
     config: Config

@@ -55,15 +55,11 @@ SELF_METRICS_INTERVAL = 10.0
 STALE_SERIES_SECS = 3600.0
 
 
-def _page_size() -> int:
-    return resource.getpagesize()
-
-
-def own_rss_bytes(proc_root: str = "/proc") -> Optional[int]:
+def own_rss_bytes() -> Optional[int]:
     """Our resident set size, from /proc/self/statm (not the tests' fixture root)."""
     try:
         with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _page_size()
+            return int(f.read().split()[1]) * resource.getpagesize()
     except (OSError, ValueError, IndexError):
         return None
 
@@ -203,7 +199,7 @@ class Daemon:
 
     async def _analyzer_loop(self) -> None:
         while True:
-            await self._sleep(self.config.analyzer.interval_secs)
+            await self.clock.sleep(self.config.analyzer.interval_secs)
             self.run_analyzers()
 
     def run_analyzers(self) -> None:
@@ -232,7 +228,7 @@ class Daemon:
 
     async def _sqlite_loop(self) -> None:
         while True:
-            await self._sleep(self.config.storage.flush_interval_secs)
+            await self.clock.sleep(self.config.storage.flush_interval_secs)
             if self.sqlite is not None:
                 await self.sqlite.flush(self.store, self.clock.time())
 
@@ -240,7 +236,7 @@ class Daemon:
         while True:
             self.record_self_metrics()
             self.store.drop_stale(self.clock.time(), STALE_SERIES_SECS)
-            await self._sleep(SELF_METRICS_INTERVAL)
+            await self.clock.sleep(SELF_METRICS_INTERVAL)
 
     def record_self_metrics(self) -> None:
         now = self.clock.time()
@@ -259,9 +255,6 @@ class Daemon:
             out.append(Sample(now, "agent_sqlite_pending_rows", float(stats.pending_rows)))
         out.append(Sample(now, "agent_alerts_dropped_total", float(self.alerts_dropped)))
         self.samples.put_many(out)
-
-    async def _sleep(self, seconds: float) -> None:
-        await self.clock.sleep(seconds)
 
     def _spawn(self, name: str, coro: Any) -> None:
         task = asyncio.ensure_future(coro)

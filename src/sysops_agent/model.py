@@ -121,10 +121,6 @@ class Alert:
         """Dedup identity (SPEC §6 stage 1): metric, severity and labels."""
         return (self.metric, self.severity, self.labels)
 
-    @property
-    def series_key(self) -> SeriesKey:
-        return SeriesKey(self.metric, self.labels)
-
     def evolve(self, **changes: Any) -> Alert:
         return replace(self, **changes)
 

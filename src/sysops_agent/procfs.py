@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Iterator, Union
 
 StrPath = Union[str, "os.PathLike[str]"]
 
@@ -47,12 +47,6 @@ class ProcFS:
         """Read a whole file at once. procfs files are generated on read: one read = one snapshot."""
         with open(self.root.joinpath(*parts), "rb") as f:
             return f.read().decode("utf-8", "replace")
-
-    def read_optional(self, *parts: str) -> Optional[str]:
-        try:
-            return self.read_text(*parts)
-        except FileNotFoundError:
-            return None
 
     def pids(self) -> Iterator[int]:
         """Numeric entries of the procfs root: the process ids alive at listing time."""

@@ -236,7 +236,3 @@ class Builder:
                 self.problem(path, f"{err}; using the default {_fmt(default)}")
                 return default
         return value
-
-
-def secret_field_names(cls: Type[Any]) -> List[str]:
-    return [f.name for f in fields(cls) if f.metadata.get("secret")]

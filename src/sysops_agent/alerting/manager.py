@@ -101,7 +101,6 @@ class AlertManager:
             self._lanes[name] = _Lane(name, channel, minimum, config, now)
         self._min = {name: lane.min_severity for name, lane in self._lanes.items()}
         self._wake: Optional[asyncio.Event] = None
-        self._closing = False
         self._closed = False
         #: alerts dropped by dedup, and info alerts that were only logged
         self.deduplicated = 0
@@ -273,7 +272,6 @@ class AlertManager:
         """Send what is pending within ``timeout`` (clock) seconds, then close the channels."""
         if self._closed:
             return
-        self._closing = True
         now = self.clock.monotonic()
         for lane in self._lanes.values():
             self._emit_summary(lane, now, force=True)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Protocol, Union
+from typing import Callable, List, Optional, Union
 
 from sysops_agent.clock import Clock
 from sysops_agent.logs.config import LogConfig, check_name, check_regex
@@ -30,16 +30,6 @@ log = logging.getLogger("sysops_agent.logs")
 #: seconds between ticks (burst windows are checked this often)
 TICK = 1.0
 SOURCE_RESTART_MAX = 60.0
-
-
-class Source(Protocol):
-    name: str
-
-    async def run(self) -> None: ...
-
-    def save_state(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 AnySource = Union[KmsgSource, JournalSource, TailSource]

@@ -31,9 +31,6 @@ class Store:
     def note_interval(self, metric: str, interval: float) -> None:
         self._intervals[metric] = interval
 
-    def knows_interval(self, metric: str) -> bool:
-        return metric in self._intervals
-
     def capacity_for(self, metric: str) -> int:
         interval = self._intervals.get(metric)
         if not interval:
