@@ -163,7 +163,7 @@ class Tracked:
         return item
 
 
-class AlertmanagerChannel(HttpChannel):
+class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
     name = "alertmanager"
     supports_batch = True
     #: Alertmanager throttles by itself; the pipeline's token bucket is skipped
@@ -178,12 +178,9 @@ class AlertmanagerChannel(HttpChannel):
         timeout: float = 10.0,
         transport: Optional[httpx.AsyncBaseTransport] = None,
     ) -> None:
-        # credentials in the URL (http://user:pass@host) must not reach a log line
-        secrets = [config.url] if "@" in config.url else []
         super().__init__(
-            redactor=redactor, timeout=timeout, secrets=secrets, clock=clock, transport=transport
+            config, redactor=redactor, timeout=timeout, clock=clock, transport=transport
         )
-        self.config = config
         self.clock: Clock = clock
         self.url = config.url.rstrip("/") + API_PATH
         self._tracked: Dict[LabelKey, Tracked] = {}
@@ -262,6 +259,10 @@ class AlertmanagerChannel(HttpChannel):
         event = Tracked(alert_labels(alert), alert_annotations(alert), alert.timestamp)
         event.ends_at = alert.timestamp + ttl
         return event.payload(self.clock.time(), ttl, self.config.generator_url)
+
+    def secret_values(self, config: AlertmanagerChannelConfig) -> List[str]:
+        # credentials in the URL (http://user:pass@host) must not reach a log line
+        return [config.url] if "@" in config.url else []
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         keys: List[LabelKey] = []

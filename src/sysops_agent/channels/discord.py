@@ -20,7 +20,7 @@ channel disables itself with one loud error instead of retrying forever
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 from sysops_agent.alerting.config import DiscordChannelConfig
 from sysops_agent.alerting.route import wants_mention
@@ -34,9 +34,7 @@ from sysops_agent.channels.text import (
     truncate,
     utf16_len,
 )
-from sysops_agent.clock import Clock
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
-from sysops_agent.redact import Redactor
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -220,24 +218,13 @@ def build_payload(
     return payload
 
 
-class DiscordChannel(HttpChannel):
+class DiscordChannel(HttpChannel[DiscordChannelConfig]):
     name = "discord"
     supports_batch = True
     disable_on = frozenset({401, 403, 404})
 
-    def __init__(
-        self,
-        config: DiscordChannelConfig,
-        *,
-        redactor: Optional[Redactor] = None,
-        timeout: float = 10.0,
-        clock: Optional[Clock] = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            redactor=redactor, timeout=timeout, secrets=[config.webhook_url], clock=clock, **kwargs
-        )
-        self.config = config
+    def secret_values(self, config: DiscordChannelConfig) -> List[str]:
+        return [config.webhook_url]
 
     def payload(self, alerts: Sequence[Alert]) -> Dict[str, Any]:
         return build_payload(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
-from typing import Any, FrozenSet, Iterable, Mapping, Optional
+from typing import Any, FrozenSet, Generic, Iterable, Mapping, Optional, TypeVar
 
 import httpx
 
@@ -74,8 +74,16 @@ def json_body(response: httpx.Response) -> Any:
         return None
 
 
-class HttpChannel:
-    """Base of the HTTP channels: a client, error mapping, redaction, disabling."""
+#: the channel's own ``[alerting.<name>]`` section
+C = TypeVar("C")
+
+
+class HttpChannel(Generic[C]):
+    """Base of the HTTP channels: a client, error mapping, redaction, disabling.
+
+    A channel is built from its config section; :meth:`secret_values` names
+    the values in it that must never reach a log line or an error.
+    """
 
     name = "http"
     supports_batch = True
@@ -84,15 +92,16 @@ class HttpChannel:
 
     def __init__(
         self,
+        config: C,
         *,
         redactor: Optional[Redactor] = None,
         timeout: float = 10.0,
-        secrets: Iterable[str] = (),
         clock: Optional[Clock] = None,
         transport: Optional[httpx.AsyncBaseTransport] = None,
     ) -> None:
+        self.config = config
         self.redactor = redactor if redactor is not None else Redactor()
-        for secret in secrets:
+        for secret in self.secret_values(config):
             if secret:
                 self.redactor.add(secret)
         self.timeout = float(timeout)
@@ -101,6 +110,10 @@ class HttpChannel:
         self._client: Optional[httpx.AsyncClient] = None
         #: why the channel stopped sending (None while it works)
         self.disabled: Optional[str] = None
+
+    def secret_values(self, config: C) -> Iterable[str]:
+        """The secrets in ``config`` (webhook URLs, tokens, header values)."""
+        return ()
 
     @property
     def client(self) -> httpx.AsyncClient:

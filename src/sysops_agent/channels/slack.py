@@ -19,7 +19,7 @@ lists the rest in one summary section.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Sequence
 
 from sysops_agent.alerting.config import SlackChannelConfig
 from sysops_agent.alerting.route import wants_mention
@@ -32,9 +32,7 @@ from sysops_agent.channels.text import (
     one_line,
     truncate,
 )
-from sysops_agent.clock import Clock
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
-from sysops_agent.redact import Redactor
 
 # Slack's limits (Block Kit reference; msg_blocks_too_long observed near 13k characters)
 TEXT_OBJECT_MAX = 3000
@@ -160,24 +158,13 @@ def build_payload(alerts: Sequence[Alert], *, mention: str = "") -> Dict[str, An
     return {"text": text, "blocks": blocks}
 
 
-class SlackChannel(HttpChannel):
+class SlackChannel(HttpChannel[SlackChannelConfig]):
     name = "slack"
     supports_batch = True
     disable_on = frozenset({403, 404, 410})
 
-    def __init__(
-        self,
-        config: SlackChannelConfig,
-        *,
-        redactor: Optional[Redactor] = None,
-        timeout: float = 10.0,
-        clock: Optional[Clock] = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            redactor=redactor, timeout=timeout, secrets=[config.webhook_url], clock=clock, **kwargs
-        )
-        self.config = config
+    def secret_values(self, config: SlackChannelConfig) -> List[str]:
+        return [config.webhook_url]
 
     def payload(self, alerts: Sequence[Alert]) -> Dict[str, Any]:
         return build_payload(alerts, mention=self.config.mention)

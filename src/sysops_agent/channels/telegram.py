@@ -35,9 +35,7 @@ from sysops_agent.channels.text import (
     truncate,
     utf16_len,
 )
-from sysops_agent.clock import Clock
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
-from sysops_agent.redact import Redactor
 
 #: Telegram's limit for ``text`` after entity parsing, in UTF-16 code units
 MESSAGE_MAX = 4096
@@ -150,30 +148,19 @@ def fit(pieces: Sequence[Piece], limit: int) -> List[Piece]:
     return out
 
 
-class TelegramChannel(HttpChannel):
+class TelegramChannel(HttpChannel[TelegramChannelConfig]):
     name = "telegram"
     supports_batch = True
     disable_on = frozenset({401, 404})
 
-    def __init__(
-        self,
-        config: TelegramChannelConfig,
-        *,
-        redactor: Optional[Redactor] = None,
-        timeout: float = 10.0,
-        clock: Optional[Clock] = None,
-        **kwargs: Any,
-    ) -> None:
+    def secret_values(self, config: TelegramChannelConfig) -> List[str]:
         token = config.bot_token.strip()
-        super().__init__(
-            redactor=redactor,
-            timeout=timeout,
-            secrets=[token, f"bot{token}"],
-            clock=clock,
-            **kwargs,
-        )
-        self.config = config
-        self.url = f"{config.api_base_url.rstrip('/')}/bot{token}/sendMessage"
+        return [token, f"bot{token}"]
+
+    @property
+    def url(self) -> str:
+        token = self.config.bot_token.strip()
+        return f"{self.config.api_base_url.rstrip('/')}/bot{token}/sendMessage"
 
     def payload(self, alerts: Sequence[Alert]) -> dict[str, Any]:
         return {

@@ -15,7 +15,7 @@ success; the usual classifier decides the rest.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from sysops_agent.alerting.config import WebhookChannelConfig
 from sysops_agent.channels.http import HttpChannel
@@ -24,7 +24,7 @@ from sysops_agent.model import Alert
 from sysops_agent.redact import Redactor
 
 
-class WebhookChannel(HttpChannel):
+class WebhookChannel(HttpChannel[WebhookChannelConfig]):
     name = "webhook"
     supports_batch = False
 
@@ -37,14 +37,7 @@ class WebhookChannel(HttpChannel):
         clock: Optional[Clock] = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            redactor=redactor,
-            timeout=timeout,
-            secrets=[config.url, *config.headers.values()],
-            clock=clock,
-            **kwargs,
-        )
-        self.config = config
+        super().__init__(config, redactor=redactor, timeout=timeout, clock=clock, **kwargs)
         headers: Dict[str, str] = {"Content-Type": "application/json"}
         for key, value in config.headers.items():
             # later keys win case-insensitively (a configured Content-Type replaces ours)
@@ -52,6 +45,9 @@ class WebhookChannel(HttpChannel):
                 del headers[existing]
             headers[key] = value
         self.headers = headers
+
+    def secret_values(self, config: WebhookChannelConfig) -> List[str]:
+        return [config.url, *config.headers.values()]
 
     async def send(self, alerts: Sequence[Alert]) -> None:
         for alert in alerts:
