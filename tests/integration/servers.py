@@ -126,6 +126,18 @@ class Server:
         self._log.close()
 
 
+def start_ready(name: str, workdir: Path, argv: Callable[[int], List[str]]) -> Server:
+    """Start ``name`` on a free loopback port and wait for its ``/-/ready``."""
+    port = free_port()
+    server = Server(name, argv(port), workdir, port)
+    try:
+        server.wait_ready()
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
 def start_prometheus(binary: str, workdir: Path, targets: List[str]) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
@@ -138,25 +150,17 @@ def start_prometheus(binary: str, workdir: Path, targets: List[str]) -> Server:
         "  - job_name: sysops\n"
         f"    static_configs:\n      - targets: {json.dumps(targets)}\n"
     )
-    port = free_port()
-    server = Server(
+    return start_ready(
         "prometheus",
-        [
+        workdir,
+        lambda port: [
             binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
         ],
-        workdir,
-        port,
     )
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def start_alertmanager(binary: str, workdir: Path) -> Server:
@@ -170,10 +174,10 @@ def start_alertmanager(binary: str, workdir: Path) -> Server:
         "receivers:\n"
         "  - name: blackhole\n"
     )
-    port = free_port()
-    server = Server(
+    return start_ready(
         "alertmanager",
-        [
+        workdir,
+        lambda port: [
             binary,
             f"--config.file={config}",
             f"--storage.path={workdir / 'data'}",
@@ -181,15 +185,7 @@ def start_alertmanager(binary: str, workdir: Path) -> Server:
             "--cluster.listen-address=",
             "--log.level=warn",
         ],
-        workdir,
-        port,
     )
-    try:
-        server.wait_ready()
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def prom_query(server: Server, query: str) -> List[Any]:
@@ -197,13 +193,3 @@ def prom_query(server: Server, query: str) -> List[Any]:
     data = get_json(url)
     assert data["status"] == "success", data
     return list(data["data"]["result"])
-
-
-def stop_agent(agent: Any) -> int:
-    """Stop a ``tests.agentproc.AgentProcess`` and close its pipes (no ResourceWarning)."""
-    try:
-        return int(agent.stop())
-    finally:
-        for stream in (agent.proc.stdout, agent.proc.stderr):
-            if stream is not None:
-                stream.close()

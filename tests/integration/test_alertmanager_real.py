@@ -20,7 +20,7 @@ from sysops_agent.channels.alertmanager import AlertmanagerChannel
 from sysops_agent.clock import SystemClock
 from sysops_agent.model import Alert, AlertState, Severity, make_labels
 from tests.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo
-from tests.integration.servers import Server, get_json, poll, stop_agent
+from tests.integration.servers import Server, get_json, poll
 
 pytestmark = pytest.mark.integration
 
@@ -126,5 +126,5 @@ def test_running_agent_fires_and_resolves_in_alertmanager(
             timeout=30,
         )
     finally:
-        code = stop_agent(agent)
+        code = agent.stop()
     assert code == 0, "".join(agent.stderr)

@@ -19,7 +19,6 @@ from tests.integration.servers import (
     poll,
     prom_query,
     start_prometheus,
-    stop_agent,
 )
 
 pytestmark = pytest.mark.integration
@@ -82,7 +81,7 @@ def test_prometheus_scrapes_the_running_agent(prometheus_bin: str, tmp_path: Pat
     finally:
         if server is not None:
             server.stop()
-        code = stop_agent(agent)
+        code = agent.stop()
     assert code == 0, "".join(agent.stderr)
 
 
