@@ -91,15 +91,27 @@ group_window_secs = 0
 
 
 class AgentProcess:
-    """``sysops-agent run`` in a subprocess; stdout lines are collected by a thread."""
+    """``sysops-agent ARGS`` in a subprocess; stdout lines are collected by a thread.
 
-    def __init__(self, args: List[str], env: Optional[dict[str, str]] = None) -> None:
+    ``command`` replaces the whole command line (an installed agent started as
+    the service user); ``cwd`` is its working directory.
+    """
+
+    def __init__(
+        self,
+        args: List[str] = [],  # noqa: B006 - never mutated
+        env: Optional[dict[str, str]] = None,
+        *,
+        command: Optional[List[str]] = None,
+        cwd: Optional[Path] = None,
+    ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sysops_agent", *args],
+            command or [sys.executable, "-m", "sysops_agent", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             env=env,
+            cwd=cwd,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stdout: List[str] = []

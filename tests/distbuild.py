@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import glob
 import os
-import queue
 import subprocess
 import sys
-import threading
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Optional
 
 import pytest
-
-from tests.agentproc import AgentProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = ROOT / "deploy" / "build_pyz.py"
@@ -60,38 +56,3 @@ def system_python() -> Optional[str]:
         timeout=30,
     )
     return SYSTEM_PYTHON if proc.stdout.strip() == "True" else None
-
-
-class ServiceProcess(AgentProcess):
-    """The installed agent started by an explicit command line (as the service user)."""
-
-    def __init__(self, command: List[str], env: Dict[str, str], cwd: Path) -> None:
-        self.proc = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd=cwd,
-        )
-        self.lines = queue.Queue()
-        self.stdout = []
-        self.stderr = []
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        self._threads = [
-            threading.Thread(target=self._pump, args=(stream, sink, notify), daemon=True)
-            for stream, sink, notify in (
-                (self.proc.stdout, self.stdout, True),
-                (self.proc.stderr, self.stderr, False),
-            )
-        ]
-        for t in self._threads:
-            t.start()
-
-    def stop(self, timeout: float = 15.0) -> int:
-        try:
-            return super().stop(timeout)
-        finally:
-            for stream in (self.proc.stdout, self.proc.stderr):
-                if stream is not None:
-                    stream.close()

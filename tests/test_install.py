@@ -19,8 +19,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from tests.agentproc import write_meminfo
-from tests.distbuild import ROOT, ServiceProcess, built_pyz, system_python
+from tests.agentproc import AgentProcess, write_meminfo
+from tests.distbuild import ROOT, built_pyz, system_python
 
 INSTALL = ROOT / "deploy" / "install.sh"
 UNINSTALL = ROOT / "deploy" / "uninstall.sh"
@@ -302,7 +302,7 @@ def test_install_start_alert_as_unprivileged_service(
         "--config",
         str(config),
     ]
-    agent = ServiceProcess(command, env, cwd=scratch / DATA_DIR)
+    agent = AgentProcess(command=command, env=env, cwd=scratch / DATA_DIR)
     try:
         agent.wait_stderr("collectors: ")
         pid = agent.proc.pid

@@ -20,8 +20,8 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+from tests.agentproc import AgentProcess
 from tests.distbuild import built_pyz, system_python
-from tests.test_install import ServiceProcess
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason="switching to another user (setpriv) needs root"
@@ -126,7 +126,7 @@ def test_runs_as_nobody_against_live_proc(workdir: Path) -> None:
         str(config),
     ]
     env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-    agent = ServiceProcess(command, env, cwd=workdir)
+    agent = AgentProcess(command=command, env=env, cwd=workdir)
     try:
         agent.wait_stderr("collectors: ")
         pid = agent.proc.pid
