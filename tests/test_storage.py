@@ -193,3 +193,49 @@ def test_sealed_blocks_compress_regular_series() -> None:
     for i in range(8640):
         noisy.append(1_700_000_000.0 + 10 * i, 50.0 + math.sin(i) * 10)
     assert noisy.memory_bytes() < 8640 * 5  # under 5 bytes/sample even for a noisy gauge
+
+
+def _series(kind: str, n: int = 360) -> list[float]:
+    import random
+
+    rng = random.Random(7)
+    if kind == "smooth":  # a gauge drifting along a curve: second differences are tiny
+        return [50.0 + 10.0 * math.sin(i / 60.0) for i in range(n)]
+    if kind == "trend":  # bytes growing by whole pages: first differences repeat
+        return [8e9 + 4096.0 * 10 * i for i in range(n)]
+    if kind == "noise":
+        return [rng.uniform(-1e6, 1e6) for _ in range(n)]
+    # awkward float32 patterns: signs flipping, zeros of both signs, subnormal, huge
+    pool = [0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38, 1.0, -1.0, 123.456]
+    return [rng.choice(pool) for _ in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("kind", "codec"),
+    [("smooth", "_DELTA2"), ("trend", "_DELTA"), ("noise", None), ("edge", None)],
+)
+def test_every_codec_reads_back_bit_for_bit(kind: str, codec: str | None) -> None:
+    from array import array
+
+    from sysops_agent.storage import ringbuffer as rb
+
+    values = _series(kind)
+    b = RingBuffer(720, block=360)
+    for i, v in enumerate(values):
+        b.append(1_700_000_000.0 + 10 * i, v)
+    assert len(b._blocks) == 1  # one sealed block, nothing in the active arrays
+    _, _, n, chosen = rb._header(b._blocks[0])
+    assert n == 360
+    if codec is not None:
+        assert chosen == getattr(rb, codec)
+    got = [v for _, v in b]
+    assert array("f", got).tobytes() == array("f", values).tobytes()  # -0.0 stays -0.0
+    assert [ts for ts, _ in b] == [1_700_000_000.0 + 10 * i for i in range(360)]
+
+
+def test_smooth_gauges_cost_little_more_than_a_byte_a_sample() -> None:
+    b = RingBuffer(8640)
+    for i in range(8640):
+        b.append(1_700_000_000.0 + 10 * i, 50.0 + 10.0 * math.sin(i / 60.0))
+    active = 8 * b.block
+    assert (b.memory_bytes() - active) / (8640 - b._n) < 1.5

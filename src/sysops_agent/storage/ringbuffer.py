@@ -9,11 +9,17 @@ day of 10-second samples for 300 series would take ~80 MB that way. Here:
   enough until 2106) and values as ``array('f')`` (float32, 7 significant
   digits — plenty for percentages, rates and byte counts at analysis
   precision). Appending is an array append.
-- A full active block is *sealed*: its timestamps become deltas (a regular
-  series turns into a run of identical numbers) and the deltas and values are
-  ``zlib``-compressed together into one ``bytes``. Idle NICs' error rates,
-  constant totals and slowly moving gauges compress to almost nothing; noisy
-  gauges still gain from the timestamps.
+- A full active block is *sealed* into one ``bytes``: a small header (first
+  and last timestamp, count, codec) and a ``zlib`` stream (level 1) of the
+  timestamp deltas (a regular series turns into a run of identical numbers)
+  and the values. The values go in as the 32-bit patterns of the floats,
+  transformed by whichever of four codecs gives the smallest block: as they
+  are, byte-shuffled (all first bytes, then all second bytes, ... — the
+  sign/exponent bytes of a gauge barely change and compress to nothing),
+  first differences shuffled (a trend), or second differences shuffled (a
+  smooth curve). All four are exact: a value reads back bit for bit as the
+  float32 it was stored as. Idle NICs' error rates and constant totals cost
+  almost nothing; a smooth gauge ~1.3 bytes a sample, white noise ~3.5.
 - The buffer keeps exactly the newest ``capacity`` samples: the oldest block
   is dropped once every sample in it is older than that, and until then its
   first ``_skip`` samples are hidden.
@@ -28,11 +34,11 @@ exporters and alerts.
 from __future__ import annotations
 
 import bisect
+import struct
 import zlib
 from array import array
-from collections import deque
 from itertools import accumulate
-from typing import Deque, Iterator, List, NamedTuple, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 Point = Tuple[float, float]
 
@@ -43,28 +49,77 @@ _LEVEL = 1
 _MASK = 0xFFFFFFFF
 
 
-class _Block(NamedTuple):
-    first_ts: int
-    last_ts: int
-    n: int
-    packed: bytes
+#: a sealed block's header: first timestamp, last timestamp, sample count, value codec
+_HEADER = struct.Struct("<IIHB")
+_RAW, _SHUFFLED, _DELTA, _DELTA2 = range(4)
 
 
-def _pack(ts: array[int], vals: array[float]) -> _Block:
-    deltas = array("I", ts)
-    for i in range(len(deltas) - 1, 0, -1):
-        deltas[i] = (ts[i] - ts[i - 1]) & _MASK  # modular: a clock step back still decodes
-    packed = zlib.compress(deltas.tobytes() + vals.tobytes(), _LEVEL)
-    return _Block(ts[0], ts[-1], len(ts), packed)
+def _diff(words: array[int]) -> array[int]:
+    """Differences from the previous word, modulo 2**32 (the first word stays)."""
+    out = array("I", words)
+    for i in range(len(out) - 1, 0, -1):
+        out[i] = (words[i] - words[i - 1]) & _MASK
+    return out
 
 
-def _unpack(block: _Block) -> Tuple[List[int], array[float]]:
-    raw = zlib.decompress(block.packed)
-    split = 4 * block.n
-    deltas = array("I")
-    deltas.frombytes(raw[:split])
-    vals = array("f")
-    vals.frombytes(raw[split:])
+def _undiff(words: array[int]) -> array[int]:
+    return array("I", [w & _MASK for w in accumulate(words)])
+
+
+def _shuffle(raw: bytes) -> bytes:
+    """Byte planes of 32-bit words: every word's byte 0, then every byte 1, ..."""
+    return raw[0::4] + raw[1::4] + raw[2::4] + raw[3::4]
+
+
+def _unshuffle(planes: bytes) -> bytes:
+    n = len(planes) // 4
+    out = bytearray(len(planes))
+    for k in range(4):
+        out[k::4] = planes[k * n : (k + 1) * n]
+    return bytes(out)
+
+
+def _pack(ts: array[int], vals: array[float]) -> bytes:
+    n = len(ts)
+    deltas = _shuffle(_diff(ts).tobytes())
+    words = array("I", vals.tobytes())
+    d1 = _diff(words)
+    candidates = (
+        (_RAW, words.tobytes()),
+        (_SHUFFLED, _shuffle(words.tobytes())),
+        (_DELTA, _shuffle(d1.tobytes())),
+        (_DELTA2, _shuffle(_diff(d1).tobytes())),
+    )
+    codec, packed = min(
+        ((c, zlib.compress(deltas + body, _LEVEL)) for c, body in candidates),
+        key=lambda cp: len(cp[1]),
+    )
+    return _HEADER.pack(ts[0], ts[-1], n, codec) + packed
+
+
+def _header(block: bytes) -> Tuple[int, int, int, int]:
+    first, last, n, codec = _HEADER.unpack_from(block)
+    return first, last, n, codec
+
+
+def _count(block: bytes) -> int:
+    return _header(block)[2]
+
+
+def _unpack(block: bytes) -> Tuple[List[int], array[float]]:
+    _, _, n, codec = _header(block)
+    raw = zlib.decompress(block[_HEADER.size :])
+    split = 4 * n
+    deltas = array("I", _unshuffle(raw[:split]))
+    body = raw[split:]
+    if codec != _RAW:
+        body = _unshuffle(body)
+    words = array("I", body)
+    if codec == _DELTA:
+        words = _undiff(words)
+    elif codec == _DELTA2:
+        words = _undiff(_undiff(words))
+    vals = array("f", words.tobytes())
     return [t & _MASK for t in accumulate(deltas)], vals
 
 
@@ -91,7 +146,7 @@ class RingBuffer:
         self._ts = array("I", bytes(4 * self.block))
         self._vals = array("f", bytes(4 * self.block))
         self._n = 0  # samples in the active block
-        self._blocks: Deque[_Block] = deque()
+        self._blocks: List[bytes] = []  # sealed blocks, oldest first (about 24)
         self._blocks_n = 0  # samples in sealed blocks, hidden ones included
         self._skip = 0  # hidden (expired) samples at the front of the oldest block
         #: number of samples ever appended (analyzers use it as a cursor)
@@ -108,9 +163,8 @@ class RingBuffer:
         self._vals[n] = value
         n += 1
         if n == self.block:
-            block = _pack(self._ts, self._vals)
-            self._blocks.append(block)
-            self._blocks_n += block.n
+            self._blocks.append(_pack(self._ts, self._vals))
+            self._blocks_n += n
             n = 0
         self._n = n
         self.total += 1
@@ -119,10 +173,10 @@ class RingBuffer:
         excess = len(self) - self.capacity
         if excess > 0:
             self._skip += excess
-            while self._blocks and self._skip >= self._blocks[0].n:
-                gone = self._blocks.popleft()
-                self._skip -= gone.n
-                self._blocks_n -= gone.n
+            while self._blocks and self._skip >= _count(self._blocks[0]):
+                gone = _count(self._blocks.pop(0))
+                self._skip -= gone
+                self._blocks_n -= gone
 
     def __iter__(self) -> Iterator[Point]:
         return iter(self.last_n(len(self)))
@@ -141,14 +195,14 @@ class RingBuffer:
         take = min(n, active)
         parts = [list(zip(map(float, ts[active - take : active]), vals[active - take : active]))]
         left = n - take
-        oldest = self._blocks[0] if self._blocks else None
-        for block in reversed(self._blocks):
+        for i in range(len(self._blocks) - 1, -1, -1):
             if left <= 0:
                 break
-            usable = block.n - (self._skip if block is oldest else 0)
-            k = min(left, usable)
+            block = self._blocks[i]
+            bn = _count(block)
+            k = min(left, bn - (self._skip if i == 0 else 0))
             bts, bvals = _unpack(block)
-            parts.append(list(zip(map(float, bts[block.n - k :]), bvals[block.n - k :])))
+            parts.append(list(zip(map(float, bts[bn - k :]), bvals[bn - k :])))
             left -= k
         if len(parts) == 1:
             return parts[0]
@@ -166,15 +220,16 @@ class RingBuffer:
         count = active - bisect.bisect_left(self._ts, t, 0, active)
         if count < active:
             return count
-        oldest = self._blocks[0] if self._blocks else None
-        for block in reversed(self._blocks):
-            hidden = self._skip if block is oldest else 0
-            if block.first_ts >= t:
-                count += block.n - hidden
+        for i in range(len(self._blocks) - 1, -1, -1):
+            block = self._blocks[i]
+            first_ts, last_ts, bn, _ = _header(block)
+            hidden = self._skip if i == 0 else 0
+            if first_ts >= t:
+                count += bn - hidden
                 continue
-            if block.last_ts >= t:
+            if last_ts >= t:
                 bts, _ = _unpack(block)
-                count += min(block.n - bisect.bisect_left(bts, t), block.n - hidden)
+                count += min(bn - bisect.bisect_left(bts, t), bn - hidden)
             break
         return count
 
@@ -184,4 +239,4 @@ class RingBuffer:
 
     def memory_bytes(self) -> int:
         """Bytes held by the samples: the active arrays plus the compressed blocks."""
-        return 8 * self.block + sum(len(b.packed) for b in self._blocks)
+        return 8 * self.block + sum(len(b) for b in self._blocks)
