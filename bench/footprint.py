@@ -214,6 +214,9 @@ def agent_env() -> Dict[str, str]:
 
 def serve_full() -> int:
     """The daemon with the bundled config and every ring buffer full (runs in a subprocess)."""
+    from sysops_agent import lazyssl
+
+    lazyssl.import_asyncio()  # as the command line does
     import asyncio
 
     from sysops_agent import daemon as daemon_mod

@@ -14,7 +14,7 @@ import importlib
 import sys
 from typing import List, Optional
 
-from sysops_agent import __version__
+from sysops_agent import __version__, lazyssl
 
 #: sub-command modules, in the order ``--help`` lists them
 COMMANDS = [
@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    lazyssl.import_asyncio()  # before any command imports it: OpenSSL only if TLS is used
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

@@ -1,0 +1,89 @@
+"""OpenSSL only when something needs it.
+
+``import asyncio`` imports :mod:`ssl`, which maps libssl and libcrypto and
+initialises OpenSSL: 4.4 MiB of RSS, a sixth of the agent's budget, on a host
+whose channels are the console and syslog and that never opens a TLS
+connection. asyncio's three modules that use it (``base_events``,
+``selector_events``, ``sslproto``) import it inside ``try/except ImportError``
+and work without it until someone asks for TLS.
+
+:func:`import_asyncio` imports asyncio while ``ssl`` is unavailable — only
+for the duration of that one import; nothing else is ever refused ``ssl`` —
+and installs an import hook. The first later ``import ssl``, from wherever
+(httpx, aiosmtplib, prometheus_client), loads the real module and hands it to
+asyncio: ``ssl`` is set in ``base_events`` and ``selector_events`` and
+``sslproto`` is re-executed, which is exactly the state a plain
+``import asyncio`` would have left. No TLS connection can exist before that
+moment, so none sees the switch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+from types import ModuleType
+from typing import Optional, Sequence
+
+#: asyncio's modules that look for ``ssl`` when imported (3.9 to 3.13 alike)
+ASYNCIO_SSL_USERS = ("asyncio.base_events", "asyncio.selector_events")
+ASYNCIO_SSLPROTO = "asyncio.sslproto"
+
+
+def import_asyncio() -> bool:
+    """Import asyncio without ssl; True if ssl was deferred (False: already loaded)."""
+    if "asyncio" in sys.modules or "ssl" in sys.modules:
+        return False
+    sys.modules["ssl"] = None  # type: ignore[assignment]  # the documented "not importable" marker
+    try:
+        import asyncio  # noqa: F401
+    finally:
+        del sys.modules["ssl"]
+    sys.meta_path.insert(0, _SSLWatcher())
+    return True
+
+
+def give_to_asyncio(ssl: ModuleType) -> None:
+    """Put ``ssl`` where asyncio would have found it at its own import."""
+    for name in ASYNCIO_SSL_USERS:
+        mod = sys.modules.get(name)
+        if mod is not None and getattr(mod, "ssl", None) is None:
+            mod.ssl = ssl  # type: ignore[attr-defined]
+    proto = sys.modules.get(ASYNCIO_SSLPROTO)
+    if proto is not None and getattr(proto, "ssl", None) is None:
+        importlib.reload(proto)  # its module-level constants are built from ssl
+
+
+class _SSLWatcher(importlib.abc.MetaPathFinder):
+    """Finds nothing itself; wraps the real ``ssl`` loader once, then steps aside."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Optional[Sequence[str]],
+        target: Optional[ModuleType] = None,
+    ) -> Optional[importlib.machinery.ModuleSpec]:
+        if fullname != "ssl":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _HandOver(spec.loader)
+        return spec
+
+
+class _HandOver(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> Optional[ModuleType]:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.loader.exec_module(module)
+        give_to_asyncio(module)
+
+    def __getattr__(self, name: str) -> object:  # get_source, get_filename, ...
+        return getattr(self.loader, name)
