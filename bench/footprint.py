@@ -12,7 +12,8 @@ Three measurements in one run, all against this machine's live /proc:
            second and its CPU time (utime + stime, its children included) is
            read at both ends of ``--window`` seconds: % of one core.
 ``full``   The same agent with every ring buffer full: a bench hook starts the
-           daemon in a subprocess (this script with ``--serve-full``) and
+           daemon in a subprocess (``bench/full_agent.py``, which imports
+           nothing but what ``sysops-agent run`` imports) and
            preloads its store with 300 series x 8,640 samples (24 h at 10 s)
            in 10-minute chunks with an analyzer pass after each (so analyzer
            state is what a day of running builds), before the collectors
@@ -190,7 +191,7 @@ def run_agent(window: float, workdir: Path) -> Footprint:
 
 
 def run_full(window: float, workdir: Path) -> Footprint:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve-full"]
+    cmd = [sys.executable, str(Path(__file__).resolve().parent / "full_agent.py")]
     proc = subprocess.Popen(
         cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=agent_env()
     )
@@ -207,60 +208,6 @@ def agent_env() -> Dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     return env
-
-
-# --------------------------------------------------------------------------- the bench hook
-
-
-def serve_full() -> int:
-    """The daemon with the bundled config and every ring buffer full (runs in a subprocess)."""
-    from sysops_agent import lazyssl
-
-    lazyssl.import_asyncio()  # as the command line does
-    import asyncio
-
-    from sysops_agent import daemon as daemon_mod
-    from sysops_agent.analyzers.registry import build_analyzers
-    from sysops_agent.config import load_config
-    from sysops_agent.logsetup import setup_logging
-    from sysops_agent.model import make_labels
-    from sysops_agent.redact import Redactor
-
-    loaded = load_config(BUNDLED_CONFIG)
-    setup_logging("info", "", Redactor(()))
-
-    async def main() -> int:
-        d = daemon_mod.Daemon(loaded, str(BUNDLED_CONFIG))
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, d.request_stop)
-        # 300 series of 24 h at 10 s, ending now, arriving in 10-minute chunks with an
-        # analyzer pass after each: the analyzers' state is what 24 h of running builds
-        # (not one pass over 2.6 million "new" samples, which no running agent sees).
-        analyzers = build_analyzers(loaded.config, d.hostname)
-        keys = [(f"bench_series_{i % 30}", make_labels(series=str(i))) for i in range(FULL_SERIES)]
-        start = time.time() - FULL_SAMPLES * 10.0
-        chunk = 60
-        for first in range(0, FULL_SAMPLES, chunk):
-            for i, (metric, labels) in enumerate(keys):
-                for j in range(first, min(first + chunk, FULL_SAMPLES)):
-                    value = 50.0 + 10.0 * math.sin(j / 60.0 + i)
-                    d.store.add(start + j * 10.0, metric, value, labels)
-            for a in analyzers:
-                a.analyze(d.store, start + (first + chunk) * 10.0)
-        await d.start()
-        d.analyzers = analyzers  # before their first pass: keep the state built above
-        if d.sqlite is not None:
-            # A running agent wrote this history minute by minute; its first flush must not
-            # aggregate 24 h at once (a transient no running agent sees): start it at now.
-            d.sqlite._since = time.time()
-        print(f"bench: store preloaded with {len(d.store)} series", file=sys.stderr, flush=True)
-        try:
-            await d.serve()
-        finally:
-            await d.shutdown()
-        return 0
-
-    return asyncio.run(main())
 
 
 # --------------------------------------------------------------------------- collection cycles
@@ -431,10 +378,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--cycles", type=int, default=30, help="timed collection cycles")
     parser.add_argument("--parts", default="agent,full,cycle", help="which measurements")
     parser.add_argument("--profile", action="store_true", help="cProfile our cycle")
-    parser.add_argument("--serve-full", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve_full:
-        return serve_full()
     parts = set(args.parts.split(","))
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
