@@ -20,11 +20,13 @@ moment, so none sees the switch.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import sys
 from types import ModuleType
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence, cast
+
+if TYPE_CHECKING:
+    from importlib.abc import Loader
 
 #: asyncio's modules that look for ``ssl`` when imported (3.9 to 3.13 alike)
 ASYNCIO_SSL_USERS = ("asyncio.base_events", "asyncio.selector_events")
@@ -55,8 +57,13 @@ def give_to_asyncio(ssl: ModuleType) -> None:
         importlib.reload(proto)  # its module-level constants are built from ssl
 
 
-class _SSLWatcher(importlib.abc.MetaPathFinder):
-    """Finds nothing itself; wraps the real ``ssl`` loader once, then steps aside."""
+# Plain classes, not importlib.abc's: importing importlib.abc pulls in
+# importlib.resources, tempfile, shutil, bz2 and lzma (0.6 MiB).
+
+
+class _SSLWatcher:
+    """A meta path finder that finds nothing itself: it wraps the real ``ssl`` loader
+    once, then steps aside."""
 
     def find_spec(
         self,
@@ -70,12 +77,14 @@ class _SSLWatcher(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _HandOver(spec.loader)
+        spec.loader = cast("Loader", _HandOver(spec.loader))
         return spec
 
 
-class _HandOver(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+class _HandOver:
+    """The ``ssl`` loader, then :func:`give_to_asyncio`."""
+
+    def __init__(self, loader: Loader) -> None:
         self.loader = loader
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> Optional[ModuleType]:
