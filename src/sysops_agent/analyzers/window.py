@@ -77,13 +77,19 @@ class RollingExtremes:
 
 
 class RollingStats:
-    """Mean and variance of the last ``size`` values, O(1) per update."""
+    """Mean and variance of the last ``size`` values, O(1) per update.
+
+    The window is kept as float32, the precision the ring buffers store
+    samples at (so nothing is lost for them: half the memory of doubles). A
+    value is rounded to float32 before it enters the sums, so what leaves the
+    window later is exactly what came in.
+    """
 
     __slots__ = ("_buf", "_pos", "m2", "mean", "n", "replaced", "size")
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._buf = array("d")
+        self._buf = array("f")
         self._pos = 0
         self.n = 0
         self.mean = 0.0
@@ -93,6 +99,7 @@ class RollingStats:
     def push(self, x: float) -> None:
         if self.n < self.size:
             self._buf.append(x)
+            x = self._buf[-1]
             self.n += 1
             d = x - self.mean
             self.mean += d / self.n
@@ -100,6 +107,7 @@ class RollingStats:
             return
         old = self._buf[self._pos]
         self._buf[self._pos] = x
+        x = self._buf[self._pos]
         self._pos = (self._pos + 1) % self.size
         old_mean = self.mean
         self.mean = old_mean + (x - old) / self.n
