@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from sysops_agent import __version__, lazyssl
 
@@ -27,8 +28,44 @@ COMMANDS = [
 ]
 
 
+def terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``: COLUMNS, else the terminal, else 80."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, told the width: left to itself it imports :mod:`shutil`
+    (with bz2 and lzma, 0.5 MiB of the daemon's RSS) only to read the terminal size."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: Optional[int] = None,
+    ) -> None:
+        if width is None:
+            width = terminal_columns() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help uses :class:`HelpFormatter`, sub-commands' too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sysops-agent",
         description="Lightweight, security-minded monitoring daemon for Linux servers.",
     )

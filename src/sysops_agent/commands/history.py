@@ -13,7 +13,6 @@ chart cannot be drawn; 2 for a malformed argument.
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import json
 import math
@@ -323,6 +322,8 @@ def run(args: argparse.Namespace) -> int:
         metric = args.metric
         if not reader.series(metric, {}):
             known = reader.metrics()
+            import difflib  # only for this hint: not on every start-up's import path
+
             hint = difflib.get_close_matches(metric, known, n=3)
             msg = f"no metric {metric!r} in {db}"
             if hint:
