@@ -11,14 +11,13 @@ Three measurements in one run, all against this machine's live /proc:
            channel) in a subprocess. After a warm-up, its RSS is sampled every
            second and its CPU time (utime + stime, its children included) is
            read at both ends of ``--window`` seconds: % of one core.
-``full``   The same agent with every ring buffer full: a bench hook starts the
-           daemon in a subprocess (``bench/full_agent.py``, which imports
-           nothing but what ``sysops-agent run`` imports) and
-           preloads its store with 300 series x 8,640 samples (24 h at 10 s)
-           in 10-minute chunks with an analyzer pass after each (so analyzer
-           state is what a day of running builds), before the collectors
-           start; then RSS and CPU as above over a shorter window
-           (``--window / 5``, at least 30 s).
+``full``   The same agent with every ring buffer full: ``bench/full_agent.py``
+           (which imports nothing but what ``sysops-agent run`` imports)
+           starts the daemon in a subprocess and, before the collectors
+           start, preloads its store with 300 series x 8,640 samples (24 h at
+           10 s) one 10 s step at a time with an analyzer pass after each, as
+           a running agent receives them; then RSS and CPU as above over a
+           shorter window (``--window / 5``, at least 30 s).
 ``cycle``  One full collection cycle (every enabled collector once) against a
            psutil-based collection of the same data, timed in this process,
            alternating, at this machine's process count and at ``--procs``

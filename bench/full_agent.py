@@ -5,11 +5,17 @@
 Runs what ``sysops-agent run --config config/sysops-agent.toml`` runs, in a
 process that imports nothing else (the measurement is this process's RSS):
 the command line's modules, then the daemon. Before the collectors start, the
-store is preloaded with ``--series`` series of ``--samples`` samples (24 h at
-10 s) ending now, arriving in 10-minute chunks with an analyzer pass after
-each, so the analyzers hold the state a day of running builds (not one pass
-over 2.6 million "new" samples, which no running agent sees). Prints
-``bench: store preloaded`` on stderr, then serves until SIGTERM.
+store is preloaded with ``--series`` series of at least ``--samples`` samples
+(24 h at 10 s) ending now, the way a running agent receives them: one 10 s
+step at a time with an analyzer pass after each (the default
+``analyzer.interval_secs``), so the analyzers hold the state a day of running
+builds and the heap has seen a day's allocation pattern (not a few big bursts,
+which leave the allocator fragmented as no running agent is). Series ``i``
+gets ``i * BLOCK / series`` samples more than a full buffer: full buffers all,
+with their open hour-blocks spread evenly from empty to nearly full, as on a
+host that has run for a while (not all sealed at the same instant). Takes
+about 20 s. Prints ``bench: store preloaded`` on stderr, then serves until
+SIGTERM.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ def main() -> int:
     from sysops_agent.logsetup import setup_logging
     from sysops_agent.model import make_labels
     from sysops_agent.redact import Redactor
+    from sysops_agent.storage.ringbuffer import BLOCK
 
     loaded = load_config(BUNDLED_CONFIG)
     setup_logging("info", "", Redactor(()))
@@ -50,15 +57,16 @@ def main() -> int:
         loop.add_signal_handler(signal.SIGTERM, d.request_stop)
         analyzers = build_analyzers(loaded.config, d.hostname)
         keys = [(f"bench_series_{i % 30}", make_labels(series=str(i))) for i in range(args.series)]
-        start = time.time() - args.samples * 10.0
-        chunk = 60
-        for first in range(0, args.samples, chunk):
+        steps = args.samples + BLOCK
+        first_step = [BLOCK - (i * BLOCK) // args.series for i in range(args.series)]
+        start = time.time() - steps * 10.0
+        for j in range(steps):
+            ts = start + j * 10.0
             for i, (metric, labels) in enumerate(keys):
-                for j in range(first, min(first + chunk, args.samples)):
-                    value = 50.0 + 10.0 * math.sin(j / 60.0 + i)
-                    d.store.add(start + j * 10.0, metric, value, labels)
+                if j >= first_step[i]:
+                    d.store.add(ts, metric, 50.0 + 10.0 * math.sin(j / 60.0 + i), labels)
             for a in analyzers:
-                a.analyze(d.store, start + (first + chunk) * 10.0)
+                a.analyze(d.store, ts + 10.0)
         await d.start()
         d.analyzers = analyzers  # before their first pass: keep the state built above
         if d.sqlite is not None:

@@ -4,11 +4,12 @@ Python floats in a list cost 8 bytes of pointer plus a 24-byte object each; a
 day of 10-second samples for 300 series would take ~80 MB that way. Here:
 
 - The newest samples (the *active block*, up to :data:`BLOCK` of them) sit in
-  two arrays allocated once at full block size and reused (no reallocation
-  churn to fragment the heap): timestamps as whole seconds in ``array('I')`` (unsigned 32-bit:
-  enough until 2106) and values as ``array('f')`` (float32, 7 significant
-  digits — plenty for percentages, rates and byte counts at analysis
-  precision). Appending is an array append.
+  two arrays that grow as samples arrive and start afresh after each seal
+  (on average half full: preallocating a whole block would cost a series
+  1.4 KiB more): timestamps as whole seconds in ``array('I')`` (unsigned
+  32-bit: enough until 2106) and values as ``array('f')`` (float32, 7
+  significant digits — plenty for percentages, rates and byte counts at
+  analysis precision). Appending is an array append.
 - A full active block is *sealed* into one ``bytes``: a small header (first
   and last timestamp, count, codec) and a ``zlib`` stream (level 1) of the
   timestamp deltas (a regular series turns into a run of identical numbers)
@@ -143,8 +144,8 @@ class RingBuffer:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
         self.block = max(1, min(block, capacity))
-        self._ts = array("I", bytes(4 * self.block))
-        self._vals = array("f", bytes(4 * self.block))
+        self._ts = array("I")
+        self._vals = array("f")
         self._n = 0  # samples in the active block
         self._blocks: List[bytes] = []  # sealed blocks, oldest first (about 24)
         self._blocks_n = 0  # samples in sealed blocks, hidden ones included
@@ -158,13 +159,14 @@ class RingBuffer:
         return self._blocks_n - self._skip + self._n
 
     def append(self, ts: float, value: float) -> None:
-        n = self._n
-        self._ts[n] = int(ts) if ts > 0 else 0
-        self._vals[n] = value
-        n += 1
+        self._ts.append(int(ts) if ts > 0 else 0)
+        self._vals.append(value)
+        n = self._n + 1
         if n == self.block:
             self._blocks.append(_pack(self._ts, self._vals))
             self._blocks_n += n
+            self._ts = array("I")
+            self._vals = array("f")
             n = 0
         self._n = n
         self.total += 1
@@ -239,4 +241,4 @@ class RingBuffer:
 
     def memory_bytes(self) -> int:
         """Bytes held by the samples: the active arrays plus the compressed blocks."""
-        return 8 * self.block + sum(len(b) for b in self._blocks)
+        return 8 * self._n + sum(len(b) for b in self._blocks)
