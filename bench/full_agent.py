@@ -21,14 +21,17 @@ SIGTERM.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from sysops_agent import cli, lazyssl
 
-BUNDLED_CONFIG = Path(__file__).resolve().parent.parent / "config" / "sysops-agent.toml"
+# (os.path, not pathlib: this process must import only what the agent imports)
+BUNDLED_CONFIG = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "sysops-agent.toml"
+)
 
 
 def main() -> int:
@@ -52,7 +55,7 @@ def main() -> int:
     setup_logging("info", "", Redactor(()))
 
     async def serve() -> int:
-        d = daemon_mod.Daemon(loaded, str(BUNDLED_CONFIG))
+        d = daemon_mod.Daemon(loaded, BUNDLED_CONFIG)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, d.request_stop)
         analyzers = build_analyzers(loaded.config, d.hostname)

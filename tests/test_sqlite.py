@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import time
 from contextlib import closing
@@ -117,9 +118,9 @@ async def test_newer_schema_is_left_alone(tmp_path: Path, clock: VirtualClock) -
 
 def test_db_path_from_config() -> None:
     cfg = load_config(text='[agent]\ndata_dir = "/srv/agent"\n[storage]\nsqlite = true\n').config
-    assert sqlite_db_path(cfg.storage, cfg.agent.data_dir) == Path("/srv/agent/metrics.db")
+    assert sqlite_db_path(cfg.storage, cfg.agent.data_dir) == "/srv/agent/metrics.db"
     cfg = load_config(text='[storage]\nsqlite_path = "/x/h.db"\n').config
-    assert sqlite_db_path(cfg.storage, cfg.agent.data_dir) == Path("/x/h.db")
+    assert sqlite_db_path(cfg.storage, cfg.agent.data_dir) == "/x/h.db"
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -575,6 +576,6 @@ async def test_from_config_uses_the_storage_section(tmp_path: Path, clock: Virtu
     h = SqliteHistory.from_config(cfg.config.storage, cfg.config.agent.data_dir, clock=clock)
     await h.open()
     await h.close()
-    assert h.path == tmp_path / "metrics.db" and h.path.is_file()
+    assert h.path == str(tmp_path / "metrics.db") and os.path.isfile(h.path)
     db = h._db
     assert (db.retention_secs, db.busy_timeout_ms, db.max_pending_secs) == (7 * 86400, 250, 300)

@@ -19,7 +19,6 @@ import re
 import stat
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from sysops_agent.alerting.config import AlertingConfig
@@ -120,7 +119,8 @@ def load_config(
     source = str(path) if path is not None else "<config>"
     if text is None and path is not None:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
         except OSError as e:
             problems.append(Problem("", f"cannot read {source}: {e.strerror or e}", fatal=True))
         except UnicodeDecodeError as e:
@@ -138,7 +138,7 @@ def load_config(
     problems.extend(p for p in _cross_checks(config) if p.path not in seen)
     literal = {p: v for p, v in builder.secret_values.items() if p not in refs}
     if literal and path is not None and text is not None:
-        problems.extend(_check_secret_file_mode(Path(path), sorted(literal)))
+        problems.extend(_check_secret_file_mode(os.fspath(path), sorted(literal)))
     return LoadResult(config, problems, builder.secret_values)
 
 
@@ -160,9 +160,9 @@ def _cross_checks(config: Config) -> List[Problem]:
     return problems
 
 
-def _check_secret_file_mode(path: Path, secret_paths: List[str]) -> List[Problem]:
+def _check_secret_file_mode(path: str, secret_paths: List[str]) -> List[Problem]:
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
         return []
     if mode & 0o077 == 0:

@@ -21,7 +21,6 @@ import logging
 import os
 import resource
 import signal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from sysops_agent.analyzers.base import Analyzer
@@ -139,8 +138,8 @@ class Daemon:
         self.manager = build_alert_manager(self.config, self.clock, self.redactor)
         self._manager_task = asyncio.ensure_future(self.manager.run())
 
-    def _data_dir(self) -> Path:
-        return Path(self.config.agent.data_dir)
+    def _data_dir(self) -> str:
+        return self.config.agent.data_dir
 
     def _start_log_analyzer(self) -> None:
         cfg = self.config.collector.log
@@ -167,7 +166,7 @@ class Daemon:
             return
         from sysops_agent.storage.sqlite import SqliteHistory
 
-        self.sqlite = SqliteHistory.from_config(st, str(self._data_dir()), clock=self.clock)
+        self.sqlite = SqliteHistory.from_config(st, self._data_dir(), clock=self.clock)
         await self.sqlite.open()
 
     def _start_exporter(self) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 from typing import Optional
+
+from sysops_agent.fsutil import StrPath, read_text, write_atomic
 
 
 class PidFileError(Exception):
@@ -22,17 +23,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def read_pid(path: Path) -> Optional[int]:
+def read_pid(path: str) -> Optional[int]:
     try:
-        text = path.read_text().strip()
+        text = read_text(path).strip()
     except (FileNotFoundError, UnicodeDecodeError):
         return None
     return int(text) if text.isdigit() else None
 
 
 class PidFile:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+    def __init__(self, path: StrPath) -> None:
+        self.path = os.fspath(path)
         self.took_over: Optional[int] = None
 
     def acquire(self) -> None:
@@ -45,12 +46,9 @@ class PidFile:
             )
         if old is not None:
             self.took_over = old
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        tmp.write_text(f"{os.getpid()}\n")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, f"{os.getpid()}\n")
 
     def release(self) -> None:
         if read_pid(self.path) == os.getpid():
             with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
+                os.unlink(self.path)

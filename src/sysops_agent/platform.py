@@ -10,10 +10,12 @@ that tests use fixture trees.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+from sysops_agent.fsutil import read_text
 
 #: syslog files written by rsyslog's default configuration per family
 DEBIAN_SYSLOG = "/var/log/syslog"
@@ -122,21 +124,20 @@ def distro_from_release_line(text: str) -> Optional[Distro]:
     return Distro(distro_id, m.group(1) if m else "", like, line)
 
 
-def _read(path: Path) -> Optional[str]:
+def _read(path: str) -> Optional[str]:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        return read_text(path)
     except OSError:
         return None
 
 
 def detect_distro(etc_root: str = "/etc") -> Distro:
     """os-release first, then centos-release, then redhat-release; :data:`UNKNOWN` otherwise."""
-    root = Path(etc_root)
-    text = _read(root / "os-release")
+    text = _read(os.path.join(etc_root, "os-release"))
     if text is not None and text.strip():
         return distro_from_os_release(text)
     for name in ("centos-release", "redhat-release"):
-        text = _read(root / name)
+        text = _read(os.path.join(etc_root, name))
         if text is not None:
             distro = distro_from_release_line(text)
             if distro is not None:

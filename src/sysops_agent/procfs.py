@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import errno
 import os
-from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator
 
-StrPath = Union[str, "os.PathLike[str]"]
+from sysops_agent.fsutil import StrPath
 
 #: errno values that mean "this process went away while we were reading it".
 #: ESRCH comes from some files of a zombie, ENOENT from a vanished directory.
@@ -34,18 +33,18 @@ class ProcFS:
     """Paths below a procfs root (default ``/proc``) and a sysfs root (default ``/sys``)."""
 
     def __init__(self, root: StrPath = "/proc", sys_root: StrPath = "/sys") -> None:
-        self.root = Path(root)
-        self.sys_root = Path(sys_root)
+        self.root = os.fspath(root)
+        self.sys_root = os.fspath(sys_root)
 
     def __repr__(self) -> str:
-        return f"ProcFS(root={str(self.root)!r}, sys_root={str(self.sys_root)!r})"
+        return f"ProcFS(root={self.root!r}, sys_root={self.sys_root!r})"
 
-    def path(self, *parts: str) -> Path:
-        return self.root.joinpath(*parts)
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
 
     def read_text(self, *parts: str) -> str:
         """Read a whole file at once. procfs files are generated on read: one read = one snapshot."""
-        with open(self.root.joinpath(*parts), "rb") as f:
+        with open(os.path.join(self.root, *parts), "rb") as f:
             return f.read().decode("utf-8", "replace")
 
     def pids(self) -> Iterator[int]:

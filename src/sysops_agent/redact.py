@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any, Callable, Iterable, List, Tuple
-from urllib.parse import quote, urlsplit
 
 MASK = "***"
 #: shorter secrets are not masked (see the module docstring)
@@ -43,6 +42,8 @@ _AUTH_SCHEME = re.compile(r"^(?:Bearer|Basic|Token|Bot|Digest|ApiKey|Key)\s+(\S+
 def mask_secret(value: str) -> str:
     """The masked form of one secret value."""
     if "://" in value:
+        from urllib.parse import urlsplit  # (see _url_parts)
+
         try:
             parts = urlsplit(value)
         except ValueError:
@@ -83,6 +84,8 @@ class Redactor:
         if m and len(m.group(1)) >= MIN_SECRET_LEN:
             pairs.append((m.group(1), MASK))
         # the same values percent-encoded (a secret quoted inside a URL or a form body)
+        from urllib.parse import quote  # (see _url_parts)
+
         for plain, masked in list(pairs):
             for encoded in {quote(plain, safe=""), quote(plain, safe="/:")}:
                 if encoded != plain:
@@ -107,6 +110,10 @@ class Redactor:
 
 def _url_parts(url: str) -> List[Tuple[str, str]]:
     """The pieces of a secret URL that show up on their own in error messages."""
+    # Imported here: only a config with secrets needs it (its HTTP channels import it
+    # anyway), and a daemon without any is spared urllib.parse and ipaddress.
+    from urllib.parse import urlsplit
+
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -134,6 +141,8 @@ def _min_prefix(secret: str) -> int:
     host is; for other values, at least half of it.
     """
     if "://" in secret:
+        from urllib.parse import urlsplit  # (see _url_parts)
+
         try:
             parts = urlsplit(secret)
             return min(len(secret), len(f"{parts.scheme}://{parts.netloc}/") + 4)

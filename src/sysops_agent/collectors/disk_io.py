@@ -110,7 +110,7 @@ class DiskIOCollector:
     def _whole_disks(self) -> Optional[FrozenSet[str]]:
         """Names under <sys_root>/block (``/`` in a name is ``!`` there), or None without sysfs."""
         try:
-            return frozenset(os.listdir(self.procfs.sys_root / "block"))
+            return frozenset(os.listdir(os.path.join(self.procfs.sys_root, "block")))
         except OSError:
             return None
 

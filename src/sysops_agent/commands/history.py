@@ -21,7 +21,6 @@ import re
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, TextIO
 
 from sysops_agent.commands import SubParsers, add_config_arg
@@ -246,7 +245,7 @@ class PlotUnavailable(Exception):
     pass
 
 
-def draw_png(series: Sequence[SeriesHistory], path: Path, title: str) -> None:
+def draw_png(series: Sequence[SeriesHistory], path: str, title: str) -> None:
     """avg as a line, min..max as a band, one colour per series."""
     try:
         # Imported by name so that type checking does not depend on the optional extra.
@@ -281,7 +280,7 @@ def draw_png(series: Sequence[SeriesHistory], path: Path, title: str) -> None:
     if 1 < len(series) <= 12:
         ax.legend(fontsize="small", loc="best")
     fig.tight_layout()
-    fig.savefig(str(path))
+    fig.savefig(path)
 
 
 # --------------------------------------------------------------------------- command
@@ -311,7 +310,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not step:
         step = 60 if (args.json or args.png) else auto_step(since, until)
-    db = Path(args.db) if args.db else _db_from_config(args.config)
+    db: str = args.db or _db_from_config(args.config)
 
     try:
         reader = HistoryReader(db)
@@ -368,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
     if args.png:
         title = f"{metric}  {iso(since)} .. {iso(until)}"
         try:
-            draw_png(series, Path(args.png), title)
+            draw_png(series, args.png, title)
         except PlotUnavailable as e:
             print(f"sysops-agent history: {e}", file=err)
             return 1
@@ -389,7 +388,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _db_from_config(config_path: Optional[str]) -> Path:
+def _db_from_config(config_path: Optional[str]) -> str:
     from sysops_agent.commands import load_or_exit
     from sysops_agent.storage.config import sqlite_db_path
 

@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import logging
 import os
-from pathlib import Path
 from typing import Callable, List, Optional, Union
 
 from sysops_agent.clock import Clock
+from sysops_agent.fsutil import StrPath
 from sysops_agent.logs.config import LogConfig, check_name, check_regex
 from sysops_agent.logs.events import EventPipeline
 from sysops_agent.logs.journal import JournalSource
@@ -53,7 +53,7 @@ class LogAnalyzer:
         config: LogConfig,
         *,
         hostname: str,
-        data_dir: Path,
+        data_dir: StrPath,
         clock: Clock,
         syslog_paths: List[str],
         emit_alert: Callable[[Alert], None],
@@ -66,7 +66,7 @@ class LogAnalyzer:
     ) -> None:
         self.config = config
         self.clock = clock
-        self.data_dir = Path(data_dir)
+        self.data_dir = os.fspath(data_dir)
         self.matcher = build_matcher(config)
         self.pipeline = EventPipeline(
             hostname=hostname,
@@ -84,7 +84,7 @@ class LogAnalyzer:
             self.sources.append(
                 KmsgSource(
                     kmsg_path,
-                    self.data_dir / "kmsg.state",
+                    os.path.join(self.data_dir, "kmsg.state"),
                     self.matcher,
                     deliver,
                     clock,
@@ -96,7 +96,7 @@ class LogAnalyzer:
             self.sources.append(
                 JournalSource(
                     journalctl,
-                    self.data_dir / "journal.state",
+                    os.path.join(self.data_dir, "journal.state"),
                     self.matcher,
                     deliver,
                     clock,
@@ -108,7 +108,7 @@ class LogAnalyzer:
             self.sources.append(
                 TailSource(
                     paths,
-                    self.data_dir / "files.state",
+                    os.path.join(self.data_dir, "files.state"),
                     self.matcher,
                     deliver,
                     clock,

@@ -19,11 +19,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from collections import deque
-from pathlib import Path
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 from sysops_agent.clock import Clock
+from sysops_agent.fsutil import StrPath
 from sysops_agent.logs.patterns import Hit, Matcher
 from sysops_agent.logs.state import load_state, save_state
 
@@ -69,7 +70,7 @@ class JournalSource:
     def __init__(
         self,
         journalctl: str,
-        state_path: Path,
+        state_path: StrPath,
         matcher: Matcher,
         deliver: Callable[[str, Hit, Dict[str, str]], None],
         clock: Clock,
@@ -78,13 +79,13 @@ class JournalSource:
         backoff_max: float = BACKOFF_MAX,
     ) -> None:
         self.journalctl = journalctl
-        self.state_path = state_path
+        self.state_path = os.fspath(state_path)
         self.matcher = matcher
         self.deliver = deliver
         self.clock = clock
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
-        state = load_state(state_path)
+        state = load_state(self.state_path)
         cursor = state.get("cursor") if state else None
         self.cursor: Optional[str] = cursor if isinstance(cursor, str) and cursor else None
         self.saved_cursor = self.cursor

@@ -22,10 +22,10 @@ import contextlib
 import errno
 import logging
 import os
-from pathlib import Path
 from typing import Callable, Dict, List, NamedTuple, Optional
 
 from sysops_agent.clock import Clock
+from sysops_agent.fsutil import StrPath
 from sysops_agent.logs.patterns import Hit, Matcher
 from sysops_agent.logs.state import load_state, save_state
 
@@ -73,7 +73,8 @@ def parse_record(raw: bytes) -> Optional[KmsgRecord]:
 
 def read_boot_id(path: str) -> str:
     try:
-        return Path(path).read_text().strip()
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read().strip()
     except OSError:
         return ""
 
@@ -84,7 +85,7 @@ class KmsgSource:
     def __init__(
         self,
         path: str,
-        state_path: Path,
+        state_path: StrPath,
         matcher: Matcher,
         deliver: Callable[[str, Hit, Dict[str, str]], None],
         clock: Clock,
@@ -93,7 +94,7 @@ class KmsgSource:
         poll_interval: float = 1.0,
     ) -> None:
         self.path = path
-        self.state_path = state_path
+        self.state_path = os.fspath(state_path)
         self.matcher = matcher
         self.deliver = deliver
         self.clock = clock

@@ -31,10 +31,10 @@ import errno
 import glob
 import logging
 import os
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import Clock
+from sysops_agent.fsutil import StrPath
 from sysops_agent.logs.patterns import Hit, Matcher, parse_syslog_header
 from sysops_agent.logs.state import load_state, save_state
 
@@ -324,7 +324,7 @@ class TailSource:
     def __init__(
         self,
         paths: List[str],
-        state_path: Path,
+        state_path: StrPath,
         matcher: Matcher,
         deliver: Deliver,
         clock: Clock,
@@ -332,10 +332,10 @@ class TailSource:
         poll_interval: float = 1.0,
         grace: float = ROTATE_GRACE,
     ) -> None:
-        self.state_path = state_path
+        self.state_path = os.fspath(state_path)
         self.clock = clock
         self.poll_interval = poll_interval
-        saved = load_state(state_path) or {}
+        saved = load_state(self.state_path) or {}
         self.followers = [
             FileFollower(
                 p,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from sysops_agent.schema import opt
 
@@ -34,8 +34,8 @@ class StorageConfig:
     )
 
 
-def sqlite_db_path(storage: StorageConfig, data_dir: str) -> Path:
+def sqlite_db_path(storage: StorageConfig, data_dir: str) -> str:
     """Where the history database lives: ``sqlite_path`` or ``<data_dir>/metrics.db``."""
     if storage.sqlite_path:
-        return Path(storage.sqlite_path)
-    return Path(data_dir) / DEFAULT_DB_NAME
+        return storage.sqlite_path
+    return os.path.join(data_dir, DEFAULT_DB_NAME)

@@ -47,11 +47,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from sysops_agent.clock import Clock
+from sysops_agent.fsutil import StrPath
 from sysops_agent.model import Labels, SeriesKey
 from sysops_agent.storage.config import StorageConfig, sqlite_db_path
 from sysops_agent.storage.ringbuffer import Point, RingBuffer
@@ -103,7 +104,7 @@ class SqliteHistory:
 
     def __init__(
         self,
-        path: Path,
+        path: StrPath,
         *,
         retention_days: int = 30,
         clock: Clock,
@@ -117,7 +118,7 @@ class SqliteHistory:
         ``since``: samples older than this are never written (for a writer created while the
         store already holds samples that an earlier writer wrote); default: all of them.
         """
-        self.path = Path(path)
+        self.path = os.fspath(path)
         self.clock = clock
         self.stats = HistoryStats()
         #: extra PRAGMAs for every new connection; edits apply at the next (re)connect

@@ -13,7 +13,6 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from sysops_agent.clock import Clock
@@ -136,7 +135,7 @@ class HistoryDatabase:
 
     def __init__(
         self,
-        path: Path,
+        path: str,
         *,
         retention_secs: float,
         clock: Clock,
@@ -192,9 +191,9 @@ class HistoryDatabase:
 
     # ------------------------------------------------------------ open / close
     def _connect(self) -> sqlite3.Connection:
-        created = not self.path.exists()
+        created = not os.path.exists(self.path)
         conn = sqlite3.connect(
-            str(self.path), timeout=self.busy_timeout_ms / 1000.0, isolation_level=None
+            self.path, timeout=self.busy_timeout_ms / 1000.0, isolation_level=None
         )
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
@@ -256,21 +255,21 @@ class HistoryDatabase:
                 conn.execute("ROLLBACK")
             raise
 
-    def _move_aside(self) -> Path:
+    def _move_aside(self) -> str:
         stamp = utc_stamp(self.clock.time())
-        target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        target = f"{self.path}.corrupt-{stamp}"
         n = 1
-        while target.exists():
+        while os.path.exists(target):
             n += 1
-            target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
+            target = f"{self.path}.corrupt-{stamp}-{n}"
         os.replace(self.path, target)
         for suffix in ("-wal", "-shm"):
-            side = Path(f"{self.path}{suffix}")
-            if side.exists():
+            side = f"{self.path}{suffix}"
+            if os.path.exists(side):
                 if suffix == "-wal":
-                    os.replace(side, Path(f"{target}{suffix}"))
+                    os.replace(side, f"{target}{suffix}")
                 else:
-                    side.unlink()
+                    os.unlink(side)
         return target
 
     def _recover_corrupt(self, e: BaseException) -> None:
@@ -282,7 +281,7 @@ class HistoryDatabase:
             "SQLite history %s is corrupted (%s): moved it to %s and started a new database",
             self.path,
             e,
-            target.name,
+            os.path.basename(target),
         )
 
     def open(self) -> bool:
@@ -290,11 +289,13 @@ class HistoryDatabase:
         if self.conn is not None:
             return True
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+            parent = os.path.dirname(self.path)
+            if parent:
+                os.makedirs(parent, mode=0o750, exist_ok=True)
             try:
                 self.conn = self._connect()
             except Exception as e:
-                if not is_corruption(e) or not self.path.is_file():
+                if not is_corruption(e) or not os.path.isfile(self.path):
                     raise
                 self._recover_corrupt(e)
                 self.conn = self._connect()
@@ -355,7 +356,7 @@ class HistoryDatabase:
             try:
                 self._write(self.pending)
             except Exception as e:
-                if attempt == 1 and is_corruption(e) and self.path.is_file():
+                if attempt == 1 and is_corruption(e) and os.path.isfile(self.path):
                     self._recover_corrupt(e)
                     if self.open():
                         continue

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
 from sysops_agent.storage.sqlite_db import SCHEMA_VERSION, round7
@@ -33,7 +33,7 @@ class SeriesHistory:
 
 
 class HistoryReader:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Union[str, Path]) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise HistoryError(
