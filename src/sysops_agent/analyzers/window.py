@@ -10,7 +10,8 @@ class RollingExtremes:
     """Approximate minimum and maximum over the last ``window_secs``, in fixed memory.
 
     Time is cut into :data:`BLOCKS` blocks of ``window_secs / BLOCKS``; each
-    closed block keeps its min, max and end time in ``array('d')``s. A sample
+    closed block keeps its max, min and end time (one ``array('d')`` of
+    ``3 * BLOCKS``: slot ``i`` at ``3i``, ``3i+1``, ``3i+2``). A sample
     updates the open block (O(1)); closing a block recomputes the extremes of
     the closed blocks still inside the window (O(BLOCKS), once per block:
     amortised O(1)). The window is thus exact to within one block — plenty
@@ -21,9 +22,7 @@ class RollingExtremes:
     BLOCKS = 16
 
     __slots__ = (
-        "_ends",
-        "_his",
-        "_los",
+        "_blocks",
         "_slot",
         "block_secs",
         "cur_hi",
@@ -37,9 +36,7 @@ class RollingExtremes:
     def __init__(self, window_secs: float) -> None:
         self.window_secs = window_secs
         self.block_secs = window_secs / self.BLOCKS
-        self._his = array("d", [-math.inf] * self.BLOCKS)
-        self._los = array("d", [math.inf] * self.BLOCKS)
-        self._ends = array("d", [-math.inf] * self.BLOCKS)
+        self._blocks = array("d", (-math.inf, math.inf, -math.inf) * self.BLOCKS)
         self._slot = 0
         self.cur_start = -math.inf
         self.cur_hi = -math.inf
@@ -56,19 +53,21 @@ class RollingExtremes:
             self.cur_lo = x
 
     def _close(self, ts: float) -> None:
+        blocks = self._blocks
         if self.cur_hi >= self.cur_lo:  # the open block saw samples
-            self._his[self._slot] = self.cur_hi
-            self._los[self._slot] = self.cur_lo
-            self._ends[self._slot] = ts
+            i = 3 * self._slot
+            blocks[i] = self.cur_hi
+            blocks[i + 1] = self.cur_lo
+            blocks[i + 2] = ts
             self._slot = (self._slot + 1) % self.BLOCKS
         self.cur_start = ts
         self.cur_hi, self.cur_lo = -math.inf, math.inf
         oldest = ts - self.window_secs
         hi, lo = -math.inf, math.inf
-        for i in range(self.BLOCKS):
-            if self._ends[i] > oldest:
-                hi = max(hi, self._his[i])
-                lo = min(lo, self._los[i])
+        for i in range(0, 3 * self.BLOCKS, 3):
+            if blocks[i + 2] > oldest:
+                hi = max(hi, blocks[i])
+                lo = min(lo, blocks[i + 1])
         self.hi, self.lo = hi, lo
 
     def outside(self, x: float) -> bool:
