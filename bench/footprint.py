@@ -1,7 +1,7 @@
 """The performance budget, measured side by side (issue 7, SPEC §10). Prints one table.
 
     .venv/bin/python bench/footprint.py [--window 300] [--procs 1068] [--cycles 30]
-                                        [--parts agent,full,cycle] [--profile]
+                                        [--parts agent,full,full-noise,cycle] [--profile]
 
 Three measurements in one run, all against this machine's live /proc:
 
@@ -17,7 +17,9 @@ Three measurements in one run, all against this machine's live /proc:
            start, preloads its store with 300 series x 8,640 samples (24 h at
            10 s) one 10 s step at a time with an analyzer pass after each, as
            a running agent receives them; then RSS and CPU as above over a
-           shorter window (``--window / 5``, at least 30 s).
+           shorter window (``--window / 5``, at least 30 s). The values are a
+           smooth wave (``full``) or white noise (``full-noise``: the ring
+           buffers' incompressible worst case).
 ``cycle``  One full collection cycle (every enabled collector once) against a
            psutil-based collection of the same data, timed in this process,
            alternating, at this machine's process count and at ``--procs``
@@ -189,8 +191,12 @@ def run_agent(window: float, workdir: Path) -> Footprint:
             print(f"warning: agent exited with {code}", file=sys.stderr)
 
 
-def run_full(window: float, workdir: Path) -> Footprint:
-    cmd = [sys.executable, str(Path(__file__).resolve().parent / "full_agent.py")]
+def run_full(window: float, workdir: Path, values: str = "wave") -> Footprint:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve().parent / "full_agent.py"),
+        f"--values={values}",
+    ]
     proc = subprocess.Popen(
         cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=agent_env()
     )
@@ -198,7 +204,8 @@ def run_full(window: float, workdir: Path) -> Footprint:
         wait_for_line(proc, b"bench: store preloaded", 300)
         drain(proc)
         time.sleep(WARMUP_SECS)
-        return watch(proc, f"agent, {FULL_SERIES} series x {FULL_SAMPLES} full", window)
+        label = f"agent, {FULL_SERIES} series x {FULL_SAMPLES} full ({values})"
+        return watch(proc, label, window)
     finally:
         stop(proc)
 
@@ -375,7 +382,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--window", type=float, default=300.0, help="agent CPU window (s)")
     parser.add_argument("--procs", type=int, default=1068, help="process count, second case")
     parser.add_argument("--cycles", type=int, default=30, help="timed collection cycles")
-    parser.add_argument("--parts", default="agent,full,cycle", help="which measurements")
+    parser.add_argument("--parts", default="agent,full,full-noise,cycle", help="which measurements")
     parser.add_argument("--profile", action="store_true", help="cProfile our cycle")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
@@ -389,10 +396,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             workdir = Path(tmp) / "agent"
             workdir.mkdir()
             fps.append(run_agent(args.window, workdir))
-        if "full" in parts:
-            workdir = Path(tmp) / "full"
-            workdir.mkdir()
-            fps.append(run_full(max(30.0, args.window / 5), workdir))
+        for part, values in (("full", "wave"), ("full-noise", "noise")):
+            if part in parts:
+                workdir = Path(tmp) / part
+                workdir.mkdir()
+                fps.append(run_full(max(30.0, args.window / 5), workdir, values))
     if fps:
         print()
         print(table([fmt_fp(f) for f in fps], ["agent", "memory", "CPU", "log subprocess"]))

@@ -1,6 +1,6 @@
 """The agent with every ring buffer full, for ``bench/footprint.py`` (which starts it).
 
-    .venv/bin/python bench/full_agent.py [--series 300] [--samples 8640]
+    .venv/bin/python bench/full_agent.py [--series 300] [--samples 8640] [--values wave|noise]
 
 Runs what ``sysops-agent run --config config/sysops-agent.toml`` runs, in a
 process that imports nothing else (the measurement is this process's RSS):
@@ -16,6 +16,13 @@ with their open hour-blocks spread evenly from empty to nearly full, as on a
 host that has run for a while (not all sealed at the same instant). Takes
 about 20 s. Prints ``bench: store preloaded`` on stderr, then serves until
 SIGTERM.
+
+``--values wave`` (the default) gives every series a smooth wave, 50 + 10 sin,
+a period of about an hour: a gauge that never stands still. ``--values noise``
+gives uniform white noise in [0, 100) with all 24 bits of float32 mantissa
+random: nothing compresses it but its exponent, the worst case for the ring
+buffers (real series lie between: counters and totals that barely move,
+noisy rates and percentages).
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ def main() -> int:
     parser = cli.build_parser(["run"])  # imports what cli.main imports for `run`
     parser.add_argument("--series", type=int, default=300)
     parser.add_argument("--samples", type=int, default=8640)
+    parser.add_argument("--values", choices=["wave", "noise"], default="wave")
     args = parser.parse_args(sys.argv[1:])
 
     import asyncio
@@ -63,11 +71,18 @@ def main() -> int:
         steps = args.samples + BLOCK
         first_step = [BLOCK - (i * BLOCK) // args.series for i in range(args.series)]
         start = time.time() - steps * 10.0
+        noise = args.values == "noise"
         for j in range(steps):
             ts = start + j * 10.0
+            # (os.urandom, not random: this process imports only what the agent does)
+            rand = memoryview(os.urandom(4 * args.series)).cast("I") if noise else None
             for i, (metric, labels) in enumerate(keys):
                 if j >= first_step[i]:
-                    d.store.add(ts, metric, 50.0 + 10.0 * math.sin(j / 60.0 + i), labels)
+                    if rand is not None:
+                        value = rand[i] / 2**32 * 100.0
+                    else:
+                        value = 50.0 + 10.0 * math.sin(j / 60.0 + i)
+                    d.store.add(ts, metric, value, labels)
             for a in analyzers:
                 a.analyze(d.store, ts + 10.0)
         await d.start()
