@@ -3,7 +3,7 @@
     .venv/bin/python bench/compression.py [--minutes 65] [--nab-only]
 
 The memory of a full ring buffer depends on what is in it: a constant costs
-almost nothing, white noise ~3.5 bytes a sample. Two real sources:
+almost nothing, white noise ~3.7 bytes a sample. Two real sources:
 
 1. **This host**: every collector of the bundled config at its own interval
    (10 s for most) for ``--minutes`` (at least an hour, so that every 10 s

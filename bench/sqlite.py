@@ -38,6 +38,7 @@ from typing import List, Tuple
 
 from sysops_agent.clock import SystemClock, VirtualClock
 from sysops_agent.model import Labels, make_labels
+from sysops_agent.storage import sqlite_db
 from sysops_agent.storage.sqlite import Row, SqliteHistory, labels_json
 from sysops_agent.storage.sqlite_db import HistoryDatabase, round7
 from sysops_agent.storage.store import Store
@@ -137,6 +138,11 @@ async def flush_costs(
     return collect_ms, flush_ms
 
 
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def summary(ms: List[float]) -> str:
     ms = sorted(ms)
     p95 = ms[int(len(ms) * 0.95) - 1]
@@ -154,11 +160,18 @@ def main() -> None:
         "--write-minutes", type=int, default=120, help="minutes timed for the write cost"
     )
     parser.add_argument(
+        "--cache-kib",
+        type=int,
+        default=sqlite_db.CACHE_KIB,
+        help=f"SQLite page cache per connection (the agent's: {sqlite_db.CACHE_KIB}; SQLite's: 2000)",
+    )
+    parser.add_argument(
         "--check-batching",
         action="store_true",
         help="also write 2 days one minute per transaction and compare the size",
     )
     args = parser.parse_args()
+    sqlite_db.CACHE_KIB = args.cache_kib
 
     tmp = tempfile.TemporaryDirectory(dir=args.dir)
     path = Path(tmp.name) / "metrics.db"
@@ -219,10 +232,19 @@ def main() -> None:
     db.close()
 
     # 2b. write cost on the full database
+    rss_before = rss_bytes()
     collect_ms, flush_ms = asyncio.run(flush_costs(path, keys, end, args.write_minutes))
-    print(f"write cost, full database ({args.days:g} days), {args.write_minutes} minutes:")
+    grown = rss_bytes() - rss_before
+    print(
+        f"write cost, full database ({args.days:g} days), {args.write_minutes} minutes, "
+        f"page cache {args.cache_kib} KiB:"
+    )
     print(f"  event loop (read ring buffers):  {summary(collect_ms)}")
     print(f"  whole flush (incl. commit):      {summary(flush_ms)}")
+    print(
+        f"  RSS growth over those minutes:   {grown / 2**20:.1f} MiB "
+        "(page cache, ring buffers of 300 series, pending rows)"
+    )
     tmp.cleanup()
 
 

@@ -21,7 +21,7 @@ day of 10-second samples for 300 series would take ~80 MB that way. Here:
   a curve, a smooth wave), zigzagged and shuffled. All five are exact: a value
   reads back bit for bit as the float32 it was stored as. Idle NICs' error
   rates and constant totals cost almost nothing; a smooth gauge under a byte a
-  sample, white noise ~3.5.
+  sample, white noise ~3.7.
 - The buffer keeps exactly the newest ``capacity`` samples: the oldest block
   is dropped once every sample in it is older than that, and until then its
   first ``_skip`` samples are hidden.
