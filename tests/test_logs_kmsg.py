@@ -195,7 +195,11 @@ class Analyzer:
             if src.fd is not None and not src.skipping_existing:
                 return src
             await asyncio.sleep(0.01)
-        raise AssertionError("kmsg source did not start within 30 s")
+        raise AssertionError(
+            "kmsg source did not start within 30 s: "
+            f"fd={src.fd} skipping_existing={src.skipping_existing} error={src.error!r} "
+            f"last_seq={src.last_seq} task_done={self.task.done()}"
+        )
 
     async def wait_for(self, marker: str, timeout: float = 5.0) -> Alert:
         async def find() -> Alert:
