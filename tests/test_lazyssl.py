@@ -162,3 +162,55 @@ def test_a_console_only_daemon_maps_no_openssl(tmp_path: Path) -> None:
     finally:
         code = agent.stop()
     assert code == 0, "".join(agent.stderr)
+
+
+def test_httpx_over_https_after_the_hand_over(tmp_path: Path) -> None:
+    """The HTTP channels' path: httpx imported after the deferral, a real HTTPS request.
+
+    (httpx's TLS is anyio's own, on ``ssl.MemoryBIO``, so this holds even without
+    the hand-over; aiosmtplib's STARTTLS above is what needs asyncio's.)
+    """
+    pytest.importorskip("trustme")
+    out = run_python(
+        """
+        import sys, threading
+        from sysops_agent import lazyssl
+        assert lazyssl.import_asyncio()
+        import asyncio
+        import httpx  # imports ssl
+        import ssl, trustme
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        ca = trustme.CA()
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+        client_ctx = ssl.create_default_context()
+        ca.configure_trust(client_ctx)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(body.upper())
+
+            def log_message(self, *args):
+                pass
+
+        httpd = HTTPServer(("127.0.0.1", 0), Handler)
+        httpd.socket = server_ctx.wrap_socket(httpd.socket, server_side=True)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"https://127.0.0.1:{httpd.server_address[1]}/hook"
+
+        async def main():
+            async with httpx.AsyncClient(verify=client_ctx) as client:
+                r = await client.post(url, content=b"alert")
+                print(r.status_code, r.text)
+
+        asyncio.run(main())
+        httpd.shutdown()
+        httpd.server_close()
+        """,
+        tmp_path,
+    )
+    assert out.split() == ["200", "ALERT"]
