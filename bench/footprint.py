@@ -175,39 +175,39 @@ def drain(proc: subprocess.Popen[bytes]) -> None:
     threading.Thread(target=pump, daemon=True).start()
 
 
-def run_agent(window: float, workdir: Path) -> Footprint:
-    cmd = [sys.executable, "-m", "sysops_agent", "run", "--config", str(BUNDLED_CONFIG)]
+def measure(
+    cmd: List[str], ready: bytes, timeout: float, label: str, window: float, workdir: Path
+) -> Footprint:
+    """Start ``cmd``, wait for ``ready`` on its stderr, warm up, then watch it for ``window``."""
     proc = subprocess.Popen(
         cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=agent_env()
     )
     try:
-        wait_for_line(proc, b"collectors: ", 60)
+        wait_for_line(proc, ready, timeout)
         drain(proc)
         time.sleep(WARMUP_SECS)
-        return watch(proc, "agent, live (bundled config)", window)
+        return watch(proc, label, window)
     finally:
         code = stop(proc)
         if code != 0:
-            print(f"warning: agent exited with {code}", file=sys.stderr)
+            print(f"warning: {label}: the agent exited with {code}", file=sys.stderr)
+
+
+def run_agent(window: float, workdir: Path) -> Footprint:
+    cmd = [sys.executable, "-m", "sysops_agent", "run", "--config", str(BUNDLED_CONFIG)]
+    return measure(cmd, b"collectors: ", 60, "agent, live (bundled config)", window, workdir)
 
 
 def run_full(window: float, workdir: Path, values: str = "wave") -> Footprint:
     cmd = [
         sys.executable,
         str(Path(__file__).resolve().parent / "full_agent.py"),
+        f"--series={FULL_SERIES}",
+        f"--samples={FULL_SAMPLES}",
         f"--values={values}",
     ]
-    proc = subprocess.Popen(
-        cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=agent_env()
-    )
-    try:
-        wait_for_line(proc, b"bench: store preloaded", 300)
-        drain(proc)
-        time.sleep(WARMUP_SECS)
-        label = f"agent, {FULL_SERIES} series x {FULL_SAMPLES} full ({values})"
-        return watch(proc, label, window)
-    finally:
-        stop(proc)
+    label = f"agent, {FULL_SERIES} series x {FULL_SAMPLES} full ({values})"
+    return measure(cmd, b"bench: store preloaded", 300, label, window, workdir)
 
 
 def agent_env() -> Dict[str, str]:
