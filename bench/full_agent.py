@@ -52,9 +52,9 @@ def main() -> int:
     import asyncio
 
     from sysops_agent import daemon as daemon_mod
+    from sysops_agent.agent_logging import setup_logging
     from sysops_agent.analyzers.registry import build_analyzers
     from sysops_agent.config import load_config
-    from sysops_agent.logsetup import setup_logging
     from sysops_agent.model import make_labels
     from sysops_agent.redact import Redactor
     from sysops_agent.storage.ringbuffer import BLOCK

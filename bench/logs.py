@@ -29,9 +29,9 @@ import time
 from typing import Callable, Dict, List, Tuple
 
 from sysops_agent.clock import SystemClock
-from sysops_agent.logs.config import CustomPattern
-from sysops_agent.logs.patterns import LIBRARY, Hit, Matcher, compile_custom, library_ere
-from sysops_agent.logs.tail import FileFollower
+from sysops_agent.logwatch.config import CustomPattern
+from sysops_agent.logwatch.patterns import LIBRARY, Hit, Matcher, compile_custom, library_ere
+from sysops_agent.logwatch.tail import FileFollower
 
 NORMAL = [
     "sshd[{pid}]: Accepted publickey for deploy from 10.0.{a}.{b} port {port} ssh2: RSA SHA256:{b64}",

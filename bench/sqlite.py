@@ -38,9 +38,9 @@ from typing import List, Tuple
 
 from sysops_agent.clock import SystemClock, VirtualClock
 from sysops_agent.model import Labels, make_labels
-from sysops_agent.storage import sqlite_db
-from sysops_agent.storage.sqlite import Row, SqliteHistory, labels_json
-from sysops_agent.storage.sqlite_db import HistoryDatabase, round7
+from sysops_agent.storage import sqlite_writer as sqlite_db
+from sysops_agent.storage.sqlite_history import Row, SqliteHistory, labels_json
+from sysops_agent.storage.sqlite_writer import HistoryDatabase, round7
 from sysops_agent.storage.store import Store
 
 MINUTE = 60

@@ -16,7 +16,7 @@ from sysops_agent.cli import main
 from sysops_agent.clock import VirtualClock
 from sysops_agent.commands import history as hist
 from sysops_agent.model import iso_utc, make_labels
-from sysops_agent.storage.sqlite import SqliteHistory
+from sysops_agent.storage.sqlite_history import SqliteHistory
 from sysops_agent.storage.store import Store
 
 T0 = 1_780_000_000 - (1_780_000_000 % 3600)  # an hour boundary

@@ -1,4 +1,4 @@
-"""LogAnalyzer wiring: isolated sources, counters over time, saved positions, shutdown."""
+"""LogWatcher wiring: isolated sources, counters over time, saved positions, shutdown."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import List
 import pytest
 
 from sysops_agent.clock import VirtualClock
-from sysops_agent.logs.analyzer import LogAnalyzer
-from sysops_agent.logs.config import CustomPattern, LogConfig
-from sysops_agent.logs.journal import JournalSource
+from sysops_agent.logwatch.config import CustomPattern, LogConfig
+from sysops_agent.logwatch.journal import JournalSource
+from sysops_agent.logwatch.watcher import LogWatcher
 from sysops_agent.model import Alert, Sample
 
 COUNTERS = {
@@ -30,7 +30,7 @@ class Run:
         self.clock = VirtualClock()
         self.alerts: List[Alert] = []
         self.samples: List[Sample] = []
-        self.la = LogAnalyzer(
+        self.la = LogWatcher(
             cfg,
             hostname="h",
             data_dir=tmp_path / "data",
@@ -133,7 +133,7 @@ async def test_stop_sends_pending_burst_follow_ups(tmp_path: Path) -> None:
 
 
 def test_disabled_sources_are_not_built(tmp_path: Path) -> None:
-    la = LogAnalyzer(
+    la = LogWatcher(
         LogConfig(kmsg=False, journal=False),
         hostname="h",
         data_dir=tmp_path,
@@ -143,7 +143,7 @@ def test_disabled_sources_are_not_built(tmp_path: Path) -> None:
         emit_sample=lambda s: None,
     )
     assert la.sources == []
-    la2 = LogAnalyzer(
+    la2 = LogWatcher(
         LogConfig(kmsg=False, journal=False, files=["/x/custom.log"]),
         hostname="h",
         data_dir=tmp_path,

@@ -7,8 +7,8 @@ from typing import Dict, List, Optional
 import pytest
 
 from sysops_agent.clock import VirtualClock
-from sysops_agent.logs.events import EventPipeline, unit_of_cgroup
-from sysops_agent.logs.patterns import Matcher
+from sysops_agent.logwatch.events import EventPipeline, unit_of_cgroup
+from sysops_agent.logwatch.patterns import Matcher
 from sysops_agent.model import Alert, AlertState, Sample, Severity
 
 MATCHER = Matcher()

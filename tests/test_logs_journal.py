@@ -17,10 +17,10 @@ from typing import List, Optional
 import pytest
 
 from sysops_agent.clock import Clock, SystemClock, VirtualClock
-from sysops_agent.logs.analyzer import LogAnalyzer
-from sysops_agent.logs.config import CustomPattern, LogConfig
-from sysops_agent.logs.journal import JournalSource, entry_meta, message_text
-from sysops_agent.logs.patterns import Matcher
+from sysops_agent.logwatch.config import CustomPattern, LogConfig
+from sysops_agent.logwatch.journal import JournalSource, entry_meta, message_text
+from sysops_agent.logwatch.patterns import Matcher
+from sysops_agent.logwatch.watcher import LogWatcher
 from sysops_agent.model import Alert, Sample
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
@@ -105,7 +105,7 @@ class Harness:
                 )
             ],
         )
-        self.la = LogAnalyzer(
+        self.la = LogWatcher(
             cfg,
             hostname="h",
             data_dir=data,
@@ -215,7 +215,7 @@ async def test_no_journalctl_means_the_source_is_off_with_one_info_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    caplog.set_level("INFO", logger="sysops_agent.logs")
+    caplog.set_level("INFO", logger="sysops_agent.logwatch")
     h = Harness(tmp_path / "data")
     h.start()
     await h.until(lambda: "journal source off" in caplog.text)

@@ -13,10 +13,10 @@ from typing import List, Optional
 import pytest
 
 from sysops_agent.clock import VirtualClock
-from sysops_agent.logs.analyzer import LogAnalyzer
-from sysops_agent.logs.config import LogConfig
-from sysops_agent.logs.kmsg import KmsgSource, parse_record
-from sysops_agent.logs.patterns import Hit, Matcher
+from sysops_agent.logwatch.config import LogConfig
+from sysops_agent.logwatch.kmsg import KmsgSource, parse_record
+from sysops_agent.logwatch.patterns import Hit, Matcher
+from sysops_agent.logwatch.watcher import LogWatcher
 from sysops_agent.model import Alert, Sample
 from tests.agentproc import AgentProcess, agent_config, minimal_procfs
 
@@ -108,7 +108,7 @@ def test_epipe_and_eagain_in_the_read_loop(tmp_path: Path, monkeypatch: pytest.M
         VirtualClock(),
     )
     src.fd = -1
-    monkeypatch.setattr("sysops_agent.logs.kmsg.os.read", fake_read)
+    monkeypatch.setattr("sysops_agent.logwatch.kmsg.os.read", fake_read)
     src.read_available()  # stops at EAGAIN
     assert got == ["sda", "sdb"] and src.lost == 4 and len(script) == 2
     src.read_available()
@@ -125,7 +125,7 @@ def test_a_read_error_stops_the_source_for_a_restart(
 
     src = KmsgSource("/dev/kmsg", tmp_path / "k", Matcher(), Recorder(), VirtualClock())
     src.fd = os.open(os.devnull, os.O_RDONLY)
-    monkeypatch.setattr("sysops_agent.logs.kmsg.os.read", broken_read)
+    monkeypatch.setattr("sysops_agent.logwatch.kmsg.os.read", broken_read)
     src.read_available()
     assert src.error == "read failed: Input/output error" and src.fd is None
 
@@ -162,14 +162,14 @@ needs_kmsg = pytest.mark.skipif(kmsg_access() is not None, reason=str(kmsg_acces
 
 
 class Analyzer:
-    """A LogAnalyzer with only the kmsg source, collecting its alerts."""
+    """A LogWatcher with only the kmsg source, collecting its alerts."""
 
     def __init__(self, data: Path, boot_id_path: str = "/proc/sys/kernel/random/boot_id") -> None:
         self.alerts: List[Alert] = []
         self.samples: List[Sample] = []
         self.arrived = asyncio.Event()
         cfg = LogConfig(journal=False, dedup_window_secs=0)
-        self.la = LogAnalyzer(
+        self.la = LogWatcher(
             cfg,
             hostname="h",
             data_dir=data,

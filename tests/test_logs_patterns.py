@@ -13,9 +13,9 @@ from typing import Dict, List, Tuple
 import pytest
 
 from sysops_agent.config import load_config
-from sysops_agent.logs.config import CustomPattern, LogConfig
-from sysops_agent.logs.journal import message_text
-from sysops_agent.logs.patterns import LIBRARY, Matcher, compile_custom, library_ere
+from sysops_agent.logwatch.config import CustomPattern, LogConfig
+from sysops_agent.logwatch.journal import message_text
+from sysops_agent.logwatch.patterns import LIBRARY, Matcher, compile_custom, library_ere
 
 FIXTURES = Path(__file__).parent / "fixtures" / "logs"
 

@@ -11,10 +11,10 @@ from typing import Dict, List
 import pytest
 
 from sysops_agent.clock import VirtualClock
-from sysops_agent.logs import tail
-from sysops_agent.logs.config import CustomPattern
-from sysops_agent.logs.patterns import Hit, Matcher, compile_custom
-from sysops_agent.logs.tail import FileFollower, TailSource
+from sysops_agent.logwatch import tail
+from sysops_agent.logwatch.config import CustomPattern
+from sysops_agent.logwatch.patterns import Hit, Matcher, compile_custom
+from sysops_agent.logwatch.tail import FileFollower, TailSource
 
 LINE = compile_custom(CustomPattern(name="line", pattern=r"^.*\bline-(?P<n>\d+)\b"))
 MATCHER = Matcher((), [LINE])

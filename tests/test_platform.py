@@ -7,7 +7,7 @@ from typing import List, Tuple
 
 import pytest
 
-from sysops_agent.platform import (
+from sysops_agent.osinfo import (
     DEBIAN_SYSLOG,
     REDHAT_SYSLOG,
     Distro,

@@ -21,10 +21,10 @@ from typing import AsyncIterator, Dict, Iterator, List, Tuple
 import pytest
 
 from sysops_agent import cli
+from sysops_agent.agent_logging import setup_logging
 from sysops_agent.alerting.manager import build_alert_manager
 from sysops_agent.clock import SystemClock
 from sysops_agent.config import load_config
-from sysops_agent.logsetup import setup_logging
 from sysops_agent.model import Alert, Severity, make_labels
 from sysops_agent.redact import (
     MASK,

@@ -17,8 +17,13 @@ from sysops_agent.clock import VirtualClock
 from sysops_agent.config import load_config
 from sysops_agent.model import make_labels
 from sysops_agent.storage.config import sqlite_db_path
-from sysops_agent.storage.sqlite import SCHEMA_VERSION, SqliteHistory, aggregate, labels_json
-from sysops_agent.storage.sqlite_db import CorruptDatabase, is_corruption, utc_stamp
+from sysops_agent.storage.sqlite_history import (
+    SCHEMA_VERSION,
+    SqliteHistory,
+    aggregate,
+    labels_json,
+)
+from sysops_agent.storage.sqlite_writer import CorruptDatabase, is_corruption, utc_stamp
 from sysops_agent.storage.store import Store
 
 T0 = 1_780_000_000.0 - (1_780_000_000 % 60)  # a minute boundary
@@ -503,7 +508,7 @@ async def test_pending_rows_are_bounded(tmp_path: Path, clock: VirtualClock) -> 
 async def test_failures_are_logged_rate_limited(
     tmp_path: Path, clock: VirtualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="sysops_agent.storage.sqlite")
+    caplog.set_level(logging.INFO, logger="sysops_agent.storage.sqlite_history")
     blocker = tmp_path / "data"
     blocker.write_text("x")
     h = await make(blocker / "metrics.db", clock)  # failure 1: logged

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from sysops_agent.clock import VirtualClock
-from sysops_agent.storage.sqlite import SqliteHistory
+from sysops_agent.storage.sqlite_history import SqliteHistory
 from tests.agentproc import AgentProcess, agent_config, minimal_procfs
 
-WRITER = Path(__file__).with_name("sqlite_writer.py")
+WRITER = Path(__file__).with_name("sqlite_writer_proc.py")
 T0 = 1_780_000_000 - (1_780_000_000 % 60)
 SERIES = 40
 

@@ -9,7 +9,7 @@ errors for ``check-config``.
 
 Each subsystem owns its section's dataclasses (``collectors/*``,
 ``analyzers/config.py``, ``alerting/config.py``, ``storage/config.py``,
-``logs/config.py``, ``exporters/config.py``); this module assembles them.
+``logwatch/config.py``, ``exporters/config.py``); this module assembles them.
 """
 
 from __future__ import annotations

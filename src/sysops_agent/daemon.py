@@ -3,7 +3,7 @@
 Start-up order: storage → alert manager → analyzers → collectors → log
 analyzer → SQLite history → Prometheus exporter → self-metrics. Shutdown is
 the reverse, each step protected and bounded in time (STYLE.md point 11):
-collectors finish their current cycle, the log analyzer saves its cursors,
+collectors finish their current cycle, the log watcher saves its cursors,
 the analyzers take a last look, pending alerts are delivered (at most 10 s),
 SQLite is flushed and closed, the PID file is removed, and the process
 exits 0.
@@ -23,12 +23,12 @@ import resource
 import signal
 from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
+from sysops_agent.agent_logging import setup_logging
 from sysops_agent.analyzers.base import Analyzer
 from sysops_agent.analyzers.registry import build_analyzers
 from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.collectors.registry import build_collectors
 from sysops_agent.config import Config, LoadResult, load_config, resolve_hostname
-from sysops_agent.logsetup import setup_logging
 from sysops_agent.model import Alert, Sample, make_labels
 from sysops_agent.pidfile import PidFile
 from sysops_agent.procfs import ProcFS
@@ -40,8 +40,8 @@ from sysops_agent.storage.store import Store
 if TYPE_CHECKING:
     from sysops_agent.alerting.manager import AlertManager
     from sysops_agent.exporters.prometheus import PrometheusExporter
-    from sysops_agent.logs.analyzer import LogAnalyzer
-    from sysops_agent.storage.sqlite import SqliteHistory
+    from sysops_agent.logwatch.watcher import LogWatcher
+    from sysops_agent.storage.sqlite_history import SqliteHistory
 
 log = logging.getLogger("sysops_agent.daemon")
 
@@ -79,7 +79,7 @@ class Daemon:
         self.scheduler: Optional[CollectorScheduler] = None
         self.analyzers: List[Analyzer] = []
         self.manager: Optional[AlertManager] = None
-        self.log_analyzer: Optional[LogAnalyzer] = None
+        self.log_watcher: Optional[LogWatcher] = None
         self.sqlite: Optional[SqliteHistory] = None
         self.exporter: Optional[PrometheusExporter] = None
         self.pidfile: Optional[PidFile] = None
@@ -141,15 +141,15 @@ class Daemon:
     def _data_dir(self) -> str:
         return self.config.agent.data_dir
 
-    def _start_log_analyzer(self) -> None:
+    def _start_log_watcher(self) -> None:
         cfg = self.config.collector.log
         if not cfg.enabled:
             return
-        from sysops_agent.logs.analyzer import LogAnalyzer
-        from sysops_agent.platform import default_syslog_paths, detect_distro
+        from sysops_agent.logwatch.watcher import LogWatcher
+        from sysops_agent.osinfo import default_syslog_paths, detect_distro
 
         distro = detect_distro(self.config.agent.etc_root)
-        self.log_analyzer = LogAnalyzer(
+        self.log_watcher = LogWatcher(
             cfg,
             hostname=self.hostname,
             data_dir=self._data_dir(),
@@ -158,13 +158,13 @@ class Daemon:
             emit_alert=self._put_alert,
             emit_sample=self._put_sample,
         )
-        self._log_task = asyncio.ensure_future(self.log_analyzer.run())
+        self._log_task = asyncio.ensure_future(self.log_watcher.run())
 
     async def _start_sqlite(self) -> None:
         st = self.config.storage
         if not st.sqlite:
             return
-        from sysops_agent.storage.sqlite import SqliteHistory
+        from sysops_agent.storage.sqlite_history import SqliteHistory
 
         self.sqlite = SqliteHistory.from_config(st, self._data_dir(), clock=self.clock)
         await self.sqlite.open()
@@ -296,7 +296,7 @@ class Daemon:
         self._start_collectors()
         # Optional components: one that cannot start is reported and left out;
         # collection and alerting carry on without it.
-        self._optional("log analyzer", self._start_log_analyzer)
+        self._optional("log watcher", self._start_log_watcher)
         try:
             await self._start_sqlite()
         except Exception as e:
@@ -348,8 +348,8 @@ class Daemon:
             await self._stop_manager()
             self._start_manager()
         if new.collector.log != old.collector.log:
-            await self._stop_log_analyzer()
-            self._optional("log analyzer", self._start_log_analyzer)
+            await self._stop_log_watcher()
+            self._optional("log watcher", self._start_log_watcher)
         if new.prometheus != old.prometheus:
             self._stop_exporter()
             self._optional("prometheus exporter", self._start_exporter)
@@ -367,16 +367,16 @@ class Daemon:
             self._manager_task.cancel()
         self.manager = None
 
-    async def _stop_log_analyzer(self) -> None:
-        if self.log_analyzer is None:
+    async def _stop_log_watcher(self) -> None:
+        if self.log_watcher is None:
             return
         try:
-            await asyncio.wait_for(self.log_analyzer.stop(), 5)
+            await asyncio.wait_for(self.log_watcher.stop(), 5)
         except (asyncio.TimeoutError, Exception) as e:
-            log.warning("log analyzer did not stop cleanly: %r", e)
+            log.warning("log watcher did not stop cleanly: %r", e)
         if self._log_task is not None:
             self._log_task.cancel()
-        self.log_analyzer = None
+        self.log_watcher = None
 
     def _stop_exporter(self) -> None:
         if self.exporter is None:
@@ -392,7 +392,7 @@ class Daemon:
         self._stop_exporter()
         if self.scheduler is not None:
             await self.scheduler.stop()
-        await self._stop_log_analyzer()
+        await self._stop_log_watcher()
         # Move what the last cycle produced into storage, take a last look, deliver.
         for s in self.samples.drain():
             self.store.append(s)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List
 
-from sysops_agent.logs.config import LogConfig
+from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.schema import opt
 
 #: Pseudo and virtual filesystems that have no "disk" to fill up.

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, TextIO
 from sysops_agent.commands import SubParsers, add_config_arg
 
 if TYPE_CHECKING:
-    from sysops_agent.storage.sqlite_read import SeriesHistory
+    from sysops_agent.storage.sqlite_reader import SeriesHistory
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 60
@@ -287,7 +287,7 @@ def draw_png(series: Sequence[SeriesHistory], path: str, title: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sysops_agent.storage.sqlite_read import HistoryError, HistoryReader
+    from sysops_agent.storage.sqlite_reader import HistoryError, HistoryReader
 
     err = sys.stderr
     now = time.time()

@@ -20,8 +20,8 @@ def register(sub: SubParsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sysops_agent.agent_logging import setup_logging
     from sysops_agent.daemon import run_daemon
-    from sysops_agent.logsetup import setup_logging
     from sysops_agent.redact import Redactor
 
     loaded = load_or_exit(args.config, quiet_warnings=True)

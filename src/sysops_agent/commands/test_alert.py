@@ -70,9 +70,9 @@ def register(sub: SubParsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sysops_agent.agent_logging import setup_logging
     from sysops_agent.channels.registry import CHANNELS, enabled_channel_names
     from sysops_agent.config import resolve_hostname
-    from sysops_agent.logsetup import setup_logging
     from sysops_agent.redact import Redactor, install_log_redaction
 
     loaded = load_or_exit(args.config)

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
-from sysops_agent.logs.config import CustomPattern
+from sysops_agent.logwatch.config import CustomPattern
 from sysops_agent.model import Severity
 
 

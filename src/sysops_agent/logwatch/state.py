@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 
 from sysops_agent.fsutil import read_text, write_atomic
 
-log = logging.getLogger("sysops_agent.logs")
+log = logging.getLogger("sysops_agent.logwatch")
 
 
 def load_state(path: str) -> Optional[Dict[str, Any]]:

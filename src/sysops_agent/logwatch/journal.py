@@ -25,10 +25,10 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logs.patterns import Hit, Matcher
-from sysops_agent.logs.state import load_state, save_state
+from sysops_agent.logwatch.patterns import Hit, Matcher
+from sysops_agent.logwatch.state import load_state, save_state
 
-log = logging.getLogger("sysops_agent.logs")
+log = logging.getLogger("sysops_agent.logwatch")
 
 BACKOFF_INITIAL = 1.0
 BACKOFF_MAX = 60.0

@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import Clock
-from sysops_agent.logs.patterns import COUNTERS, Hit, PatternSpec, format_subject
+from sysops_agent.logwatch.patterns import COUNTERS, Hit, PatternSpec, format_subject
 from sysops_agent.model import Alert, Sample, make_labels
 
-log = logging.getLogger("sysops_agent.logs")
+log = logging.getLogger("sysops_agent.logwatch")
 
 #: systemd unit types, to name the unit of an OOM-killed process from its cgroup path
 _UNIT = re.compile(r"\.(service|scope|slice|socket|mount|swap|timer)$")

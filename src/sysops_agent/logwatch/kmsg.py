@@ -26,10 +26,10 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logs.patterns import Hit, Matcher
-from sysops_agent.logs.state import load_state, save_state
+from sysops_agent.logwatch.patterns import Hit, Matcher
+from sysops_agent.logwatch.state import load_state, save_state
 
-log = logging.getLogger("sysops_agent.logs")
+log = logging.getLogger("sysops_agent.logwatch")
 
 #: one read returns one whole record or fails with EINVAL: the kernel caps a record
 #: at ~1 KiB of text plus its dictionary (CONSOLE_EXT_LOG_MAX = 8 KiB); 16 KiB is ample

@@ -1,6 +1,6 @@
 """A fast SqliteHistory writer for the SIGKILL durability test (run as a script).
 
-``sqlite_writer.py DB FIRST_MINUTE SERIES``: from the minute starting at
+``sqlite_writer_proc.py DB FIRST_MINUTE SERIES``: from the minute starting at
 ``FIRST_MINUTE`` (unix seconds) on, adds 6 samples per series per minute and
 flushes after each minute, as fast as it can, printing ``flushed <minute>``
 after each flush has returned. Time is simulated (no sleeping), so one real
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sysops_agent.clock import VirtualClock
 from sysops_agent.model import make_labels
-from sysops_agent.storage.sqlite import SqliteHistory
+from sysops_agent.storage.sqlite_history import SqliteHistory
 from sysops_agent.storage.store import Store
 
 

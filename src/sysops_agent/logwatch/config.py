@@ -1,4 +1,4 @@
-"""``[collector.log]``: the log analyzer's sources and patterns (SPEC §7)."""
+"""``[collector.log]``: the log watcher's sources and patterns (SPEC §7)."""
 
 from __future__ import annotations
 

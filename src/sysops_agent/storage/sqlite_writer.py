@@ -1,6 +1,6 @@
 """The worker-thread side of the SQLite history: connection, schema, writes, purge, recovery.
 
-Everything here runs in :class:`~sysops_agent.storage.sqlite.SqliteHistory`'s
+Everything here runs in :class:`~sysops_agent.storage.sqlite_history.SqliteHistory`'s
 single worker thread, which owns the ``sqlite3`` connection; see that module
 for the design (schema, durability, failure handling).
 """
@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from sysops_agent.clock import Clock
 
-log = logging.getLogger("sysops_agent.storage.sqlite")
+log = logging.getLogger("sysops_agent.storage.sqlite_history")
 
 #: how often old rows are purged
 PURGE_EVERY_SECS = 86400.0

@@ -1,4 +1,4 @@
-"""The log analyzer (SPEC §7): sources -> matcher -> event pipeline -> alerts and counters.
+"""The log watcher (SPEC §7): sources -> matcher -> event pipeline -> alerts and counters.
 
 Each enabled source (``/dev/kmsg``, the journal, syslog files) runs as its own
 task; an exception in one is logged and that source alone is restarted after
@@ -17,15 +17,15 @@ from typing import Callable, List, Optional, Union
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logs.config import LogConfig, check_name, check_regex
-from sysops_agent.logs.events import EventPipeline
-from sysops_agent.logs.journal import JournalSource
-from sysops_agent.logs.kmsg import KmsgSource
-from sysops_agent.logs.patterns import LIBRARY, Matcher, PatternSpec, compile_custom
-from sysops_agent.logs.tail import TailSource
+from sysops_agent.logwatch.config import LogConfig, check_name, check_regex
+from sysops_agent.logwatch.events import EventPipeline
+from sysops_agent.logwatch.journal import JournalSource
+from sysops_agent.logwatch.kmsg import KmsgSource
+from sysops_agent.logwatch.patterns import LIBRARY, Matcher, PatternSpec, compile_custom
+from sysops_agent.logwatch.tail import TailSource
 from sysops_agent.model import Alert, Sample
 
-log = logging.getLogger("sysops_agent.logs")
+log = logging.getLogger("sysops_agent.logwatch")
 
 #: seconds between ticks (burst windows are checked this often)
 TICK = 1.0
@@ -47,7 +47,7 @@ def build_matcher(config: LogConfig) -> Matcher:
     return Matcher(LIBRARY, custom)
 
 
-class LogAnalyzer:
+class LogWatcher:
     def __init__(
         self,
         config: LogConfig,
@@ -128,7 +128,7 @@ class LogAnalyzer:
         if self._stopping:
             return
         names = ", ".join(s.name for s in self.sources) or "none"
-        log.info("log analyzer: sources %s; %d custom patterns", names, len(self.matcher.custom))
+        log.info("log watcher: sources %s; %d custom patterns", names, len(self.matcher.custom))
         self.pipeline.tick(all_counters=True)
         self._tasks = [asyncio.ensure_future(self._supervise(s)) for s in self.sources]
         self._tasks.append(asyncio.ensure_future(self._ticker()))
@@ -174,7 +174,7 @@ class LogAnalyzer:
                     last_save = now
                     self.save_state()
             except Exception:
-                log.exception("log analyzer tick failed")
+                log.exception("log watcher tick failed")
 
     def save_state(self) -> None:
         for s in self.sources:

@@ -35,10 +35,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logs.patterns import Hit, Matcher, parse_syslog_header
-from sysops_agent.logs.state import load_state, save_state
+from sysops_agent.logwatch.patterns import Hit, Matcher, parse_syslog_header
+from sysops_agent.logwatch.state import load_state, save_state
 
-log = logging.getLogger("sysops_agent.logs")
+log = logging.getLogger("sysops_agent.logwatch")
 
 #: bytes per read: 64-256 KiB measured fastest for the matcher (stays in the CPU cache)
 CHUNK = 256 * 1024
