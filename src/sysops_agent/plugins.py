@@ -112,4 +112,4 @@ def fields_of(cls: Type[Any]) -> List[Tuple[str, Any, Any]]:
 
 def project(obj: Any, cls: Type[T]) -> T:
     """The ``cls`` part of a derived sections object (the fields that ``fields_of(cls)`` added)."""
-    return cls(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)})
+    return cls(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(cls)})  # type: ignore[arg-type]
