@@ -8,10 +8,13 @@ other task is waiting too, which makes tests and ``replay`` deterministic.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
-from typing import Protocol
+from typing import Awaitable, Optional, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -93,3 +96,48 @@ class VirtualClock:
         self._now = target
         for _ in range(5):
             await asyncio.sleep(0)
+
+
+async def wait_first(clock: Clock, event: asyncio.Event, seconds: Optional[float]) -> bool:
+    """Wait until ``event`` is set or ``seconds`` of ``clock`` time pass, whichever is first.
+
+    Returns True when the event is set. ``seconds=None`` waits for the event alone.
+    The one helper for "sleep, but wake early when told to": every loop that can
+    be stopped or poked uses it, so each stays a pure ``while`` over its work.
+    """
+    if event.is_set():
+        return True
+    if seconds is None:
+        await event.wait()
+        return True
+    waiter = asyncio.ensure_future(event.wait())
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiter, timer):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+    return event.is_set()
+
+
+async def race(clock: Clock, work: Awaitable[T], seconds: float) -> tuple[bool, Optional[T]]:
+    """Await ``work`` for at most ``seconds`` of ``clock`` time: (finished, result).
+
+    An unfinished ``work`` is cancelled; its exception, if it finished with one, is raised.
+    """
+    task = asyncio.ensure_future(work)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            return True, task.result()
+        return False, None
+    finally:
+        for t in (task, timer):
+            if not t.done():
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
