@@ -85,14 +85,14 @@ def main() -> None:
 
     procfs = ProcFS()
     nproc = sum(1 for _ in procfs.pids())
-    collectors = build_collectors(procfs, config)
+    collectors = build_collectors(procfs, config.collector)
     report(f"live /proc, {nproc} processes", measure(collectors, args.cycles), collectors)
 
     if args.synthetic:
         with tempfile.TemporaryDirectory(prefix="sysops-bench-") as tmp:
             synthetic_tree(args.synthetic, Path(tmp))
             fake = ProcFS(tmp, "/sys")
-            collectors = build_collectors(fake, config)
+            collectors = build_collectors(fake, config.collector)
             per_call = measure(collectors, args.cycles)
             report(f"synthetic tree, {args.synthetic} processes", per_call, collectors)
     print(f"(python {sys.version.split()[0]}, {args.cycles} cycles)")

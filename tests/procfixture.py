@@ -79,10 +79,10 @@ class Replay:
         clk_tck = int(spec.get("clk_tck", 100))
         page_size = int(spec.get("page_size", 4096))
 
-        def make_disk_usage(p: ProcFS, c: Config) -> Collector:
+        def make_disk_usage(p: ProcFS, c: disk_usage.DiskUsageConfig) -> Collector:
             return disk_usage.create(p, c, statvfs=self.statvfs)
 
-        def make_process(p: ProcFS, c: Config) -> Collector:
+        def make_process(p: ProcFS, c: process.ProcessConfig) -> Collector:
             return process.create(p, c, clk_tck=clk_tck, page_size=page_size)
 
         #: registry overrides: statvfs and the host constants come from the fixture
@@ -90,7 +90,7 @@ class Replay:
             "disk_usage": make_disk_usage,
             "process": make_process,
         }
-        collectors = build_collectors(self.procfs, self.config, self.factories)
+        collectors = build_collectors(self.procfs, self.config.collector, self.factories)
         wanted: Optional[List[str]] = spec.get("collectors")
         if wanted is not None:
             collectors = [c for c in collectors if c.name in wanted]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -9,16 +10,17 @@ from array import array
 from typing import Iterable, List, Optional, Tuple
 
 from sysops_agent.analyzers.ema import EmaAnalyzer
-from sysops_agent.analyzers.ema import build as build_ema
-from sysops_agent.analyzers.leak import build as build_leak
-from sysops_agent.analyzers.registry import build_analyzers
+from sysops_agent.analyzers.registry import build_analyzer, build_analyzers
 from sysops_agent.analyzers.trend import TrendAnalyzer
-from sysops_agent.analyzers.trend import build as build_trend
 from sysops_agent.analyzers.window import RollingExtremes, RollingRegression, RollingStats
-from sysops_agent.analyzers.zscore import build as build_zscore
 from sysops_agent.config import Config, load_config
 from sysops_agent.model import Alert, AlertState, Labels, SeriesKey, make_labels
 from sysops_agent.storage.store import Store
+
+build_ema = functools.partial(build_analyzer, "ema")
+build_leak = functools.partial(build_analyzer, "leak")
+build_trend = functools.partial(build_analyzer, "trend")
+build_zscore = functools.partial(build_analyzer, "zscore")
 
 T0 = 1_700_000_000.0
 HOUR = 3600.0

@@ -74,8 +74,8 @@ def _config() -> Config:
 
 
 def _two_rounds() -> Dict[str, List[Sample]]:
-    collectors = build_collectors(ProcFS(), _config())
-    assert sorted(c.name for c in collectors) == sorted(COLLECTORS)
+    collectors = build_collectors(ProcFS(), _config().collector)
+    assert sorted(c.name for c in collectors) == sorted(p.name for p in COLLECTORS)
     for c in collectors:
         assert c.collect(1000.0) is not None
     # the kernel's CPU counters advance every 1/USER_HZ s: let a few ticks pass for real
@@ -129,7 +129,7 @@ def test_every_required_metric_with_sane_values() -> None:
 
 
 def test_collect_once_live_includes_rates() -> None:
-    samples = collect_once(ProcFS(), Config(), clock_sleep=0.05)
+    samples = collect_once(ProcFS(), Config().collector, clock_sleep=0.05)
     metrics = {s.metric for s in samples}
     assert "cpu_usage_percent" in metrics
     assert "uptime_seconds" in metrics
@@ -146,7 +146,7 @@ def test_collect_once_replays_a_captured_step() -> None:
     times = iter([step0["now"], step1["now"]])
     samples = collect_once(
         replay.procfs,
-        replay.config,
+        replay.config.collector,
         clock_sleep=0,
         time_fn=lambda: next(times),
         between=lambda: replay.enter(step1),
@@ -160,7 +160,7 @@ def test_collect_once_replays_a_captured_step() -> None:
 
 def test_collect_once_leaves_out_a_broken_collector(tmp_path: Path) -> None:
     (tmp_path / "uptime").write_text("4242.5 100.0\n")
-    samples = collect_once(ProcFS(tmp_path, tmp_path), Config(), clock_sleep=0)
+    samples = collect_once(ProcFS(tmp_path, tmp_path), Config().collector, clock_sleep=0)
     # every other collector fails on the nearly empty tree; uptime and process (no pids) work
     assert {s.metric for s in samples} == {"uptime_seconds", "process_count"}
 

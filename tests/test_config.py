@@ -173,3 +173,48 @@ def test_check_config_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     broken.write_text("[agent\n")
     assert main(["check-config", str(broken)]) == 1
     assert "invalid TOML" in capsys.readouterr().out
+
+
+def _documented_keys(text: str) -> dict[str, set[str]]:
+    """Section -> keys written in the sample file, commented-out entries included."""
+    import re
+
+    out: dict[str, set[str]] = {}
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip().lstrip("#").strip()
+        head = re.fullmatch(r"\[\[?([A-Za-z0-9_.]+)\]\]?", line)
+        if head:
+            current = head.group(1)
+            out.setdefault(current, set())
+            continue
+        key = re.match(r"([A-Za-z_][A-Za-z0-9_]*)\s*=", line)
+        if key and current:
+            out[current].add(key.group(1))
+    return out
+
+
+def test_sample_config_lists_exactly_the_registered_plugins_and_their_keys() -> None:
+    """The registries are the source of truth: every plugin has its documented section, every
+    key of its config class is in the sample file, and no section there names a plugin that
+    does not exist (a plugin renamed or removed fails here)."""
+    import dataclasses
+
+    from sysops_agent.analyzers.registry import ANALYZERS
+    from sysops_agent.collectors.registry import COLLECTORS
+
+    documented = _documented_keys(SAMPLE.read_text())
+    for prefix, plugins in (("collector", COLLECTORS), ("analyzer", ANALYZERS)):
+        names = {p.name for p in plugins}
+        for plugin in plugins:
+            section = f"{prefix}.{plugin.name}"
+            assert section in documented, f"[{section}] is missing from {SAMPLE.name}"
+            keys = {f.name for f in dataclasses.fields(plugin.config_cls)}
+            assert keys <= documented[section], (section, keys - documented[section])
+        stale = {
+            s.split(".")[1]
+            for s in documented
+            if s.startswith(prefix + ".") and s.count(".") == 1 and s.split(".")[1] not in names
+        }
+        # the tables' own sub-tables: [collector.log], [[analyzer.rules]]
+        assert stale <= {"log", "rules"}, stale

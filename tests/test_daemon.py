@@ -125,3 +125,34 @@ def test_literal_secret_in_readable_file_refuses_to_start(tmp_path: Path) -> Non
     )
     assert result.returncode == 2
     assert "chmod 600" in result.stderr and "TOKENXYZ" not in result.stderr
+
+
+def test_sighup_keeps_the_procfs_given_on_the_command_line(tmp_path: Path, procfs: Path) -> None:
+    """``run --procfs DIR``: a reload re-applies the override instead of falling back to /proc.
+
+    The file names a procfs without meminfo; only the ``--procfs`` tree has one.
+    A reload that lost the override would read the file's tree (no memory
+    samples at all) and the alert after the reload would never come.
+    """
+    empty = tmp_path / "file-proc"
+    empty.mkdir()
+    config = agent_config(tmp_path, empty)
+    agent = AgentProcess(["run", "--config", str(config), "--procfs", str(procfs)])
+    try:
+        agent.wait_stderr("collectors: ")
+        write_meminfo(procfs, 93.0)
+        agent.wait_line("memory_usage_percent", "[CRITICAL]")
+        # a change that rebuilds the collectors, so the reload really re-reads proc_root
+        text = config.read_text().replace(
+            "[collector.uptime]\ninterval_secs = 1", "[collector.uptime]\ninterval_secs = 2"
+        )
+        config.write_text(text)
+        agent.signal(signal.SIGHUP)
+        agent.wait_stderr("configuration reloaded")
+        write_meminfo(procfs, 99.5)  # above the emergency level 99
+        line = agent.wait_line("memory_usage_percent", "[EMERGENCY]")
+        assert "99.5" in line
+        assert not any("/file-proc" in line and "meminfo" in line for line in agent.stderr)
+    finally:
+        code = agent.stop()
+    assert code == 0, "".join(agent.stderr)

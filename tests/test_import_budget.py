@@ -51,8 +51,9 @@ def test_the_daemon_path_imports_none_of_the_costly_modules(tmp_path: Path) -> N
         from sysops_agent.daemon import Daemon
 
         loaded = load_config({str(root / "config" / "sysops-agent.toml")!r})
-        loaded.config.agent.data_dir = {str(tmp_path)!r}
-        loaded.config.agent.pid_file = ""
+        import dataclasses
+        agent = dataclasses.replace(loaded.config.agent, data_dir={str(tmp_path)!r}, pid_file="")
+        loaded.config = dataclasses.replace(loaded.config, agent=agent)
 
         async def main():
             d = Daemon(loaded, None)

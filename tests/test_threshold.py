@@ -6,10 +6,9 @@ from typing import List, Optional
 
 import pytest
 
-from sysops_agent.analyzers.config import ThresholdRule, default_thresholds
 from sysops_agent.analyzers.lifecycle import Lifecycle, level_severity, make_levels
 from sysops_agent.analyzers.registry import ANALYZERS, build_analyzers
-from sysops_agent.analyzers.threshold import ThresholdAnalyzer
+from sysops_agent.analyzers.threshold import ThresholdAnalyzer, ThresholdRule, default_thresholds
 from sysops_agent.config import load_config
 from sysops_agent.model import Alert, AlertState, SeriesKey, Severity, make_labels
 from sysops_agent.storage.store import Store
@@ -206,7 +205,7 @@ def test_negative_percent_is_rejected_not_alerted() -> None:
 
 
 def test_registry_and_build_respects_enabled() -> None:
-    assert "threshold" in ANALYZERS
+    assert "threshold" in [p.name for p in ANALYZERS]
     config = load_config(text="").config
     assert [a.name for a in build_analyzers(config, "h")][:1] == ["threshold"]
     config = load_config(text="[analyzer.threshold]\nenabled = false\n").config

@@ -7,13 +7,20 @@ Fatal problems — a file that cannot be parsed, a literal secret in a file
 others can read — stop the agent; the rest are warnings at start-up and
 errors for ``check-config``.
 
-Each subsystem owns its section's dataclasses (``collectors/*``,
-``analyzers/config.py``, ``alerting/config.py``, ``storage/config.py``,
-``logwatch/config.py``, ``exporters/config.py``); this module assembles them.
+Each plugin module owns its section's frozen dataclass and each package's
+registry lists its plugins (``collectors/registry.py``,
+``analyzers/registry.py``, ``channels/registry.py``); the ``[collector]``,
+``[analyzer]`` and ``[alerting]`` tables are derived from those registries
+(:func:`~sysops_agent.plugins.sections_class`). This module sits just below
+the daemon and the commands: it assembles the tables into :class:`Config`,
+which is frozen. Command-line settings that win over the file
+(:class:`Overrides`) are applied by :meth:`Overrides.apply`, at start-up and
+again on every reload, so a SIGHUP never loses ``--procfs``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import stat
@@ -22,9 +29,12 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from sysops_agent.alerting.config import AlertingConfig
-from sysops_agent.analyzers.config import AnalyzerConfig, ThresholdRule, default_thresholds
-from sysops_agent.collectors.config import CollectorsConfig
+from sysops_agent.analyzers.registry import AnalyzerConfig
+from sysops_agent.analyzers.threshold import ThresholdRule, default_thresholds
+from sysops_agent.collectors.registry import COLLECTORS
 from sysops_agent.exporters.config import PrometheusConfig
+from sysops_agent.logwatch.config import LogConfig
+from sysops_agent.plugins import sections_class
 from sysops_agent.schema import Builder, Problem, opt
 from sysops_agent.storage.config import StorageConfig
 
@@ -36,7 +46,7 @@ else:  # pragma: no cover - exercised on 3.9/3.10
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
-@dataclass
+@dataclass(frozen=True)
 class AgentConfig:
     hostname: str = opt("", help="name used in alerts; empty = the system hostname")
     log_level: str = opt("info", choices=LOG_LEVELS)
@@ -48,7 +58,16 @@ class AgentConfig:
     etc_root: str = opt("/etc", help="where os-release lives (tests point it elsewhere)")
 
 
-@dataclass
+#: ``[collector]``: one section per registered collector, then ``[collector.log]``
+CollectorsConfig: Any = sections_class(
+    "CollectorsConfig",
+    COLLECTORS,
+    extra=[("log", LogConfig, opt(factory=LogConfig))],
+    module=__name__,
+)
+
+
+@dataclass(frozen=True)
 class Config:
     agent: AgentConfig = opt(factory=AgentConfig)
     collector: CollectorsConfig = opt(factory=CollectorsConfig)
@@ -57,6 +76,23 @@ class Config:
     storage: StorageConfig = opt(factory=StorageConfig)
     alerting: AlertingConfig = opt(factory=AlertingConfig)
     prometheus: PrometheusConfig = opt(factory=PrometheusConfig)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Settings given on the command line; they win over the file, at start-up and on reload."""
+
+    #: ``--procfs DIR``: read this tree instead of ``agent.proc_root``
+    proc_root: Optional[str] = None
+
+    def apply(self, config: Config) -> Config:
+        """``config`` with these settings applied (a new object: configs are frozen)."""
+        agent = config.agent
+        if self.proc_root:
+            agent = dataclasses.replace(agent, proc_root=self.proc_root)
+        if agent is config.agent:
+            return config
+        return dataclasses.replace(config, agent=agent)
 
 
 @dataclass
@@ -111,8 +147,9 @@ def load_config(
     path: Optional[str | os.PathLike[str]] = None,
     env: Optional[Dict[str, str]] = None,
     text: Optional[str] = None,
+    overrides: Optional[Overrides] = None,
 ) -> LoadResult:
-    """Read, expand, validate. Never raises for bad content: problems are returned."""
+    """Read, expand, validate, apply ``overrides``. Never raises for bad content: problems are returned."""
     env = dict(os.environ) if env is None else env
     problems: List[Problem] = []
     raw: Dict[str, Any] = {}
@@ -132,6 +169,8 @@ def load_config(
     raw = expand_env(raw, "", env, problems, refs)
     builder = Builder()
     config = builder.build(Config, raw, "")
+    if overrides is not None:
+        config = overrides.apply(config)
     problems.extend(builder.problems)
     # A bad value already reported is not reported again by a cross-check.
     seen = {p.path for p in problems}

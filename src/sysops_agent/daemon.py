@@ -28,7 +28,7 @@ from sysops_agent.analyzers.base import Analyzer
 from sysops_agent.analyzers.registry import build_analyzers
 from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.collectors.registry import build_collectors
-from sysops_agent.config import Config, LoadResult, load_config, resolve_hostname
+from sysops_agent.config import Config, LoadResult, Overrides, load_config, resolve_hostname
 from sysops_agent.model import Alert, Sample, make_labels
 from sysops_agent.pidfile import PidFile
 from sysops_agent.procfs import ProcFS
@@ -65,9 +65,15 @@ def own_rss_bytes() -> Optional[int]:
 
 class Daemon:
     def __init__(
-        self, loaded: LoadResult, config_path: Optional[str], clock: Optional[Clock] = None
+        self,
+        loaded: LoadResult,
+        config_path: Optional[str],
+        clock: Optional[Clock] = None,
+        overrides: Optional[Overrides] = None,
     ) -> None:
         self.config_path = config_path
+        #: command-line settings re-applied on every reload (``--procfs``)
+        self.overrides = overrides or Overrides()
         self.config: Config = loaded.config
         self.clock: Clock = clock or SystemClock()
         self.redactor = Redactor(loaded.secrets.values())
@@ -119,7 +125,7 @@ class Daemon:
         return ProcFS(self.config.agent.proc_root, self.config.agent.sys_root)
 
     def _start_collectors(self) -> None:
-        collectors = build_collectors(self._procfs(), self.config)
+        collectors = build_collectors(self._procfs(), self.config.collector)
         self.scheduler = CollectorScheduler(
             collectors, self._put_samples, self.clock, note_interval=self.store.note_interval
         )
@@ -324,7 +330,7 @@ class Daemon:
         if self.config_path is None:
             log.warning("reload requested but the agent runs without a config file; nothing to do")
             return False
-        loaded = load_config(self.config_path)
+        loaded = load_config(self.config_path, overrides=self.overrides)
         if loaded.fatal:
             log.warning(
                 "config reload failed, keeping the old configuration: %s",
@@ -417,8 +423,10 @@ class Daemon:
         log.info("sysops-agent stopped")
 
 
-async def run_daemon(loaded: LoadResult, config_path: Optional[str]) -> int:
-    daemon = Daemon(loaded, config_path)
+async def run_daemon(
+    loaded: LoadResult, config_path: Optional[str], overrides: Optional[Overrides] = None
+) -> int:
+    daemon = Daemon(loaded, config_path, overrides=overrides)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, daemon.request_stop)
     loop.add_signal_handler(signal.SIGINT, daemon.request_stop)

@@ -9,9 +9,9 @@ as a per-series cursor) and returns the alert notifications to deliver —
 
 from __future__ import annotations
 
-from typing import Callable, List, Protocol
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Protocol, Sequence
 
-from sysops_agent.config import Config
 from sysops_agent.model import Alert
 from sysops_agent.storage.store import Store
 
@@ -22,5 +22,19 @@ class Analyzer(Protocol):
     def analyze(self, store: Store, now: float) -> List[Alert]: ...
 
 
-#: Builds an analyzer from the configuration and the hostname used in alerts.
-AnalyzerFactory = Callable[[Config, str], Analyzer]
+@dataclass(frozen=True)
+class AnalyzerContext:
+    """What every analyzer is given besides its own ``[analyzer.<name>]`` section."""
+
+    #: the host name put into alerts
+    hostname: str
+    #: ``[[analyzer.rules]]``, in file order (per-series switches and overrides)
+    rules: Sequence[Any] = ()
+    #: ``[thresholds]``: metric or glob -> levels (the threshold analyzer's table)
+    thresholds: Dict[str, Any] = field(default_factory=dict)
+    #: samples older than this at an analyzer's first look are history, not news
+    recent_secs: float = 60.0
+
+
+#: Builds an analyzer from its own section and the shared context.
+AnalyzerFactory = Callable[[Any, AnalyzerContext], Analyzer]

@@ -23,21 +23,59 @@ resolves (with hysteresis on ``deviation``). Nothing is judged before
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import ClassVar, Dict, List, Optional, Tuple
 
+from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import forget_gone, transition_alert
-from sysops_agent.analyzers.config import AnalyzerRule, EmaConfig
 from sysops_agent.analyzers.describe import fmt_value
-from sysops_agent.analyzers.feed import Feed, recent_secs
+from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
-from sysops_agent.analyzers.rules import Selector, ema_deviation
+from sysops_agent.analyzers.rules import RuleBase, RuleKey, Selector, rule_value, toggle_key
 from sysops_agent.analyzers.units import min_change
-from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
+from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
 
 NAME = "ema"
+
+
+@dataclass(frozen=True)
+class EmaConfig:
+    #: the keys this analyzer adds to ``[[analyzer.rules]]``
+    RULE_KEYS: ClassVar[Tuple[RuleKey, ...]] = (
+        toggle_key(NAME),
+        (
+            "ema_deviation",
+            Optional[float],
+            opt(None, min=0.01, help="EMA deviation for these series"),
+        ),
+    )
+
+    enabled: bool = opt(True)
+    alpha: float = opt(0.2, min=0.01, max=1.0, help="weight of the newest sample")
+    deviation: float = opt(0.2, min=0.01, help="alert when |x-ema|/|ema| exceeds this")
+    noise_factor: float = opt(
+        6.0, min=0, help="... and |x-ema| exceeds this many times the usual |x-ema|"
+    )
+    noise_rate: float = opt(
+        0.25, min=0.01, max=1.0, help="the usual |x-ema| adapts at alpha * noise_rate"
+    )
+    min_samples: int = opt(30, min=2, help="no alert before this many samples")
+    hysteresis: float = opt(0.3, min=0, max=0.9, help="resolve below deviation * (1 - this)")
+    sustain_secs: float = opt(
+        30.0, min=0, help="the change must last this long (one sample if samples are sparser)"
+    )
+    cooldown_secs: float = opt(
+        3600.0, min=0, help="after an alert resolves, the series may not fire again for this long"
+    )
+    extreme_window_secs: float = opt(
+        3 * 86400.0,
+        min=0,
+        help="also require the highest/lowest value of this period (0 = off)",
+    )
+
 
 #: only guards the division for metrics of unknown unit (recorded series)
 EPSILON = 1e-9
@@ -74,7 +112,7 @@ class EmaAnalyzer:
         config: EmaConfig,
         selector: Selector,
         hostname: str,
-        rules: Optional[List[AnalyzerRule]] = None,
+        rules: Optional[List[RuleBase]] = None,
         recent_secs: float = 60.0,
     ) -> None:
         self.config = config
@@ -99,7 +137,7 @@ class EmaAnalyzer:
                 if not points:
                     continue
                 ts0, x0 = points[0]
-                dev = ema_deviation(self._rules, key, cfg.deviation)
+                dev = rule_value(self._rules, key, "ema_deviation", cfg.deviation)
                 series = self._series[key] = _Series(
                     cfg, ts0, x0, relative_floor(key.metric, dev), dev
                 )
@@ -164,12 +202,12 @@ class EmaAnalyzer:
         return transition_alert(NAME, self.hostname, key, t, message, threshold)
 
 
-def build(config: Config, hostname: str) -> EmaAnalyzer:
-    rules = config.analyzer.rules
+def create(cfg: EmaConfig, ctx: AnalyzerContext) -> EmaAnalyzer:
+    rules = list(ctx.rules)
     return EmaAnalyzer(
-        config.analyzer.ema,
-        Selector(NAME, rules),
-        hostname,
+        cfg,
+        Selector(NAME, rules, statistical=True),
+        ctx.hostname,
         rules,
-        recent_secs=recent_secs(config),
+        recent_secs=ctx.recent_secs,
     )

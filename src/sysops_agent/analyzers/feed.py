@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from sysops_agent.config import Config
 from sysops_agent.model import SeriesKey
 from sysops_agent.storage.ringbuffer import Point, RingBuffer
 from sysops_agent.storage.store import Store
@@ -51,15 +50,6 @@ def must_be_non_negative(metric: str) -> bool:
 def is_impossible(metric: str, value: float) -> bool:
     """A value no healthy collector can produce for ``metric`` (negative where impossible)."""
     return value < 0 and must_be_non_negative(metric)
-
-
-def recent_secs(config: Config) -> float:
-    """How old a stored sample may be at an analyzer's first look and still count as new.
-
-    Two analyzer intervals (at least a minute): older samples were stored before
-    the analyzer existed (a reload rebuilt it) and are history, not news.
-    """
-    return max(60.0, 2.0 * config.analyzer.interval_secs)
 
 
 _SKIP, _SELECTED, _NON_NEGATIVE = 0, 1, 2

@@ -15,20 +15,43 @@ history, and a leaking process that exits resolves its alert.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import ClassVar, Dict, List, Optional, Tuple
 
+from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import forget_gone, transition_alert
-from sysops_agent.analyzers.config import LeakConfig
 from sysops_agent.analyzers.describe import fmt_bytes, fmt_duration, process_name
-from sysops_agent.analyzers.feed import Feed, recent_secs
+from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
-from sysops_agent.analyzers.rules import Selector
+from sysops_agent.analyzers.rules import RuleKey, Selector, toggle_key
 from sysops_agent.analyzers.window import RollingRegression
-from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
+from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
 
 NAME = "leak"
+
+
+@dataclass(frozen=True)
+class LeakConfig:
+    #: the keys this analyzer adds to ``[[analyzer.rules]]``
+    RULE_KEYS: ClassVar[Tuple[RuleKey, ...]] = (toggle_key(NAME),)
+
+    enabled: bool = opt(True)
+    window_secs: float = opt(21600.0, min=600, help="regression window per process")
+    min_period_secs: float = opt(
+        3600.0, min=60, help="a process must be watched this long before a leak is called"
+    )
+    min_r2: float = opt(0.8, min=0, max=1, help="how steady the growth must be")
+    rss_slope_bytes_per_hour: float = opt(
+        50 * 1024 * 1024, min=0, help="RSS growth that counts as a leak"
+    )
+    fd_slope_per_hour: float = opt(50.0, min=0, help="open-file growth that counts as a leak")
+    hysteresis: float = opt(
+        0.3, min=0, max=0.9, help="resolve when the slope falls below slope * (1 - this)"
+    )
+
+
 RSS = "process_rss_bytes"
 FDS = "process_fd_count"
 
@@ -119,10 +142,10 @@ class LeakAnalyzer:
         return transition_alert(NAME, self.hostname, key, t, message, self.min_slope(key.metric))
 
 
-def build(config: Config, hostname: str) -> LeakAnalyzer:
+def create(cfg: LeakConfig, ctx: AnalyzerContext) -> LeakAnalyzer:
     return LeakAnalyzer(
-        config.analyzer.leak,
-        Selector(NAME, config.analyzer.rules),
-        hostname,
-        recent_secs=recent_secs(config),
+        cfg,
+        Selector(NAME, ctx.rules),
+        ctx.hostname,
+        recent_secs=ctx.recent_secs,
     )

@@ -1,51 +1,103 @@
 """The analyzer registry: one line per analyzer (SPEC §12, STYLE point 1).
 
 Adding an analyzer is one module plus one line in :data:`ANALYZERS`. The
-factory reads its section of the configuration; :func:`build_analyzers`
-creates only the enabled ones, so a disabled analyzer costs nothing.
+module holds its frozen config class (``[analyzer.<name>]``, with the keys it
+adds to ``[[analyzer.rules]]`` in ``RULE_KEYS``) and ``create(cfg, ctx)``.
+The ``[analyzer]`` table and its rule entries are derived from this tuple
+(:data:`AnalyzerConfig`, :data:`AnalyzerRule`); :func:`build_analyzers`
+creates only the enabled analyzers, so a disabled one costs nothing.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List
+from dataclasses import dataclass
+from typing import Any, Dict, List, Protocol, Tuple
 
-from sysops_agent.analyzers import ema, leak, trend, zscore
-from sysops_agent.analyzers.base import Analyzer, AnalyzerFactory
-from sysops_agent.analyzers.feed import recent_secs
-from sysops_agent.analyzers.threshold import ThresholdAnalyzer
-from sysops_agent.config import Config
+from sysops_agent.analyzers import ema, leak, threshold, trend, zscore
+from sysops_agent.analyzers.base import Analyzer, AnalyzerContext, AnalyzerFactory
+from sysops_agent.analyzers.rules import RuleKey, rule_class
+from sysops_agent.plugins import Plugin, fields_of, is_enabled, sections_class
+from sysops_agent.schema import opt
 
-
-def _threshold(config: Config, hostname: str) -> Analyzer:
-    return ThresholdAnalyzer(config.thresholds, hostname, recent_secs=recent_secs(config))
-
-
-#: name -> factory; the order is the order analyzers run in
-ANALYZERS: Dict[str, AnalyzerFactory] = {
-    "threshold": _threshold,
-    "zscore": zscore.build,
-    "ema": ema.build,
-    "trend": trend.build,
-    "leak": leak.build,
-}
-
-#: name -> is it enabled in this configuration
-_ENABLED: Dict[str, Callable[[Config], bool]] = {
-    "threshold": lambda c: c.analyzer.threshold.enabled,
-    "zscore": lambda c: c.analyzer.zscore.enabled,
-    "ema": lambda c: c.analyzer.ema.enabled,
-    "trend": lambda c: c.analyzer.trend.enabled,
-    "leak": lambda c: c.analyzer.leak.enabled,
-}
+#: name -> config class and factory; the order is the order analyzers run in
+ANALYZERS: Tuple[Plugin[AnalyzerFactory], ...] = (
+    Plugin("threshold", threshold.ThresholdAnalyzerConfig, threshold.create),
+    Plugin("zscore", zscore.ZScoreConfig, zscore.create),
+    Plugin("ema", ema.EmaConfig, ema.create),
+    Plugin("trend", trend.TrendConfig, trend.create),
+    Plugin("leak", leak.LeakConfig, leak.create),
+)
 
 
-def is_enabled(config: Config, name: str) -> bool:
-    check = _ENABLED.get(name)
-    return True if check is None else check(config)
+def _rule_keys() -> List[RuleKey]:
+    keys: List[RuleKey] = []
+    for plugin in ANALYZERS:
+        keys.extend(getattr(plugin.config_cls, "RULE_KEYS", ()))
+    return keys
 
 
-def build_analyzers(config: Config, hostname: str) -> List[Analyzer]:
+#: one ``[[analyzer.rules]]`` entry: ``metric``, ``labels`` and every analyzer's keys
+AnalyzerRule: Any = rule_class(_rule_keys())
+
+
+@dataclass(frozen=True)
+class _AnalyzerTable:
+    """The ``[analyzer]`` keys that belong to no single analyzer."""
+
+    interval_secs: float = opt(10.0, min=1, max=600, help="how often the analyzer loop runs")
+    rules: List[AnalyzerRule] = opt(factory=list)
+
+
+#: ``[analyzer]``: the shared keys, then one section per registered analyzer
+AnalyzerConfig: Any = sections_class(
+    "AnalyzerConfig", ANALYZERS, extra=fields_of(_AnalyzerTable), module=__name__
+)
+
+
+class AnalysisSettings(Protocol):
+    """What the analyzers are built from: the ``[analyzer]`` table and ``[thresholds]``."""
+
+    @property
+    def analyzer(self) -> Any: ...
+
+    @property
+    def thresholds(self) -> Dict[str, threshold.ThresholdRule]: ...
+
+
+def recent_secs(interval_secs: float) -> float:
+    """How old a stored sample may be at an analyzer's first look and still count as new.
+
+    Two analyzer intervals (at least a minute): older samples were stored before
+    the analyzer existed (a reload rebuilt it) and are history, not news.
+    """
+    return max(60.0, 2.0 * interval_secs)
+
+
+def context(settings: AnalysisSettings, hostname: str) -> AnalyzerContext:
+    table = settings.analyzer
+    return AnalyzerContext(
+        hostname=hostname,
+        rules=tuple(table.rules),
+        thresholds=dict(settings.thresholds),
+        recent_secs=recent_secs(table.interval_secs),
+    )
+
+
+def build_analyzers(settings: AnalysisSettings, hostname: str) -> List[Analyzer]:
     """The enabled analyzers, in registry order."""
-    return [
-        factory(config, hostname) for name, factory in ANALYZERS.items() if is_enabled(config, name)
-    ]
+    ctx = context(settings, hostname)
+    table = settings.analyzer
+    out: List[Analyzer] = []
+    for plugin in ANALYZERS:
+        cfg = getattr(table, plugin.name)
+        if is_enabled(cfg):
+            out.append(plugin.create(cfg, ctx))
+    return out
+
+
+def build_analyzer(name: str, settings: AnalysisSettings, hostname: str) -> Analyzer:
+    """The analyzer ``name``, enabled or not (tests and tools build one at a time)."""
+    for plugin in ANALYZERS:
+        if plugin.name == name:
+            return plugin.create(getattr(settings.analyzer, name), context(settings, hostname))
+    raise ValueError(f"unknown analyzer {name!r} (known: {', '.join(p.name for p in ANALYZERS)})")

@@ -8,15 +8,22 @@ can be refined by a narrower one after it. The built-in defaults below come
 before the user's rules, so a user can re-enable any series the defaults skip.
 Rules may also set ``zscore_threshold`` / ``ema_deviation`` for the series they
 match (same last-match-wins order).
+
+The keys a rule may hold come from the analyzers themselves: each analyzer's
+config class lists its ``RULE_KEYS`` (its on/off toggle and any per-series
+override), and :func:`rule_class` derives the ``[[analyzer.rules]]`` entry
+from the registry, so a new analyzer adds its keys without editing this file.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
-from sysops_agent.analyzers.config import AnalyzerRule
 from sysops_agent.model import SeriesKey
+from sysops_agent.schema import opt
 
 #: Series where a z-score or EMA alert is meaningless noise, with the reason.
 #: These are statistical defaults only; the threshold analyzer is unaffected.
@@ -42,17 +49,39 @@ STATISTICAL_EXCLUSIONS: Tuple[Tuple[str, str], ...] = (
     ("agent_*", "the agent's own health metrics"),
 )
 
-STATISTICAL = ("zscore", "ema")
+
+#: one ``[[analyzer.rules]]`` key an analyzer contributes: (name, type, ``opt(...)``)
+RuleKey = Tuple[str, Any, Any]
 
 
-def _opinion(rule: AnalyzerRule, analyzer: str) -> Optional[bool]:
-    opinions: Dict[str, Optional[bool]] = {
-        "zscore": rule.zscore,
-        "ema": rule.ema,
-        "trend": rule.trend,
-        "leak": rule.leak,
-    }
-    return opinions.get(analyzer)
+def toggle_key(analyzer: str) -> RuleKey:
+    """The ``<analyzer> = true/false`` key of a rule (no opinion when unset)."""
+    return (analyzer, Optional[bool], opt(None, help=f"switch the {analyzer} analyzer on or off"))
+
+
+@dataclass(frozen=True)
+class RuleBase:
+    """Per-metric overrides: ``metric`` and ``labels`` are globs; ``false`` disables an analyzer.
+
+    Unset keys have no opinion; for each key the last matching rule that sets it wins.
+    The analyzers' own keys are added by :func:`rule_class`.
+    """
+
+    metric: str = opt("*")
+    labels: Dict[str, str] = opt(factory=dict)
+
+
+def rule_class(keys: Sequence[RuleKey]) -> Type[RuleBase]:
+    """The ``[[analyzer.rules]]`` entry class: :class:`RuleBase` plus every analyzer's keys."""
+    cls = dataclasses.make_dataclass("AnalyzerRule", list(keys), bases=(RuleBase,), frozen=True)
+    cls.__module__ = __name__
+    cls.__doc__ = RuleBase.__doc__
+    return cls
+
+
+def _opinion(rule: RuleBase, analyzer: str) -> Optional[bool]:
+    value = getattr(rule, analyzer, None)
+    return value if isinstance(value, bool) else None
 
 
 def label_globs_match(key: SeriesKey, patterns: Dict[str, str]) -> bool:
@@ -60,50 +89,52 @@ def label_globs_match(key: SeriesKey, patterns: Dict[str, str]) -> bool:
     return all(fnmatch.fnmatchcase(key.label(name), pat) for name, pat in patterns.items())
 
 
-def matching(rules: List[AnalyzerRule], key: SeriesKey) -> List[AnalyzerRule]:
+def _matches(rule: RuleBase, key: SeriesKey) -> bool:
+    return fnmatch.fnmatchcase(key.metric, rule.metric) and label_globs_match(key, rule.labels)
+
+
+def matching(rules: Sequence[RuleBase], key: SeriesKey) -> List[RuleBase]:
     """The rules that apply to ``key``, in file order."""
-    return [
-        r
-        for r in rules
-        if fnmatch.fnmatchcase(key.metric, r.metric) and label_globs_match(key, r.labels)
-    ]
+    return [r for r in rules if _matches(r, key)]
 
 
-def zscore_threshold(rules: List[AnalyzerRule], key: SeriesKey, default: float) -> float:
-    """The last matching rule's ``zscore_threshold``, else ``default``."""
+def rule_value(rules: Sequence[RuleBase], key: SeriesKey, name: str, default: float) -> float:
+    """The last matching rule's value of the override ``name``, else ``default``."""
     value = default
     for r in matching(rules, key):
-        if r.zscore_threshold is not None:
-            value = r.zscore_threshold
-    return value
-
-
-def ema_deviation(rules: List[AnalyzerRule], key: SeriesKey, default: float) -> float:
-    """The last matching rule's ``ema_deviation``, else ``default``."""
-    value = default
-    for r in matching(rules, key):
-        if r.ema_deviation is not None:
-            value = r.ema_deviation
+        v = getattr(r, name, None)
+        if v is not None:
+            value = float(v)
     return value
 
 
 class Selector:
-    """Decides whether ``analyzer`` looks at a series; ``default`` when no rule has an opinion."""
+    """Decides whether ``analyzer`` looks at a series; ``default`` when no rule has an opinion.
 
-    def __init__(self, analyzer: str, rules: List[AnalyzerRule], default: bool = True) -> None:
+    A ``statistical`` analyzer also skips :data:`STATISTICAL_EXCLUSIONS`
+    (before the user's rules, so a rule can switch a series back on).
+    """
+
+    def __init__(
+        self,
+        analyzer: str,
+        rules: Sequence[RuleBase],
+        default: bool = True,
+        *,
+        statistical: bool = False,
+    ) -> None:
         self.analyzer = analyzer
         self.default = default
-        builtin: List[AnalyzerRule] = []
-        if analyzer in STATISTICAL:
-            builtin = [
-                AnalyzerRule(metric=pattern, **{analyzer: False})  # type: ignore[arg-type]
-                for pattern, _reason in STATISTICAL_EXCLUSIONS
-            ]
-        self._rules = [r for r in builtin + list(rules) if _opinion(r, analyzer) is not None]
+        self._excluded = (
+            tuple(pattern for pattern, _reason in STATISTICAL_EXCLUSIONS) if statistical else ()
+        )
+        self._rules = [r for r in rules if _opinion(r, analyzer) is not None]
 
     def __call__(self, key: SeriesKey) -> bool:
         decision = self.default
+        if any(fnmatch.fnmatchcase(key.metric, pattern) for pattern in self._excluded):
+            decision = False
         for rule in self._rules:
-            if fnmatch.fnmatchcase(key.metric, rule.metric) and label_globs_match(key, rule.labels):
+            if _matches(rule, key):
                 decision = bool(_opinion(rule, self.analyzer))
         return decision

@@ -12,10 +12,11 @@ labels do not match a series lets the next candidate apply.
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import clean
-from sysops_agent.analyzers.config import ThresholdRule
 from sysops_agent.analyzers.describe import fmt_level, fmt_value, subject, value_phrase
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import (
@@ -27,9 +28,44 @@ from sysops_agent.analyzers.lifecycle import (
 )
 from sysops_agent.analyzers.rules import label_globs_match
 from sysops_agent.model import Alert, AlertState, SeriesKey, Severity
+from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
 
 NAME = "threshold"
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """Levels for one metric (or a glob of metrics). A value above a level fires at that severity."""
+
+    warn: Optional[float] = opt(None)
+    critical: Optional[float] = opt(None)
+    emergency: Optional[float] = opt(None)
+    for_secs: float = opt(0.0, min=0, help="the level must hold this long before firing")
+    hysteresis: float = opt(
+        0.03,
+        min=0,
+        max=0.5,
+        help="fraction below a level the value must fall before the alert resolves",
+    )
+    labels: Dict[str, str] = opt(factory=dict, help="only series whose labels match these globs")
+
+
+def default_thresholds() -> Dict[str, ThresholdRule]:
+    """SPEC §5 defaults: CPU 80/95, memory 80/90, disk 80/90, FD 80/95, emergency 99."""
+    return {
+        "cpu_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99, for_secs=60),
+        "memory_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
+        "disk_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
+        "disk_inode_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
+        "fd_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99),
+    }
+
+
+@dataclass(frozen=True)
+class ThresholdAnalyzerConfig:
+    enabled: bool = opt(True)
+
 
 _GLOB_CHARS = frozenset("*?[")
 
@@ -181,3 +217,7 @@ class ThresholdAnalyzer:
             duration=t.duration,
             state=AlertState.RESOLVED,
         )
+
+
+def create(cfg: ThresholdAnalyzerConfig, ctx: AnalyzerContext) -> ThresholdAnalyzer:
+    return ThresholdAnalyzer(ctx.thresholds, ctx.hostname, recent_secs=ctx.recent_secs)

@@ -22,20 +22,50 @@ It is critical when exhaustion is within ``critical_fraction`` of the horizon.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import ClassVar, Dict, List, Optional, Tuple
 
+from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import forget_gone, transition_alert
-from sysops_agent.analyzers.config import TrendConfig
 from sysops_agent.analyzers.describe import fmt_bytes, fmt_duration, subject
-from sysops_agent.analyzers.feed import Feed, recent_secs
+from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
-from sysops_agent.analyzers.rules import Selector
+from sysops_agent.analyzers.rules import RuleKey, Selector, toggle_key
 from sysops_agent.analyzers.window import RollingRegression
-from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
+from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
 
 NAME = "trend"
+
+
+@dataclass(frozen=True)
+class TrendConfig:
+    #: the keys this analyzer adds to ``[[analyzer.rules]]``
+    RULE_KEYS: ClassVar[Tuple[RuleKey, ...]] = (toggle_key(NAME),)
+
+    enabled: bool = opt(True)
+    window_secs: float = opt(21600.0, min=600, help="regression window")
+    min_span_secs: float = opt(
+        3600.0, min=60, help="the window must cover at least this much time before forecasting"
+    )
+    min_r2: float = opt(0.8, min=0, max=1, help="fit quality required to trust a forecast")
+    disk_horizon_hours: float = opt(24.0, min=0.1, help="alert when a disk is full within this")
+    memory_horizon_hours: float = opt(6.0, min=0.1, help="alert when memory runs out within this")
+    min_level_percent: float = opt(
+        50.0, min=0, max=100, help="no forecast alert while usage is below this (headroom left)"
+    )
+    critical_fraction: float = opt(
+        0.25, min=0, max=1, help="critical when exhaustion is within this fraction of the horizon"
+    )
+    boot_grace_secs: float = opt(
+        900.0, min=0, help="samples from the first seconds after boot are not extrapolated"
+    )
+    hysteresis: float = opt(
+        0.25, min=0, max=0.9, help="resolve when the ETA exceeds horizon * (1 + this)"
+    )
+
+
 FULL = 100.0
 
 #: metric -> (which horizon applies, wording of the usage, wording of exhaustion)
@@ -188,10 +218,10 @@ class TrendAnalyzer:
         return self._last.get(key)
 
 
-def build(config: Config, hostname: str) -> TrendAnalyzer:
+def create(cfg: TrendConfig, ctx: AnalyzerContext) -> TrendAnalyzer:
     return TrendAnalyzer(
-        config.analyzer.trend,
-        Selector(NAME, config.analyzer.rules),
-        hostname,
-        recent_secs=recent_secs(config),
+        cfg,
+        Selector(NAME, ctx.rules),
+        ctx.hostname,
+        recent_secs=ctx.recent_secs,
     )

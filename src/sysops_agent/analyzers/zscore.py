@@ -31,22 +31,56 @@ covers (``1h`` at 10 s sampling, ``30h`` at 5 min).
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional
+from dataclasses import dataclass
+from typing import ClassVar, Dict, List, Optional, Tuple
 
+from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import forget_gone, transition_alert
-from sysops_agent.analyzers.config import AnalyzerRule, ZScoreConfig
 from sysops_agent.analyzers.describe import fmt_duration, fmt_value
-from sysops_agent.analyzers.feed import Feed, recent_secs
+from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
-from sysops_agent.analyzers.rules import Selector, zscore_threshold
+from sysops_agent.analyzers.rules import RuleBase, RuleKey, Selector, rule_value, toggle_key
 from sysops_agent.analyzers.units import min_change
 from sysops_agent.analyzers.window import RollingStats
-from sysops_agent.config import Config
 from sysops_agent.model import Alert, SeriesKey, Severity
+from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
 
 NAME = "zscore"
+
+
+@dataclass(frozen=True)
+class ZScoreConfig:
+    #: the keys this analyzer adds to ``[[analyzer.rules]]``
+    RULE_KEYS: ClassVar[Tuple[RuleKey, ...]] = (
+        toggle_key(NAME),
+        (
+            "zscore_threshold",
+            Optional[float],
+            opt(None, min=0.5, help="|z| level for these series"),
+        ),
+    )
+
+    enabled: bool = opt(True)
+    window: int = opt(360, min=10, max=100_000, help="samples in the rolling window")
+    min_samples: int = opt(30, min=2, help="no alert before the window holds this many")
+    threshold: float = opt(3.0, min=0.5, help="alert when |z| exceeds this")
+    hysteresis: float = opt(
+        0.33, min=0, max=0.9, help="resolve once |z| < threshold * (1 - hysteresis)"
+    )
+    sustain_secs: float = opt(
+        30.0, min=0, help="the deviation must last this long (one sample if samples are sparser)"
+    )
+    cooldown_secs: float = opt(
+        3600.0, min=0, help="after an alert resolves, the series may not fire again for this long"
+    )
+    extreme_window_secs: float = opt(
+        7 * 86400.0,
+        min=0,
+        help="also require the highest/lowest value of this period (0 = off)",
+    )
+
 
 #: standard deviations below this fraction of |mean| count as "no variance"
 #: (float32 storage makes a flat series wobble by ~1e-7 relative)
@@ -90,7 +124,7 @@ class ZScoreAnalyzer:
         config: ZScoreConfig,
         selector: Selector,
         hostname: str,
-        rules: Optional[List[AnalyzerRule]] = None,
+        rules: Optional[List[RuleBase]] = None,
         recent_secs: float = 60.0,
     ) -> None:
         self.config = config
@@ -111,7 +145,7 @@ class ZScoreAnalyzer:
             if series is None or fresh:
                 if not points:
                     continue
-                threshold = zscore_threshold(self._rules, key, cfg.threshold)
+                threshold = rule_value(self._rules, key, "zscore_threshold", cfg.threshold)
                 series = self._series[key] = _Series(
                     cfg, points[0][0], threshold, min_change(key.metric)
                 )
@@ -163,9 +197,12 @@ class ZScoreAnalyzer:
         return transition_alert(NAME, self.hostname, key, t, message, threshold)
 
 
-def build(config: Config, hostname: str) -> ZScoreAnalyzer:
-    cfg = config.analyzer.zscore
-    rules = config.analyzer.rules
+def create(cfg: ZScoreConfig, ctx: AnalyzerContext) -> ZScoreAnalyzer:
+    rules = list(ctx.rules)
     return ZScoreAnalyzer(
-        cfg, Selector(NAME, rules), hostname, rules, recent_secs=recent_secs(config)
+        cfg,
+        Selector(NAME, rules, statistical=True),
+        ctx.hostname,
+        rules,
+        recent_secs=ctx.recent_secs,
     )

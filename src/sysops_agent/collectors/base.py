@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, List, Protocol
+from typing import Any, Callable, List, Protocol
 
-from sysops_agent.config import Config
 from sysops_agent.model import Sample
 from sysops_agent.procfs import ProcFS
+from sysops_agent.schema import opt
 
 
 @dataclass
@@ -39,4 +39,10 @@ class Collector(Protocol):
     def collect(self, now: float) -> List[Sample]: ...
 
 
-CollectorFactory = Callable[[ProcFS, Config], Collector]
+#: builds a collector from the procfs root and the collector's own ``[collector.<name>]`` section
+CollectorFactory = Callable[[ProcFS, Any], Collector]
+
+
+def interval_opt(default: float) -> float:
+    """The ``interval_secs`` field every collector's section has."""
+    return opt(default, min=1, max=3600, help="seconds between collections")  # type: ignore[no-any-return]

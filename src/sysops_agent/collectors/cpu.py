@@ -21,14 +21,15 @@ offline) gives no sample for that step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
-from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
-from sysops_agent.config import Config
 from sysops_agent.model import Labels, Sample, make_labels
 from sysops_agent.procfs import ProcFS
 from sysops_agent.rates import counter_deltas
+from sysops_agent.schema import opt
 
 #: user nice system idle iowait irq softirq steal — the fields that add up to the total
 N_FIELDS = 8
@@ -117,6 +118,13 @@ class CpuCollector:
         return labels
 
 
-def create(procfs: ProcFS, config: Config) -> CpuCollector:
-    c = config.collector.cpu
+@dataclass(frozen=True)
+class CpuConfig:
+    enabled: bool = opt(True)
+    interval_secs: float = interval_opt(10)
+    per_core: bool = opt(True, help="emit cpu_core_usage_percent{core}")
+
+
+def create(procfs: ProcFS, cfg: CpuConfig) -> CpuCollector:
+    c = cfg
     return CpuCollector(procfs, interval=c.interval_secs, per_core=c.per_core)

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple
 
-from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
-from sysops_agent.config import Config
 from sysops_agent.model import Labels, Sample, make_labels
 from sysops_agent.procfs import ProcFS
 from sysops_agent.rates import RateTracker
+from sysops_agent.schema import opt
 
 #: diskstats counts in 512-byte sectors regardless of the hardware sector size
 SECTOR_BYTES = 512
@@ -151,8 +152,21 @@ class DiskIOCollector:
         return out
 
 
-def create(procfs: ProcFS, config: Config) -> DiskIOCollector:
-    c = config.collector.disk_io
+@dataclass(frozen=True)
+class DiskIOConfig:
+    enabled: bool = opt(True)
+    interval_secs: float = interval_opt(10)
+    exclude_devices: List[str] = opt(
+        factory=lambda: ["loop*", "ram*", "zram*", "fd*", "sr*"],
+        help="glob patterns of block devices to ignore",
+    )
+    include_partitions: bool = opt(
+        False, help="also report partitions (sda1), not only whole disks"
+    )
+
+
+def create(procfs: ProcFS, cfg: DiskIOConfig) -> DiskIOCollector:
+    c = cfg
     return DiskIOCollector(
         procfs,
         interval=c.interval_secs,

@@ -13,13 +13,14 @@ constructor argument so that tests replay captured results.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Callable, List, NamedTuple, Protocol, Set, Tuple
 
-from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
-from sysops_agent.config import Config
 from sysops_agent.model import Sample, make_labels
 from sysops_agent.procfs import ProcFS
+from sysops_agent.schema import opt
 
 
 class StatVfsResult(Protocol):
@@ -136,8 +137,54 @@ class DiskUsageCollector:
         return out
 
 
-def create(procfs: ProcFS, config: Config, statvfs: StatVfs = os.statvfs) -> DiskUsageCollector:
-    c = config.collector.disk_usage
+#: Pseudo and virtual filesystems that have no "disk" to fill up.
+DEFAULT_EXCLUDED_FSTYPES = [
+    "proc",
+    "sysfs",
+    "tmpfs",
+    "devtmpfs",
+    "devpts",
+    "cgroup",
+    "cgroup2",
+    "securityfs",
+    "pstore",
+    "bpf",
+    "debugfs",
+    "tracefs",
+    "configfs",
+    "fusectl",
+    "mqueue",
+    "hugetlbfs",
+    "autofs",
+    "binfmt_misc",
+    "rpc_pipefs",
+    "nsfs",
+    "overlay",
+    "squashfs",
+    "ramfs",
+    "efivarfs",
+    "selinuxfs",
+    "fuse.lxcfs",
+    "fuse.gvfsd-fuse",
+    "nfsd",
+]
+
+
+@dataclass(frozen=True)
+class DiskUsageConfig:
+    enabled: bool = opt(True)
+    interval_secs: float = interval_opt(60)
+    exclude_fstypes: List[str] = opt(factory=lambda: list(DEFAULT_EXCLUDED_FSTYPES))
+    exclude_mountpoints: List[str] = opt(
+        factory=lambda: ["/proc/*", "/sys/*", "/dev/*", "/run/*", "/snap/*", "/var/lib/docker/*"],
+        help="glob patterns of mount points to ignore",
+    )
+
+
+def create(
+    procfs: ProcFS, cfg: DiskUsageConfig, statvfs: StatVfs = os.statvfs
+) -> DiskUsageCollector:
+    c = cfg
     return DiskUsageCollector(
         procfs,
         interval=c.interval_secs,

@@ -8,13 +8,14 @@ collector's ``process_fd_count``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List, NamedTuple
 
-from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
-from sysops_agent.config import Config
 from sysops_agent.model import Sample
 from sysops_agent.procfs import ProcFS
+from sysops_agent.schema import opt
 
 
 class FileNr(NamedTuple):
@@ -53,5 +54,11 @@ class FdCollector:
         return out
 
 
-def create(procfs: ProcFS, config: Config) -> FdCollector:
-    return FdCollector(procfs, interval=config.collector.fd.interval_secs)
+@dataclass(frozen=True)
+class FdConfig:
+    enabled: bool = opt(True)
+    interval_secs: float = interval_opt(30)
+
+
+def create(procfs: ProcFS, cfg: FdConfig) -> FdCollector:
+    return FdCollector(procfs, interval=cfg.interval_secs)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List, Tuple
 
-from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
-from sysops_agent.config import Config
 from sysops_agent.model import Sample
 from sysops_agent.procfs import ProcFS
+from sysops_agent.schema import opt
 
 
 def parse_loadavg(text: str) -> Tuple[float, float, float]:
@@ -36,5 +37,11 @@ class LoadCollector:
         ]
 
 
-def create(procfs: ProcFS, config: Config) -> LoadCollector:
-    return LoadCollector(procfs, interval=config.collector.load.interval_secs)
+@dataclass(frozen=True)
+class LoadConfig:
+    enabled: bool = opt(True)
+    interval_secs: float = interval_opt(10)
+
+
+def create(procfs: ProcFS, cfg: LoadConfig) -> LoadCollector:
+    return LoadCollector(procfs, interval=cfg.interval_secs)

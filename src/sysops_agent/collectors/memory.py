@@ -12,13 +12,14 @@ reading a second file each cycle would cost without adding a metric.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, List, NamedTuple
 
-from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
-from sysops_agent.config import Config
 from sysops_agent.model import Sample
 from sysops_agent.procfs import ProcFS
+from sysops_agent.schema import opt
 
 
 class MemInfo(NamedTuple):
@@ -89,5 +90,11 @@ class MemoryCollector:
         return out
 
 
-def create(procfs: ProcFS, config: Config) -> MemoryCollector:
-    return MemoryCollector(procfs, interval=config.collector.memory.interval_secs)
+@dataclass(frozen=True)
+class MemoryConfig:
+    enabled: bool = opt(True)
+    interval_secs: float = interval_opt(10)
+
+
+def create(procfs: ProcFS, cfg: MemoryConfig) -> MemoryCollector:
+    return MemoryCollector(procfs, interval=cfg.interval_secs)

@@ -9,14 +9,15 @@ split off at the colon, not by whitespace.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Tuple
 
-from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
-from sysops_agent.config import Config
 from sysops_agent.model import Labels, Sample, make_labels
 from sysops_agent.procfs import ProcFS
 from sysops_agent.rates import RateTracker
+from sysops_agent.schema import opt
 
 #: a rate above this is not physical (1 TB/s; 10^10 packets/s): no sample for that step
 MAX_BYTES_PER_SEC = 1e12
@@ -121,8 +122,17 @@ class NetworkCollector:
         return out
 
 
-def create(procfs: ProcFS, config: Config) -> NetworkCollector:
-    c = config.collector.network
+@dataclass(frozen=True)
+class NetworkConfig:
+    enabled: bool = opt(True)
+    interval_secs: float = interval_opt(10)
+    exclude_interfaces: List[str] = opt(
+        factory=lambda: ["lo"], help="glob patterns, e.g. veth* for container hosts"
+    )
+
+
+def create(procfs: ProcFS, cfg: NetworkConfig) -> NetworkCollector:
+    c = cfg
     return NetworkCollector(
         procfs, interval=c.interval_secs, exclude_interfaces=tuple(c.exclude_interfaces)
     )

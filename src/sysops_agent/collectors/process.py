@@ -29,14 +29,15 @@ from __future__ import annotations
 import heapq
 import logging
 import os
+from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
-from sysops_agent.config import Config
 from sysops_agent.model import Sample, make_labels
 from sysops_agent.procfs import AccessDenied, ProcessGone, ProcFS
 from sysops_agent.rates import counter_rate
+from sysops_agent.schema import opt
 
 log = logging.getLogger("sysops_agent.collectors.process")
 
@@ -188,14 +189,24 @@ def _skip(stats: CollectorStats, reason: str) -> None:
     stats.skipped[reason] = stats.skipped.get(reason, 0) + 1
 
 
+@dataclass(frozen=True)
+class ProcessConfig:
+    enabled: bool = opt(True)
+    interval_secs: float = interval_opt(30)
+    top_n: int = opt(20, min=0, max=1000, help="track the N largest processes by RSS")
+    track_patterns: List[str] = opt(
+        factory=list, help="also track processes whose name matches these globs, e.g. postgres*"
+    )
+
+
 def create(
     procfs: ProcFS,
-    config: Config,
+    cfg: ProcessConfig,
     clk_tck: Optional[int] = None,
     page_size: Optional[int] = None,
 ) -> ProcessCollector:
     """``clk_tck`` and ``page_size`` default to this host's (tests replay other hosts' trees)."""
-    c = config.collector.process
+    c = cfg
     return ProcessCollector(
         procfs,
         interval=c.interval_secs,

@@ -1,6 +1,11 @@
-"""Every procfs collector by name (SPEC §12: a new collector is one module plus one line here).
+"""Every procfs collector, one line each (SPEC §12: a new collector is one module plus one line).
 
-The log collector (``[collector.log]``) is not a procfs collector: it streams
+:data:`COLLECTORS` is the only list of collectors: the ``[collector]`` table of
+the configuration has one section per entry (``config.py`` derives it with
+:func:`~sysops_agent.plugins.sections_class`), in this order, which is also the
+order ``collect --once`` prints them in.
+
+The log watcher (``[collector.log]``) is not a procfs collector: it streams
 log records rather than sampling on an interval, so the daemon starts it
 separately and it is not listed here.
 """
@@ -9,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Set
+from typing import Any, Callable, List, Mapping, Optional, Set, Tuple
 
 from sysops_agent.collectors import (
     cpu,
@@ -23,43 +28,44 @@ from sysops_agent.collectors import (
     uptime,
 )
 from sysops_agent.collectors.base import Collector, CollectorFactory
-from sysops_agent.config import Config
 from sysops_agent.model import Sample
+from sysops_agent.plugins import Plugin, is_enabled
 from sysops_agent.procfs import ProcFS
 
 log = logging.getLogger(__name__)
 
-COLLECTORS: Dict[str, CollectorFactory] = {
-    "cpu": cpu.create,
-    "memory": memory.create,
-    "disk_io": disk_io.create,
-    "disk_usage": disk_usage.create,
-    "network": network.create,
-    "process": process.create,
-    "fd": fd.create,
-    "load": load.create,
-    "uptime": uptime.create,
-}
+COLLECTORS: Tuple[Plugin[CollectorFactory], ...] = (
+    Plugin("cpu", cpu.CpuConfig, cpu.create),
+    Plugin("memory", memory.MemoryConfig, memory.create),
+    Plugin("disk_io", disk_io.DiskIOConfig, disk_io.create),
+    Plugin("disk_usage", disk_usage.DiskUsageConfig, disk_usage.create),
+    Plugin("network", network.NetworkConfig, network.create),
+    Plugin("process", process.ProcessConfig, process.create),
+    Plugin("fd", fd.FdConfig, fd.create),
+    Plugin("load", load.LoadConfig, load.create),
+    Plugin("uptime", uptime.UptimeConfig, uptime.create),
+)
 
 
 def build_collectors(
-    procfs: ProcFS, config: Config, factories: Optional[Mapping[str, CollectorFactory]] = None
+    procfs: ProcFS, sections: Any, factories: Optional[Mapping[str, CollectorFactory]] = None
 ) -> List[Collector]:
-    """The enabled collectors, in registry order. ``factories`` replaces entries (tests)."""
-    table = dict(COLLECTORS)
-    if factories:
-        table.update(factories)
-    sections = config.collector
-    return [
-        factory(procfs, config)
-        for name, factory in table.items()
-        if getattr(sections, name).enabled
-    ]
+    """The enabled collectors of the ``[collector]`` ``sections``, in registry order.
+
+    ``factories`` replaces the factories of some entries (tests).
+    """
+    replaced = factories or {}
+    out: List[Collector] = []
+    for plugin in COLLECTORS:
+        cfg = getattr(sections, plugin.name)
+        if is_enabled(cfg):
+            out.append(replaced.get(plugin.name, plugin.create)(procfs, cfg))
+    return out
 
 
 def collect_once(
     procfs: ProcFS,
-    config: Config,
+    sections: Any,
     clock_sleep: float = 1.0,
     *,
     time_fn: Callable[[], float] = time.time,
@@ -75,7 +81,7 @@ def collect_once(
     (tests use it to switch a fixture tree to its next step). A collector that
     fails is logged and left out, as in the daemon.
     """
-    collectors = build_collectors(procfs, config, factories)
+    collectors = build_collectors(procfs, sections, factories)
     failed: Set[str] = set()
     _run_all(collectors, time_fn(), failed)
     if clock_sleep > 0:

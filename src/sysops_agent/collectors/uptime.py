@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import List
 
-from sysops_agent.collectors.base import CollectorStats
+from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
-from sysops_agent.config import Config
 from sysops_agent.model import Sample
 from sysops_agent.procfs import ProcFS
+from sysops_agent.schema import opt
 
 
 def parse_uptime(text: str) -> float:
@@ -30,5 +31,11 @@ class UptimeCollector:
         return [Sample(now, "uptime_seconds", parse_uptime(self.procfs.read_text("uptime")))]
 
 
-def create(procfs: ProcFS, config: Config) -> UptimeCollector:
-    return UptimeCollector(procfs, interval=config.collector.uptime.interval_secs)
+@dataclass(frozen=True)
+class UptimeConfig:
+    enabled: bool = opt(True)
+    interval_secs: float = interval_opt(60)
+
+
+def create(procfs: ProcFS, cfg: UptimeConfig) -> UptimeCollector:
+    return UptimeCollector(procfs, interval=cfg.interval_secs)

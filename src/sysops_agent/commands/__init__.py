@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any, Optional
 
-from sysops_agent.config import LoadResult, load_config
+from sysops_agent.config import LoadResult, Overrides, load_config
 from sysops_agent.redact import Redactor
 
 
@@ -20,9 +20,11 @@ def add_config_arg(parser: argparse.ArgumentParser, required: bool = False) -> N
     )
 
 
-def load_or_exit(path: Optional[str], *, quiet_warnings: bool = False) -> LoadResult:
+def load_or_exit(
+    path: Optional[str], *, quiet_warnings: bool = False, overrides: Optional[Overrides] = None
+) -> LoadResult:
     """Load the config for a command: fatal problems print and exit 2; others print as warnings."""
-    loaded = load_config(path)
+    loaded = load_config(path, overrides=overrides)
     redact = Redactor(loaded.secrets.values())
     if loaded.fatal:
         for p in loaded.fatal:

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_or_exit(args.config)
     agent = loaded.config.agent
     procfs = ProcFS(args.procfs or agent.proc_root, agent.sys_root)
-    samples = collect_once(procfs, loaded.config, args.interval)
+    samples = collect_once(procfs, loaded.config.collector, args.interval)
     out = sys.stdout
     if args.json:
         for s in samples:

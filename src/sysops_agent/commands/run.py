@@ -21,12 +21,12 @@ def register(sub: SubParsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sysops_agent.agent_logging import setup_logging
+    from sysops_agent.config import Overrides
     from sysops_agent.daemon import run_daemon
     from sysops_agent.redact import Redactor
 
-    loaded = load_or_exit(args.config, quiet_warnings=True)
-    if args.procfs:
-        loaded.config.agent.proc_root = args.procfs
+    overrides = Overrides(proc_root=args.procfs)
+    loaded = load_or_exit(args.config, quiet_warnings=True, overrides=overrides)
     agent = loaded.config.agent
     setup_logging(agent.log_level, agent.log_file, Redactor(loaded.secrets.values()))
     import logging
@@ -34,4 +34,4 @@ def run(args: argparse.Namespace) -> int:
     log = logging.getLogger("sysops_agent.config")
     for problem in loaded.problems:
         log.warning("config: %s", problem)
-    return asyncio.run(run_daemon(loaded, args.config))
+    return asyncio.run(run_daemon(loaded, args.config, overrides))

@@ -30,7 +30,7 @@ def is_loopback_address(address: str) -> bool:
         return False
 
 
-@dataclass
+@dataclass(frozen=True)
 class PrometheusConfig:
     enabled: bool = opt(False)
     listen_address: str = opt("127.0.0.1")

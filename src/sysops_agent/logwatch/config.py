@@ -35,7 +35,7 @@ def check_name(value: object) -> Optional[str]:
     return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class CustomPattern:
     name: str = opt("", validate=check_name, help="alert name, e.g. nginx_upstream_down")
     pattern: str = opt(
@@ -47,7 +47,7 @@ class CustomPattern:
     labels: Dict[str, str] = opt(factory=dict, help="extra fixed labels for this pattern's alerts")
 
 
-@dataclass
+@dataclass(frozen=True)
 class LogConfig:
     enabled: bool = opt(True)
     kmsg: bool = opt(True, help="read /dev/kmsg (needs CAP_SYSLOG)")

@@ -11,7 +11,7 @@ from sysops_agent.schema import opt
 DEFAULT_DB_NAME = "metrics.db"
 
 
-@dataclass
+@dataclass(frozen=True)
 class StorageConfig:
     ring_buffer_samples: int = opt(8640, min=10, max=1_000_000, help="samples kept per series")
     sqlite: bool = opt(False, help="keep one-minute averages in SQLite under agent.data_dir")
