@@ -53,6 +53,7 @@ def main() -> int:
 
     from sysops_agent import daemon as daemon_mod
     from sysops_agent.agent_logging import setup_logging
+    from sysops_agent.analysis import AnalysisTick
     from sysops_agent.analyzers.registry import build_analyzers
     from sysops_agent.config import load_config
     from sysops_agent.model import make_labels
@@ -86,7 +87,7 @@ def main() -> int:
             for a in analyzers:
                 a.analyze(d.store, ts + 10.0)
         await d.start()
-        d.analyzers = analyzers  # before their first pass: keep the state built above
+        d.analysis = AnalysisTick(analyzers)  # before their first pass: keep the state built above
         if d.sqlite is not None:
             # A running agent wrote this history minute by minute; its first flush must not
             # aggregate 24 h at once (a transient no running agent sees): start it at now.

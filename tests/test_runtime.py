@@ -18,7 +18,7 @@ from sysops_agent.clock import VirtualClock
 from sysops_agent.collectors.base import CollectorStats
 from sysops_agent.model import Sample
 from sysops_agent.pidfile import PidFile, PidFileError
-from sysops_agent.queues import SampleQueue
+from sysops_agent.queues import DropOldestQueue
 from sysops_agent.scheduler import CollectorScheduler
 
 
@@ -26,7 +26,9 @@ async def test_sample_queue_drops_oldest_counts_and_warns_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     now = [0.0]
-    q = SampleQueue(capacity=5, monotonic=lambda: now[0], warn_interval=60)
+    q: DropOldestQueue[Sample] = DropOldestQueue(
+        5, monotonic=lambda: now[0], what="samples", warn_interval=60
+    )
     caplog.set_level(logging.WARNING)
     q.put_many(Sample(float(i), "m", float(i)) for i in range(8))
     q.put_many([Sample(8.0, "m", 8.0)])

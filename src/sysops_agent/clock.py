@@ -12,7 +12,7 @@ import contextlib
 import heapq
 import itertools
 import time
-from typing import Awaitable, Optional, Protocol, TypeVar
+from typing import Any, Awaitable, Optional, Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -98,6 +98,20 @@ class VirtualClock:
             await asyncio.sleep(0)
 
 
+async def _within(clock: Clock, task: asyncio.Future[T], seconds: float) -> bool:
+    """Wait for ``task`` at most ``seconds`` of ``clock`` time; cancel it if it is not done."""
+    timer: asyncio.Future[Any] = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (task, timer):
+            if not t.done():
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+    return task.done() and not task.cancelled()
+
+
 async def wait_first(clock: Clock, event: asyncio.Event, seconds: Optional[float]) -> bool:
     """Wait until ``event`` is set or ``seconds`` of ``clock`` time pass, whichever is first.
 
@@ -110,16 +124,7 @@ async def wait_first(clock: Clock, event: asyncio.Event, seconds: Optional[float
     if seconds is None:
         await event.wait()
         return True
-    waiter = asyncio.ensure_future(event.wait())
-    timer = asyncio.ensure_future(clock.sleep(seconds))
-    try:
-        await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (waiter, timer):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+    await _within(clock, asyncio.ensure_future(event.wait()), seconds)
     return event.is_set()
 
 
@@ -129,15 +134,6 @@ async def race(clock: Clock, work: Awaitable[T], seconds: float) -> tuple[bool, 
     An unfinished ``work`` is cancelled; its exception, if it finished with one, is raised.
     """
     task = asyncio.ensure_future(work)
-    timer = asyncio.ensure_future(clock.sleep(seconds))
-    try:
-        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-        if task.done():
-            return True, task.result()
-        return False, None
-    finally:
-        for t in (task, timer):
-            if not t.done():
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+    if await _within(clock, task, seconds):
+        return True, task.result()
+    return False, None

@@ -19,22 +19,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import resource
 import signal
 from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from sysops_agent.agent_logging import setup_logging
-from sysops_agent.analyzers.base import Analyzer
+from sysops_agent.analysis import AnalysisTick
 from sysops_agent.analyzers.registry import build_analyzers
 from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.collectors.registry import build_collectors
 from sysops_agent.config import Config, LoadResult, Overrides, load_config, resolve_hostname
-from sysops_agent.model import Alert, Sample, make_labels
+from sysops_agent.model import Alert, Sample
 from sysops_agent.pidfile import PidFile
 from sysops_agent.procfs import ProcFS
-from sysops_agent.queues import SampleQueue
+from sysops_agent.queues import ALERT_QUEUE_CAPACITY, SAMPLE_QUEUE_CAPACITY, DropOldestQueue
 from sysops_agent.redact import Redactor
 from sysops_agent.scheduler import CollectorScheduler
+from sysops_agent.selfmetrics import SELF_METRICS_INTERVAL, self_samples
 from sysops_agent.storage.store import Store
 
 if TYPE_CHECKING:
@@ -45,22 +45,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sysops_agent.daemon")
 
-ALERT_QUEUE_CAPACITY = 1000
 #: SIGTERM: pending alerts get at most this long to go out
 ALERT_FLUSH_TIMEOUT = 10.0
-#: how often the agent records its own health metrics
-SELF_METRICS_INTERVAL = 10.0
 #: series without a new sample for this long are forgotten (vanished processes, disks)
 STALE_SERIES_SECS = 3600.0
-
-
-def own_rss_bytes() -> Optional[int]:
-    """Our resident set size, from /proc/self/statm (not the tests' fixture root)."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * resource.getpagesize()
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 class Daemon:
@@ -79,11 +67,14 @@ class Daemon:
         self.redactor = Redactor(loaded.secrets.values())
         self.hostname = resolve_hostname(self.config)
         self.store = Store(max_samples=self.config.storage.ring_buffer_samples)
-        self.samples = SampleQueue(monotonic=self.clock.monotonic)
-        self.alerts: asyncio.Queue[Alert] = asyncio.Queue(maxsize=ALERT_QUEUE_CAPACITY)
-        self.alerts_dropped = 0
+        self.samples: DropOldestQueue[Sample] = DropOldestQueue(
+            SAMPLE_QUEUE_CAPACITY, monotonic=self.clock.monotonic, what="samples"
+        )
+        self.alerts: DropOldestQueue[Alert] = DropOldestQueue(
+            ALERT_QUEUE_CAPACITY, monotonic=self.clock.monotonic, what="alerts"
+        )
         self.scheduler: Optional[CollectorScheduler] = None
-        self.analyzers: List[Analyzer] = []
+        self.analysis = AnalysisTick(())
         self.manager: Optional[AlertManager] = None
         self.log_watcher: Optional[LogWatcher] = None
         self.sqlite: Optional[SqliteHistory] = None
@@ -100,25 +91,10 @@ class Daemon:
         self.samples.put_many(samples)
 
     def _put_sample(self, sample: Sample) -> None:
-        self.samples.put_many((sample,))
+        self.samples.put(sample)
 
     def _put_alert(self, alert: Alert) -> None:
-        """Queue an alert without blocking; when full, drop the oldest (counted, logged)."""
-        while True:
-            try:
-                self.alerts.put_nowait(alert)
-                return
-            except asyncio.QueueFull:
-                try:
-                    dropped = self.alerts.get_nowait()
-                except asyncio.QueueEmpty:  # pragma: no cover - race-free in one loop
-                    continue
-                self.alerts_dropped += 1
-                log.warning(
-                    "alert queue full: dropped %s alert for %s",
-                    dropped.severity.label,
-                    dropped.metric,
-                )
+        self.alerts.put(alert)
 
     # ------------------------------------------------------------- components
     def _procfs(self) -> ProcFS:
@@ -135,8 +111,8 @@ class Daemon:
         )
 
     def _start_analyzers(self) -> None:
-        self.analyzers = build_analyzers(self.config, self.hostname)
-        log.info("analyzers: %s", ", ".join(a.name for a in self.analyzers) or "none")
+        self.analysis = AnalysisTick(build_analyzers(self.config, self.hostname))
+        log.info("analyzers: %s", ", ".join(self.analysis.names) or "none")
 
     def _start_manager(self) -> None:
         from sysops_agent.alerting.manager import build_alert_manager
@@ -208,20 +184,13 @@ class Daemon:
             self.run_analyzers()
 
     def run_analyzers(self) -> None:
-        now = self.clock.time()
-        for analyzer in self.analyzers:
-            try:
-                alerts = analyzer.analyze(self.store, now)
-            except Exception:  # one analyzer's bug must not stop the others
-                log.exception("analyzer %s failed", analyzer.name)
-                continue
-            for alert in alerts:
-                self._put_alert(alert)
+        self.alerts.put_many(self.analysis(self.store, self.clock.time()))
 
     async def _alert_loop(self) -> None:
         while True:
-            alert = await self.alerts.get()
-            await self._submit(alert)
+            await self.alerts.wait()
+            for alert in self.alerts.drain():
+                await self._submit(alert)
 
     async def _submit(self, alert: Alert) -> None:
         if self.manager is None:
@@ -244,22 +213,15 @@ class Daemon:
             await self.clock.sleep(SELF_METRICS_INTERVAL)
 
     def record_self_metrics(self) -> None:
-        now = self.clock.time()
-        out = [Sample(now, "agent_samples_dropped_total", float(self.samples.dropped))]
-        rss = own_rss_bytes()
-        if rss is not None:
-            out.append(Sample(now, "agent_rss_bytes", float(rss)))
-        if self.manager is not None:
-            for channel, (sent, failed) in self.manager.counters().items():
-                labels = make_labels(channel=channel)
-                out.append(Sample(now, "agent_alerts_sent_total", float(sent), labels))
-                out.append(Sample(now, "agent_alerts_failed_total", float(failed), labels))
-        if self.sqlite is not None:
-            stats = self.sqlite.stats
-            out.append(Sample(now, "agent_sqlite_write_failures_total", float(stats.writes_failed)))
-            out.append(Sample(now, "agent_sqlite_pending_rows", float(stats.pending_rows)))
-        out.append(Sample(now, "agent_alerts_dropped_total", float(self.alerts_dropped)))
-        self.samples.put_many(out)
+        self.samples.put_many(
+            self_samples(
+                self.clock.time(),
+                samples_dropped=self.samples.dropped,
+                alerts_dropped=self.alerts.dropped,
+                manager=self.manager,
+                sqlite=self.sqlite,
+            )
+        )
 
     def _spawn(self, name: str, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -407,8 +369,8 @@ class Daemon:
             task = self._tasks.pop(name, None)
             if task is not None:
                 task.cancel()
-        while not self.alerts.empty():
-            await self._submit(self.alerts.get_nowait())
+        for alert in self.alerts.drain():
+            await self._submit(alert)
         await self._stop_manager(ALERT_FLUSH_TIMEOUT)
         if self.sqlite is not None:
             try:

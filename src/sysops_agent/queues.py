@@ -1,9 +1,13 @@
-"""The bounded sample queue between collectors and storage (SPEC §2).
+"""The bounded queues between the daemon's stages (SPEC §2): full means drop the OLDEST.
 
-When full it drops the **oldest** samples: fresh data matters more than old
-data for alerting, and a collector must never block on a slow consumer. Drops
-are counted (``agent_samples_dropped_total``) and logged at most once per
-``warn_interval`` seconds.
+Fresh data matters more than old data for alerting, and a producer (a
+collector thread's hand-off, an analyzer, the log watcher) must never block
+on a slow consumer. :class:`DropOldestQueue` is the one implementation: drops
+are counted (``dropped``, exported as a self-metric) and logged at most once
+per ``warn_interval`` seconds with the count since the last line.
+
+* the sample queue (collectors -> storage), 10,000 samples;
+* the alert queue (analyzers, log watcher -> alert manager), 1,000 alerts.
 """
 
 from __future__ import annotations
@@ -11,51 +15,62 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Callable, Deque, Iterable, List
-
-from sysops_agent.model import Sample
+from typing import Callable, Deque, Generic, Iterable, List, TypeVar
 
 log = logging.getLogger("sysops_agent.queue")
 
 SAMPLE_QUEUE_CAPACITY = 10_000
+ALERT_QUEUE_CAPACITY = 1_000
+
+T = TypeVar("T")
 
 
-class SampleQueue:
+class DropOldestQueue(Generic[T]):
+    """A FIFO of at most ``capacity`` items; a put on a full queue drops the oldest items."""
+
     def __init__(
         self,
-        capacity: int = SAMPLE_QUEUE_CAPACITY,
+        capacity: int,
         *,
         monotonic: Callable[[], float],
+        what: str = "items",
         warn_interval: float = 60.0,
     ) -> None:
         self.capacity = capacity
-        self._items: Deque[Sample] = deque()
+        self.what = what
+        self._items: Deque[T] = deque()
         self._ready = asyncio.Event()
         self._monotonic = monotonic
         self._warn_interval = warn_interval
         self._last_warn = -float("inf")
         self._unreported = 0
-        #: total samples dropped since start (a counter)
+        #: total items dropped since start (a counter)
         self.dropped = 0
 
-    def put_many(self, samples: Iterable[Sample]) -> None:
-        items = self._items
-        items.extend(samples)
-        overflow = len(items) - self.capacity
+    def put(self, item: T) -> None:
+        self.put_many((item,))
+
+    def put_many(self, items: Iterable[T]) -> None:
+        queue = self._items
+        queue.extend(items)
+        overflow = len(queue) - self.capacity
         if overflow > 0:
             for _ in range(overflow):
-                items.popleft()
-            self.dropped += overflow
-            self._unreported += overflow
-            now = self._monotonic()
-            if now - self._last_warn >= self._warn_interval:
-                log.warning("Dropped %d samples due to backpressure", self._unreported)
-                self._unreported = 0
-                self._last_warn = now
-        if items:
+                queue.popleft()
+            self._dropped(overflow)
+        if queue:
             self._ready.set()
 
-    def drain(self) -> List[Sample]:
+    def _dropped(self, n: int) -> None:
+        self.dropped += n
+        self._unreported += n
+        now = self._monotonic()
+        if now - self._last_warn >= self._warn_interval:
+            log.warning("Dropped %d %s due to backpressure", self._unreported, self.what)
+            self._unreported = 0
+            self._last_warn = now
+
+    def drain(self) -> List[T]:
         items = list(self._items)
         self._items.clear()
         self._ready.clear()

@@ -23,10 +23,9 @@ import os
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, TextIO, Tuple
 
 from sysops_agent.alerting.dedup import DedupStage
-from sysops_agent.analyzers.base import Analyzer
+from sysops_agent.analysis import AnalysisTick
 from sysops_agent.analyzers.feed import is_impossible
 from sysops_agent.analyzers.registry import build_analyzers
-from sysops_agent.clock import VirtualClock
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, Labels, Sample, make_labels
 from sysops_agent.storage.store import Store
@@ -178,26 +177,17 @@ class Replayer:
         self.config = config
         self.errors = errors
         self.store = Store(max_samples=config.storage.ring_buffer_samples)
-        self.analyzers: List[Analyzer] = build_analyzers(config, hostname)
+        self.analysis = AnalysisTick(build_analyzers(config, hostname), on_error=self._failed)
         self.dedup = DedupStage(config.alerting.dedup_window_secs)
-        self.clock = VirtualClock(0.0)
         self.interval = config.analyzer.interval_secs
         self.samples = 0
         self._last_ts: Dict[Tuple[str, Labels], float] = {}
 
+    def _failed(self, name: str, error: BaseException, now: float) -> None:
+        self.errors(f"analyzer {name} failed at {now:.0f}: {error!r}")
+
     def _analyze(self, now: float) -> List[Alert]:
-        self.clock.set(now)
-        out: List[Alert] = []
-        for analyzer in self.analyzers:
-            try:
-                alerts = analyzer.analyze(self.store, now)
-            except Exception as e:  # one broken analyzer must not stop the others
-                self.errors(f"analyzer {analyzer.name} failed at {now:.0f}: {e!r}")
-                continue
-            for alert in alerts:
-                if self.dedup.admit(alert, now):
-                    out.append(alert)
-        return out
+        return [a for a in self.analysis(self.store, now) if self.dedup.admit(a, now)]
 
     def run(self, items: Iterable[Tuple[str, int, Sample]]) -> Iterator[Alert]:
         """Feed ``(source, line, sample)`` in time order; yields the alerts to deliver."""

@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
-from sysops_agent.clock import Clock
+from sysops_agent.clock import Clock, wait_first
 from sysops_agent.collectors.base import Collector
 from sysops_agent.model import Sample, make_labels
 
@@ -129,11 +129,4 @@ class CollectorScheduler:
 
     async def _wait_stop(self, seconds: float) -> bool:
         """Sleep on the clock; True if stop was requested meanwhile."""
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        stopper = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            stopper.cancel()
-        return self._stop.is_set()
+        return await wait_first(self._clock, self._stop, seconds)
