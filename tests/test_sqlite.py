@@ -23,7 +23,8 @@ from sysops_agent.storage.sqlite_history import (
     aggregate,
     labels_json,
 )
-from sysops_agent.storage.sqlite_writer import CorruptDatabase, is_corruption, utc_stamp
+from sysops_agent.storage.sqlite_schema import CorruptDatabase, is_corruption
+from sysops_agent.storage.sqlite_writer import utc_stamp
 from sysops_agent.storage.store import Store
 
 T0 = 1_780_000_000.0 - (1_780_000_000 % 60)  # a minute boundary

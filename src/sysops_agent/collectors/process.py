@@ -118,9 +118,9 @@ class ProcessCollector:
         #: whether the one line about unreadable processes was logged
         self._said_denied = False
 
-    def collect(self, now: float) -> List[Sample]:
+    def _scan(self) -> Tuple[int, List[ProcStat]]:
+        """One read of every ``/proc/<pid>/stat``: (processes counted, the trackable ones)."""
         procfs, stats = self.procfs, self.stats
-        denied_before = stats.permission_denied
         count = 0
         live: List[ProcStat] = []
         for pid in procfs.pids():
@@ -141,7 +141,12 @@ class ProcessCollector:
                 continue
             if st.rss_pages > 0 and not st.flags & PF_KTHREAD and st.state not in "ZX":
                 live.append(st)
+        return count, live
 
+    def collect(self, now: float) -> List[Sample]:
+        procfs, stats = self.procfs, self.stats
+        denied_before = stats.permission_denied
+        count, live = self._scan()
         tracked = heapq.nlargest(self.top_n, live, key=_rss) if self.top_n else []
         if self.track.patterns:
             chosen = {st.pid for st in tracked}

@@ -21,7 +21,7 @@ import re
 import sys
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, TextIO
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 from sysops_agent.commands import SubParsers, add_config_arg
 
@@ -286,97 +286,108 @@ def draw_png(series: Sequence[SeriesHistory], path: str, title: str) -> None:
 # --------------------------------------------------------------------------- command
 
 
-def run(args: argparse.Namespace) -> int:
-    from sysops_agent.storage.sqlite_reader import HistoryError, HistoryReader
+class _Stop(Exception):
+    """Ends the command with ``code`` after printing ``message`` to stderr."""
 
-    err = sys.stderr
-    now = time.time()
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _window(args: argparse.Namespace, now: float) -> Tuple[float, float, Dict[str, str], int]:
+    """``--since``, ``--until``, ``--labels`` and ``--step`` checked (exit 2 when malformed)."""
     try:
         since = parse_when(args.since, now)
         until = parse_when(args.until, now)
         match = parse_labels(args.labels)
         step = int(parse_duration(args.step)) if args.step else 0
     except UsageError as e:
-        print(f"sysops-agent history: {e}", file=err)
-        return 2
+        raise _Stop(2, str(e)) from None
     if until <= since:
-        print(
-            f"sysops-agent history: --until ({iso(until)}) is not after --since ({iso(since)})",
-            file=err,
-        )
-        return 2
+        raise _Stop(2, f"--until ({iso(until)}) is not after --since ({iso(since)})")
     if args.step and step < 60:
-        print("sysops-agent history: --step must be at least 1m (rows are per minute)", file=err)
-        return 2
+        raise _Stop(2, "--step must be at least 1m (rows are per minute)")
     if not step:
         step = 60 if (args.json or args.png) else auto_step(since, until)
-    db: str = args.db or _db_from_config(args.config)
+    return since, until, match, step
 
+
+def _unknown_metric(metric: str, known: List[str], db: str) -> str:
+    import difflib  # only for this hint: not on every start-up's import path
+
+    hint = difflib.get_close_matches(metric, known, n=3)
+    msg = f"no metric {metric!r} in {db}"
+    if hint:
+        return msg + f"; did you mean {', '.join(hint)}?"
+    if known:
+        return msg + f" ({len(known)} metrics, e.g. {', '.join(known[:5])})"
+    return msg + " (it holds no metrics yet)"
+
+
+def _select(
+    reader: Any, db: str, metric: str, match: Dict[str, str], since: float, until: float, step: int
+) -> List[Any]:
+    """The series with rows in the window, or :class:`_Stop` saying why there are none."""
+    if not reader.series(metric, {}):
+        raise _Stop(1, _unknown_metric(metric, reader.metrics(), db))
+    if not reader.series(metric, match):
+        choices = "; ".join(
+            ",".join(f"{k}={v}" for k, v in sorted(lb.items())) or "(no labels)"
+            for _, lb in reader.series(metric, {})[:10]
+        )
+        wanted = " ".join(f"{k}={v}" for k, v in match.items())
+        raise _Stop(1, f"no series of {metric} has labels {wanted}; its series: {choices}")
+    series = [s for s in reader.query(metric, match, since, until, step) if s.points]
+    if not series:
+        spans = [reader.time_range(sid) for sid, _ in reader.series(metric, match)]
+        have = [s for s in spans if s is not None]
+        extent = (
+            f"; it has data from {iso(min(s[0] for s in have))} to {iso(max(s[1] for s in have) + 60)}"
+            if have
+            else ""
+        )
+        raise _Stop(1, f"no rows of {metric} between {iso(since)} and {iso(until)}{extent}")
+    return series
+
+
+def _write_png(series: List[Any], path: str, title: str) -> None:
+    try:
+        draw_png(series, path, title)
+    except PlotUnavailable as e:
+        raise _Stop(1, str(e)) from None
+    except OSError as e:
+        raise _Stop(1, f"cannot write {path}: {e}") from None
+    points = sum(len(s.points) for s in series)
+    print(f"wrote {path}: {len(series)} series, {points} points")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        _run(args)
+    except _Stop as stop:
+        print(f"sysops-agent history: {stop}", file=sys.stderr)
+        return stop.code
+    return 0
+
+
+def _run(args: argparse.Namespace) -> None:
+    from sysops_agent.storage.sqlite_reader import HistoryError, HistoryReader
+
+    since, until, match, step = _window(args, time.time())
+    db: str = args.db or _db_from_config(args.config)
     try:
         reader = HistoryReader(db)
     except HistoryError as e:
-        print(f"sysops-agent history: {e}", file=err)
-        return 1
+        raise _Stop(1, str(e)) from None
     try:
-        metric = args.metric
-        if not reader.series(metric, {}):
-            known = reader.metrics()
-            import difflib  # only for this hint: not on every start-up's import path
-
-            hint = difflib.get_close_matches(metric, known, n=3)
-            msg = f"no metric {metric!r} in {db}"
-            if hint:
-                msg += f"; did you mean {', '.join(hint)}?"
-            elif known:
-                msg += f" ({len(known)} metrics, e.g. {', '.join(known[:5])})"
-            else:
-                msg += " (it holds no metrics yet)"
-            print(f"sysops-agent history: {msg}", file=err)
-            return 1
-        if not reader.series(metric, match):
-            choices = "; ".join(
-                ",".join(f"{k}={v}" for k, v in sorted(lb.items())) or "(no labels)"
-                for _, lb in reader.series(metric, {})[:10]
-            )
-            wanted = " ".join(f"{k}={v}" for k, v in match.items())
-            print(
-                f"sysops-agent history: no series of {metric} has labels {wanted}; its series: {choices}",
-                file=err,
-            )
-            return 1
-        series = [s for s in reader.query(metric, match, since, until, step) if s.points]
-        if not series:
-            spans = [reader.time_range(sid) for sid, _ in reader.series(metric, match)]
-            have = [s for s in spans if s is not None]
-            extent = (
-                f"; it has data from {iso(min(s[0] for s in have))} to {iso(max(s[1] for s in have) + 60)}"
-                if have
-                else ""
-            )
-            print(
-                f"sysops-agent history: no rows of {metric} between {iso(since)} and {iso(until)}{extent}",
-                file=err,
-            )
-            return 1
+        series = _select(reader, db, args.metric, match, since, until, step)
     except HistoryError as e:
-        print(f"sysops-agent history: {e}", file=err)
-        return 1
+        raise _Stop(1, str(e)) from None
     finally:
         reader.close()
-
     if args.png:
-        title = f"{metric}  {iso(since)} .. {iso(until)}"
-        try:
-            draw_png(series, args.png, title)
-        except PlotUnavailable as e:
-            print(f"sysops-agent history: {e}", file=err)
-            return 1
-        except OSError as e:
-            print(f"sysops-agent history: cannot write {args.png}: {e}", file=err)
-            return 1
-        points = sum(len(s.points) for s in series)
-        print(f"wrote {args.png}: {len(series)} series, {points} points")
-        return 0
+        _write_png(series, args.png, f"{args.metric}  {iso(since)} .. {iso(until)}")
+        return
     try:
         if args.json:
             print_json(series, sys.stdout)
@@ -385,7 +396,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # `| head`: stop quietly, and keep Python from complaining at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
 
 
 def _db_from_config(config_path: Optional[str]) -> str:

@@ -56,8 +56,8 @@ from sysops_agent.fsutil import StrPath
 from sysops_agent.model import Labels, SeriesKey
 from sysops_agent.storage.config import StorageConfig, sqlite_db_path
 from sysops_agent.storage.ringbuffer import Point, RingBuffer
+from sysops_agent.storage.sqlite_schema import SCHEMA_VERSION
 from sysops_agent.storage.sqlite_writer import (
-    SCHEMA_VERSION,
     HistoryDatabase,
     HistoryStats,
     Row,

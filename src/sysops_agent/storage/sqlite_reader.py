@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
-from sysops_agent.storage.sqlite_writer import SCHEMA_VERSION, round7
+from sysops_agent.storage.sqlite_schema import SCHEMA_VERSION
+from sysops_agent.storage.sqlite_writer import round7
 
 #: (minute or step start, avg, min, max, sample count)
 HistoryPoint = Tuple[int, float, float, float, int]

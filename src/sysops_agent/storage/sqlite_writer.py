@@ -16,6 +16,13 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from sysops_agent.clock import Clock
+from sysops_agent.storage.sqlite_schema import (
+    SCHEMA_VERSION,
+    CorruptDatabase,
+    is_corruption,
+    migrate,
+    schema_version,
+)
 
 log = logging.getLogger("sysops_agent.storage.sqlite_history")
 
@@ -31,27 +38,6 @@ JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
 #: per series, and the pages it misses come from the OS page cache (bench/sqlite.py)
 CACHE_KIB = 512
 
-#: migrations[i] takes the schema from version i to version i + 1
-MIGRATIONS: Tuple[Tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE series (
-            id INTEGER PRIMARY KEY,
-            metric TEXT NOT NULL,
-            labels_json TEXT NOT NULL,
-            UNIQUE (metric, labels_json)
-        )""",
-        """CREATE TABLE samples (
-            series_id INTEGER NOT NULL REFERENCES series(id),
-            ts INTEGER NOT NULL,
-            avg REAL NOT NULL,
-            min REAL NOT NULL,
-            max REAL NOT NULL,
-            count INTEGER NOT NULL,
-            PRIMARY KEY (series_id, ts)
-        ) WITHOUT ROWID""",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 _UPSERT = """INSERT INTO samples (series_id, ts, avg, min, max, count) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (series_id, ts) DO UPDATE SET
@@ -69,18 +55,6 @@ _INSERT = "INSERT INTO samples (series_id, ts, avg, min, max, count) VALUES (?, 
 
 #: (metric, labels_json, minute ts, avg, min, max, count)
 Row = Tuple[str, str, int, float, float, float, int]
-
-#: SQLite result codes that mean "this file is damaged" (SQLITE_CORRUPT, SQLITE_NOTADB)
-_CORRUPT_CODES = (11, 26)
-_CORRUPT_MESSAGES = ("file is not a database", "database disk image is malformed")
-
-
-class CorruptDatabase(Exception):
-    """The file is not a usable SQLite database (it will be moved aside)."""
-
-
-class SchemaTooNew(Exception):
-    """The database was written by a newer agent; it is left untouched."""
 
 
 @dataclass
@@ -110,18 +84,6 @@ def round7(v: float) -> float:
     It also lets SQLite store integral values (byte counts) as small integers.
     """
     return float(f"{v:.7g}")
-
-
-def is_corruption(e: BaseException) -> bool:
-    if isinstance(e, CorruptDatabase):
-        return True
-    if not isinstance(e, sqlite3.DatabaseError):
-        return False
-    code = getattr(e, "sqlite_errorcode", None)  # Python >= 3.11
-    if code is not None:
-        return int(code) & 0xFF in _CORRUPT_CODES
-    text = str(e).lower()
-    return any(m in text for m in _CORRUPT_MESSAGES)
 
 
 def _is_busy(e: BaseException) -> bool:
@@ -201,7 +163,7 @@ class HistoryDatabase:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             # Before changing anything: a newer agent's database is left exactly as it is.
-            self._version(conn)
+            schema_version(conn)
             # Must precede the first CREATE TABLE; a no-op on an existing database.
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -217,7 +179,7 @@ class HistoryDatabase:
                 if [r[0] for r in rows] != ["ok"]:
                     raise CorruptDatabase("; ".join(str(r[0]) for r in rows[:5]))
                 self.checked = True
-            self._migrate(conn)
+            migrate(conn)
         except BaseException:
             conn.close()
             raise
@@ -225,39 +187,6 @@ class HistoryDatabase:
             with contextlib.suppress(OSError):
                 os.chmod(self.path, 0o640)
         return conn
-
-    @staticmethod
-    def _version(conn: sqlite3.Connection) -> int:
-        """The schema version (0 = a new file); raises :class:`SchemaTooNew`."""
-        if not conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
-        ).fetchone():
-            return 0
-        row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        current = int(row[0]) if row and row[0] is not None else 0
-        if current > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"schema version {current} is newer than this agent's ({SCHEMA_VERSION});"
-                " not writing to it"
-            )
-        return current
-
-    def _migrate(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            current = self._version(conn)
-            for version in range(current, SCHEMA_VERSION):
-                for statement in MIGRATIONS[version]:
-                    conn.execute(statement)
-            if current != SCHEMA_VERSION:
-                conn.execute("DELETE FROM schema_version")
-                conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     def _move_aside(self) -> str:
         stamp = utc_stamp(self.clock.time())
