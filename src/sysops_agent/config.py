@@ -8,7 +8,7 @@ others can read — stop the agent; the rest are warnings at start-up and
 errors for ``check-config``.
 
 Each subsystem owns its section's dataclasses (``collectors/*``,
-``analyzers/config.py``, ``alerting/config.py``, ``storage/config.py``,
+``analyzers/config.py``, ``channels/registry.py``, ``storage/config.py``,
 ``logwatch/config.py``, ``exporters/config.py``); this module assembles them.
 """
 
@@ -21,10 +21,12 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from sysops_agent.alerting.config import AlertingConfig
+from sysops_agent.alerting.config import PipelineConfig, warn_channel_problems
 from sysops_agent.analyzers.config import AnalyzerConfig, ThresholdRule, default_thresholds
+from sysops_agent.channels.registry import CHANNELS, AlertingConfig
 from sysops_agent.collectors.config import CollectorsConfig
 from sysops_agent.exporters.config import PrometheusConfig
+from sysops_agent.plugins import project, section_problems
 from sysops_agent.schema import Builder, Problem, opt
 from sysops_agent.storage.config import StorageConfig
 
@@ -154,7 +156,12 @@ def _cross_checks(config: Config) -> List[Problem]:
                     f"emergency {rule.emergency}",
                 )
             )
-    problems.extend(config.alerting.check())
+    problems.extend(section_problems(CHANNELS, config.alerting, "alerting"))
+    problems.extend(
+        warn_channel_problems(
+            project(config.alerting, PipelineConfig).warn_channels, [p.name for p in CHANNELS]
+        )
+    )
     problems.extend(config.prometheus.check())
     problems.extend(config.collector.log.check())
     return problems
