@@ -1,4 +1,8 @@
-"""The console channel: one readable line per alert on stdout (the default channel)."""
+"""The console channel: one readable line per alert on stdout (the default channel).
+
+The line is :func:`sysops_agent.alerting.text.format_line`, the one the alert
+manager logs too (a downward import of a record helper).
+"""
 
 from __future__ import annotations
 

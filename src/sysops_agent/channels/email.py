@@ -17,8 +17,8 @@ Failures become :class:`ChannelError`: SMTP 4xx replies and network errors are
 retryable, 5xx replies (authentication refused, recipient unknown) and TLS or
 protocol problems are final. The password is never part of a message.
 
-``aiosmtplib``, ``ssl`` and the ``email`` package are imported when a message
-is built or sent, not with this module: the registry imports it for
+``aiosmtplib`` and ``ssl`` are imported when the channel is created, the
+``email`` package when a message is built, not with this module: the registry imports it for
 :class:`EmailChannelConfig`, and a host without e-mail must not pay for them
 (``tests/test_import_budget.py``).
 """
@@ -277,6 +277,11 @@ class EmailChannel:
         clock: Optional[Clock] = None,
         timeout: float = 10.0,
     ) -> None:
+        # the channel is being set up (start-up): load the SMTP and TLS stack now
+        import ssl  # noqa: F401
+
+        import aiosmtplib  # noqa: F401
+
         self._cfg = cfg
         self._redact = redactor if redactor is not None else Redactor()
         if cfg.password:

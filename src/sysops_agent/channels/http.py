@@ -16,8 +16,8 @@
   ``Retry-After`` header (seconds or an HTTP date) first, then the JSON body's
   ``retry_after`` (Discord) or ``parameters.retry_after`` (Telegram).
 
-httpx is imported when a channel first builds its client or sends, not when
-this module is imported: the registry imports every channel module for its
+httpx is imported when a channel is created, not when this module is
+imported: the registry imports every channel module for its
 config class, and a host that only prints to the console must not pay for
 httpx (about 5 MiB of RSS, ``tests/test_import_budget.py``).
 """
@@ -141,6 +141,9 @@ class HttpChannel(Generic[C]):
         clock: Optional[Clock] = None,
         transport: Optional[httpx.AsyncBaseTransport] = None,
     ) -> None:
+        # a channel is being set up (start-up): load httpx now, not on the first alert
+        import httpx  # noqa: F401
+
         self.config = config
         self.min_severity: Severity = severity_of(config.min_severity)
         self.redactor = redactor if redactor is not None else Redactor()

@@ -14,7 +14,9 @@ httpx, aiosmtplib or ssl before a channel is created or sends
 :func:`build_channels` builds every enabled channel (the console when none
 is), :func:`build_channel` one by name (``test-alert``), and
 :func:`build_alert_manager` the daemon's pipeline with them. The channels
-layer sits above ``alerting``: it wires channels into the manager.
+layer sits above ``alerting``: this module imports
+:mod:`sysops_agent.alerting.config` (the pipeline's keys of ``[alerting]``) and
+:mod:`sysops_agent.alerting.manager` (to wire the channels into it).
 """
 
 from __future__ import annotations
