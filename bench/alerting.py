@@ -12,9 +12,9 @@ import asyncio
 import time
 from typing import List, Sequence
 
-from sysops_agent.alerting.config import AlertingConfig
 from sysops_agent.alerting.manager import AlertManager
 from sysops_agent.channels import discord, slack, telegram
+from sysops_agent.channels.registry import AlertingConfig
 from sysops_agent.clock import VirtualClock
 from sysops_agent.model import Alert, Severity, make_labels
 

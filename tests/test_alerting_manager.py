@@ -8,10 +8,11 @@ from typing import AsyncIterator, List, Optional, Sequence, Tuple
 
 import pytest
 
-from sysops_agent.alerting.config import AlertingConfig
-from sysops_agent.alerting.manager import AlertManager, build_alert_manager
+from sysops_agent.alerting.config import PipelineConfig
+from sysops_agent.alerting.manager import AlertManager
 from sysops_agent.alerting.ratelimit import SUMMARY_METRIC
 from sysops_agent.channels.base import ChannelError
+from sysops_agent.channels.registry import build_alert_manager
 from sysops_agent.clock import VirtualClock
 from sysops_agent.config import load_config
 from sysops_agent.model import Alert, AlertState, Severity
@@ -35,6 +36,8 @@ class MemoryChannel:
         self.name = name
         self.supports_batch = batch
         self.min_severity = min_severity
+        self.rate_limited = True
+        self.disabled: Optional[str] = None
         self.fail = fail
         self.hang = hang
         self.sent: List[Tuple[float, List[Alert]]] = []
@@ -42,7 +45,7 @@ class MemoryChannel:
         self.closed = False
         self.clock: Optional[VirtualClock] = None
 
-    async def send(self, alerts: Sequence[Alert]) -> None:
+    async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
         self.attempts += 1
         if self.hang:
             await asyncio.Event().wait()
@@ -103,9 +106,7 @@ async def run_for(clock: VirtualClock, seconds: float) -> None:
 class Rig:
     def __init__(self, channels: List[MemoryChannel], **cfg: object) -> None:
         self.clock = VirtualClock()
-        self.config = AlertingConfig()
-        for k, v in cfg.items():
-            setattr(self.config, k, v)
+        self.config = PipelineConfig(**cfg)  # type: ignore[arg-type]
         for ch in channels:
             ch.clock = self.clock
         self.channels = channels
@@ -121,7 +122,7 @@ class Rig:
 
     async def submit(self, *alerts: Alert) -> None:
         for a in alerts:
-            await self.manager.submit(a)
+            self.manager.submit(a)
         await settle()
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -287,7 +288,7 @@ async def test_429_retry_after_is_honoured(rig_factory: List[Rig]) -> None:
 
 async def test_disabled_channel_fails_fast(rig_factory: List[Rig]) -> None:
     ch = MemoryChannel("discord", batch=False)
-    ch.disabled = "HTTP 404"  # type: ignore[attr-defined]
+    ch.disabled = "HTTP 404"
     r = await make(rig_factory, [ch])
     await r.submit(mk("a"), mk("b"))
     assert ch.attempts == 0
@@ -324,15 +325,15 @@ async def test_submit_after_close_is_logged_not_raised(caplog: pytest.LogCapture
     clock = VirtualClock()
     ch = MemoryChannel("x")
     ch.clock = clock
-    m = AlertManager(AlertingConfig(), [ch], clock)
+    m = AlertManager(PipelineConfig(), [ch], clock)
     await m.close()
-    await m.submit(mk())
+    m.submit(mk())
     assert any("closed" in rec.getMessage() for rec in caplog.records)
 
 
 async def test_build_alert_manager_uses_console_when_nothing_is_enabled() -> None:
     res = load_config(None, text="[alerting.console]\nenabled = false\n")
-    m = build_alert_manager(res.config, VirtualClock(), Redactor())
+    m = build_alert_manager(res.config.alerting, VirtualClock(), Redactor())
     assert m.channel_names == ["console"]
     await m.close()
 
@@ -349,21 +350,21 @@ enabled = true
 url = "http://127.0.0.1:9/hook"
 """
     res = load_config(None, text=text)
-    m = build_alert_manager(res.config, VirtualClock(), Redactor())
+    m = build_alert_manager(res.config.alerting, VirtualClock(), Redactor())
     assert m.channel_names == ["slack", "webhook"]
     await m.close()
 
 
 def test_registry_build_channel() -> None:
-    from sysops_agent.channels.registry import CHANNELS, build_channel, channel_min_severity
+    from sysops_agent.channels.registry import build_channel, channel_min_severity, channel_names
 
     res = load_config(None, text="[alerting.slack]\nmin_severity = 'critical'\n")
-    assert {"console", "discord", "slack", "telegram", "webhook"} <= set(CHANNELS)
-    ch = build_channel("slack", res.config, Redactor(), VirtualClock())
+    assert {"console", "discord", "slack", "telegram", "webhook"} <= set(channel_names())
+    ch = build_channel("slack", res.config.alerting, Redactor(), VirtualClock())
     assert ch.name == "slack" and ch.supports_batch
-    assert channel_min_severity("slack", res.config) is C
+    assert channel_min_severity("slack", res.config.alerting) is C
     with pytest.raises(ValueError, match="unknown channel 'nope'"):
-        build_channel("nope", res.config, Redactor(), VirtualClock())
+        build_channel("nope", res.config.alerting, Redactor(), VirtualClock())
 
 
 async def test_end_to_end_over_http_on_the_system_clock() -> None:
@@ -391,11 +392,11 @@ webhook_url = "{discord_srv.url("/api/webhooks/1/secret-token-value")}"
 """
         res = load_config(None, text=text)
         assert not res.problems
-        m = build_alert_manager(res.config, SystemClock(), Redactor(res.secrets.values()))
+        m = build_alert_manager(res.config.alerting, SystemClock(), Redactor(res.secrets.values()))
         task = asyncio.ensure_future(m.run())
-        await m.submit(mk("a"))
-        await m.submit(mk("b", C))
-        await m.submit(mk("c", C))
+        m.submit(mk("a"))
+        m.submit(mk("b", C))
+        m.submit(mk("c", C))
         await hook_srv.wait_requests(3)
         await m.close(timeout=5.0)
         await asyncio.wait_for(task, 1.0)

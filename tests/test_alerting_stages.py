@@ -6,7 +6,6 @@ from typing import Dict, List, Optional, Tuple
 
 import pytest
 
-from sysops_agent.alerting.config import AlertingConfig
 from sysops_agent.alerting.group import GroupStage
 from sysops_agent.alerting.ratelimit import (
     SUMMARY_METRIC,
@@ -15,10 +14,12 @@ from sysops_agent.alerting.ratelimit import (
     next_token_at,
     take_token,
 )
-from sysops_agent.alerting.retry import Disposition, backoff_delay, classify_status, retry_delay
-from sysops_agent.alerting.route import channel_min_severity, route, wants_mention
+from sysops_agent.alerting.retry import backoff_delay, retry_delay
+from sysops_agent.alerting.route import route, wants_mention
 from sysops_agent.channels.base import ChannelError
-from sysops_agent.channels.http import parse_retry_after
+from sysops_agent.channels.http import Disposition, classify_status, parse_retry_after
+from sysops_agent.channels.registry import AlertingConfig, channel_min_severity
+from sysops_agent.channels.slack import SlackChannelConfig
 from sysops_agent.model import Alert, AlertState, Severity, make_labels
 
 INF, W, C, E = Severity.INFO, Severity.WARN, Severity.CRITICAL, Severity.EMERGENCY
@@ -116,8 +117,7 @@ def test_route_table(
 
 
 def test_channel_min_severity_from_config() -> None:
-    cfg = AlertingConfig()
-    cfg.slack.min_severity = "critical"
+    cfg = AlertingConfig(slack=SlackChannelConfig(min_severity="critical"))
     assert channel_min_severity("slack", cfg) is C
     assert channel_min_severity("console", cfg) is INF
     assert channel_min_severity("no-such-channel", cfg) is W

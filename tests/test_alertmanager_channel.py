@@ -7,15 +7,16 @@ from typing import Any, Callable, List
 import httpx
 import pytest
 
-from sysops_agent.alerting.config import AlertmanagerChannelConfig
 from sysops_agent.channels.alertmanager import (
     ENDS_AT_INTERVALS,
     AlertmanagerChannel,
+    AlertmanagerChannelConfig,
     alert_labels,
     alert_name,
     create,
 )
 from sysops_agent.channels.base import ChannelError
+from sysops_agent.channels.registry import context
 from sysops_agent.clock import VirtualClock
 from sysops_agent.config import load_config
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc, make_labels
@@ -301,7 +302,10 @@ def test_factory_uses_config() -> None:
     )
     result = load_config(text=text, env={})
     assert result.problems == []
-    channel = create(result.config, Redactor(), VirtualClock(T0))
+    channel = create(
+        result.config.alerting.alertmanager,
+        context(result.config.alerting, Redactor(), VirtualClock(T0)),
+    )
     assert channel.name == "alertmanager"
     assert channel.url == "http://127.0.0.1:9093/api/v2/alerts"
     assert channel.config.resend_interval_secs == 30
@@ -330,19 +334,19 @@ async def test_events_are_sent_once_with_an_end_and_not_tracked() -> None:
 
 async def test_pipeline_does_not_rate_limit_the_alertmanager_channel() -> None:
     """A held-back "resolved" would leave the alert firing in Alertmanager for ever."""
-    from sysops_agent.alerting.config import AlertingConfig
+    from sysops_agent.alerting.config import PipelineConfig
     from sysops_agent.alerting.manager import AlertManager
 
     clock = VirtualClock(T0)
     rec = Recorder()
     channel = _channel(rec, clock)
-    config = AlertingConfig(rate_limit_burst=1, rate_limit_per_minute=0.1, group_window_secs=0)
+    config = PipelineConfig(rate_limit_burst=1, rate_limit_per_minute=0.1, group_window_secs=0)
     manager = AlertManager(config, [channel], clock)
     try:
         for i in range(4):
             labels = {"mountpoint": f"/m{i}", "device": f"sd{i}"}
-            await manager.submit(_alert(labels=labels))
-            await manager.submit(_alert(t=T0 + 1, state=AlertState.RESOLVED, labels=labels))
+            manager.submit(_alert(labels=labels))
+            manager.submit(_alert(t=T0 + 1, state=AlertState.RESOLVED, labels=labels))
         await rec.wait_for(8)
         states = [i["endsAt"] == iso_utc(T0 + 1) for body in rec.bodies for i in body]
         assert states.count(True) == 4  # every resolved notice got through

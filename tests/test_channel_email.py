@@ -8,23 +8,24 @@ PLAIN go through an authenticator that knows one user.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 from pathlib import Path
 from typing import AsyncIterator, Dict, List, Optional
 
 import pytest
 
-from sysops_agent.alerting.config import EmailChannelConfig
 from sysops_agent.channels.base import ChannelError
 from sysops_agent.channels.email import (
     DETAIL_MAX,
     SUBJECT_MAX,
     EmailChannel,
+    EmailChannelConfig,
     build_message,
-    create,
     header_text,
     subject_for,
 )
+from sysops_agent.channels.registry import build_channel
 from sysops_agent.clock import VirtualClock
 from sysops_agent.config import load_config
 from sysops_agent.model import Alert, AlertState, Severity, make_labels
@@ -86,8 +87,7 @@ def cfg_for(srv: SMTPTestServer, tls: TLSFiles, **over: object) -> EmailChannelC
         to_addrs=["ops@example.com", "oncall@example.org"],
         ca_file=str(tls.ca_file),
     )
-    for k, v in over.items():
-        setattr(cfg, k, v)
+    cfg = dataclasses.replace(cfg, **over)  # type: ignore[arg-type]
     return cfg
 
 
@@ -396,7 +396,7 @@ to_addrs = ["b@example.com"]
 """
     )
     assert res.problems == []
-    ch = create(res.config, Redactor(), VirtualClock(T0))
+    ch = build_channel("email", res.config.alerting, Redactor(), VirtualClock(T0))
     assert ch.name == "email" and ch.supports_batch
 
 

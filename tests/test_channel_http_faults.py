@@ -16,20 +16,13 @@ from typing import AsyncIterator, Callable, List, Optional, Tuple
 
 import pytest
 
-from sysops_agent.alerting.config import (
-    AlertmanagerChannelConfig,
-    DiscordChannelConfig,
-    SlackChannelConfig,
-    TelegramChannelConfig,
-    WebhookChannelConfig,
-)
 from sysops_agent.alerting.retry import send_with_retry
-from sysops_agent.channels.alertmanager import AlertmanagerChannel
+from sysops_agent.channels.alertmanager import AlertmanagerChannel, AlertmanagerChannelConfig
 from sysops_agent.channels.base import Channel
-from sysops_agent.channels.discord import DiscordChannel
-from sysops_agent.channels.slack import SlackChannel
-from sysops_agent.channels.telegram import TelegramChannel
-from sysops_agent.channels.webhook import WebhookChannel
+from sysops_agent.channels.discord import DiscordChannel, DiscordChannelConfig
+from sysops_agent.channels.slack import SlackChannel, SlackChannelConfig
+from sysops_agent.channels.telegram import TelegramChannel, TelegramChannelConfig
+from sysops_agent.channels.webhook import WebhookChannel, WebhookChannelConfig
 from sysops_agent.clock import VirtualClock
 from sysops_agent.model import Alert, Severity, make_labels
 from sysops_agent.redact import Redactor

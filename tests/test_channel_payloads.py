@@ -17,18 +17,13 @@ from typing import Any, AsyncIterator, Dict, Iterator, List, Tuple
 
 import pytest
 
-from sysops_agent.alerting.config import (
-    DiscordChannelConfig,
-    SlackChannelConfig,
-    TelegramChannelConfig,
-    WebhookChannelConfig,
-)
+from sysops_agent.alerting.route import wants_mention
 from sysops_agent.channels import discord, slack, telegram
-from sysops_agent.channels.discord import DiscordChannel
-from sysops_agent.channels.slack import SlackChannel
-from sysops_agent.channels.telegram import TelegramChannel
+from sysops_agent.channels.discord import DiscordChannel, DiscordChannelConfig
+from sysops_agent.channels.slack import SlackChannel, SlackChannelConfig
+from sysops_agent.channels.telegram import TelegramChannel, TelegramChannelConfig
 from sysops_agent.channels.text import truncate, utf16_len
-from sysops_agent.channels.webhook import WebhookChannel
+from sysops_agent.channels.webhook import WebhookChannel, WebhookChannelConfig
 from sysops_agent.model import Alert, AlertState, Severity, make_labels
 from tests.httpserver import HttpTestServer, Reply
 
@@ -109,7 +104,7 @@ async def discord_payload(server: HttpTestServer, alerts: List[Alert], **cfg: An
     channel = DiscordChannel(config, timeout=5)
     server.default = Reply(204)
     try:
-        await channel.send(alerts)
+        await channel.send(alerts, mention=wants_mention(alerts))
     finally:
         await channel.aclose()
     return server.requests[-1].json()
@@ -203,7 +198,7 @@ async def slack_payload(server: HttpTestServer, alerts: List[Alert], mention: st
     channel = SlackChannel(config, timeout=5)
     server.default = Reply(200, "ok")
     try:
-        await channel.send(alerts)
+        await channel.send(alerts, mention=wants_mention(alerts))
     finally:
         await channel.aclose()
     return server.requests[-1].json()

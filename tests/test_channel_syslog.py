@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import socket
 import time
@@ -12,9 +13,9 @@ from typing import Iterator, Optional
 
 import pytest
 
-from sysops_agent.alerting.config import SyslogChannelConfig
 from sysops_agent.channels.base import ChannelError
-from sysops_agent.channels.syslog import SyslogChannel, create, format_line, priority
+from sysops_agent.channels.registry import build_channel
+from sysops_agent.channels.syslog import SyslogChannel, SyslogChannelConfig, format_line, priority
 from sysops_agent.clock import VirtualClock
 from sysops_agent.config import load_config
 from sysops_agent.model import Alert, AlertState, Severity, make_labels
@@ -75,8 +76,7 @@ def unix_receiver(path: Path) -> socket.socket:
 
 def make(address: str, timeout: float = 2.0, **over: object) -> SyslogChannel:
     cfg = SyslogChannelConfig(enabled=True, address=address)
-    for k, v in over.items():
-        setattr(cfg, k, v)
+    cfg = dataclasses.replace(cfg, **over)  # type: ignore[arg-type]
     return SyslogChannel(cfg, clock=VirtualClock(T0), timeout=timeout)
 
 
@@ -301,7 +301,7 @@ max_length = 100
 def test_addresses(address: str, dest: str) -> None:
     res = load_config(text=f'[alerting.syslog]\naddress = "{address}"\n')
     assert res.problems == []
-    ch = create(res.config, Redactor(), VirtualClock(T0))
+    ch = build_channel("syslog", res.config.alerting, Redactor(), VirtualClock(T0))
     assert ch.destination == dest
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from sysops_agent import cli
 from sysops_agent.agent_logging import setup_logging
-from sysops_agent.alerting.manager import build_alert_manager
+from sysops_agent.channels.registry import build_alert_manager
 from sysops_agent.clock import SystemClock
 from sysops_agent.config import load_config
 from sysops_agent.model import Alert, Severity, make_labels
@@ -318,7 +318,7 @@ async def test_failing_channels_leak_nothing_in_logs(
         # ... and every record of every library redacted at creation
         factory = install_log_redaction(redactor)
         try:
-            manager = build_alert_manager(loaded.config, SystemClock(), redactor)
+            manager = build_alert_manager(loaded.config.alerting, SystemClock(), redactor)
             assert set(manager.channel_names) >= {
                 "discord",
                 "slack",
@@ -329,7 +329,7 @@ async def test_failing_channels_leak_nothing_in_logs(
             }
             runner = asyncio.ensure_future(manager.run())
             for a in alerts():
-                await manager.submit(a)
+                manager.submit(a)
             await manager.close(timeout=20)
             await runner
         finally:
@@ -358,7 +358,7 @@ async def test_channel_errors_themselves_carry_no_secret(tls: TLSFiles) -> None:
         clock = SystemClock()
         errors: List[Tuple[str, str]] = []
         for name in ("discord", "slack", "telegram", "webhook", "email"):
-            channel = build_channel(name, loaded.config, redactor, clock)
+            channel = build_channel(name, loaded.config.alerting, redactor, clock)
             result = await send_with_retry(channel, alerts()[1:2], clock, retries=0, timeout=5)
             await channel.aclose()
             assert not result.ok

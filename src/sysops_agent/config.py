@@ -28,13 +28,14 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from sysops_agent.alerting.config import AlertingConfig
+from sysops_agent.alerting.config import PipelineConfig, warn_channel_problems
 from sysops_agent.analyzers.registry import AnalyzerConfig
 from sysops_agent.analyzers.threshold import ThresholdRule, default_thresholds
+from sysops_agent.channels.registry import CHANNELS, AlertingConfig
 from sysops_agent.collectors.registry import COLLECTORS
 from sysops_agent.exporters.config import PrometheusConfig
 from sysops_agent.logwatch.config import LogConfig
-from sysops_agent.plugins import sections_class
+from sysops_agent.plugins import project, section_problems, sections_class
 from sysops_agent.schema import Builder, Problem, opt
 from sysops_agent.storage.config import StorageConfig
 
@@ -193,7 +194,12 @@ def _cross_checks(config: Config) -> List[Problem]:
                     f"emergency {rule.emergency}",
                 )
             )
-    problems.extend(config.alerting.check())
+    problems.extend(section_problems(CHANNELS, config.alerting, "alerting"))
+    problems.extend(
+        warn_channel_problems(
+            project(config.alerting, PipelineConfig).warn_channels, [p.name for p in CHANNELS]
+        )
+    )
     problems.extend(config.prometheus.check())
     problems.extend(config.collector.log.check())
     return problems

@@ -115,9 +115,9 @@ class Daemon:
         log.info("analyzers: %s", ", ".join(self.analysis.names) or "none")
 
     def _start_manager(self) -> None:
-        from sysops_agent.alerting.manager import build_alert_manager
+        from sysops_agent.channels.registry import build_alert_manager
 
-        self.manager = build_alert_manager(self.config, self.clock, self.redactor)
+        self.manager = build_alert_manager(self.config.alerting, self.clock, self.redactor)
         self._manager_task = asyncio.ensure_future(self.manager.run())
 
     def _data_dir(self) -> str:
@@ -196,7 +196,7 @@ class Daemon:
         if self.manager is None:
             return
         try:
-            await self.manager.submit(alert)
+            self.manager.submit(alert)
         except Exception:
             log.exception("alert manager rejected an alert for %s", alert.metric)
 

@@ -15,8 +15,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from sysops_agent.alerting.config import AlertmanagerChannelConfig
-from sysops_agent.channels.alertmanager import AlertmanagerChannel
+from sysops_agent.channels.alertmanager import AlertmanagerChannel, AlertmanagerChannelConfig
 from sysops_agent.clock import SystemClock
 from sysops_agent.model import Alert, AlertState, Severity, make_labels
 from tests.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo

@@ -6,13 +6,15 @@ always passes and forgets the firing keys of its series, so a later re-fire is
 sent again at once.
 
 The decision is a pure function (:func:`dedup_decision`) of the alert, the
-last-sent table and ``now``; :class:`DedupStage` only keeps that table.
+last-sent table and ``now``; :class:`DedupStage` only keeps that table. It is
+a :class:`~sysops_agent.alerting.stage.Stage` that runs before routing.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Tuple
 
+from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.model import Alert, AlertState, Labels, Severity
 
 DedupKey = Tuple[str, Severity, Labels]
@@ -37,6 +39,19 @@ class DedupStage:
     def __init__(self, window_secs: float) -> None:
         self.window_secs = float(window_secs)
         self._last: Dict[DedupKey, float] = {}
+        #: alerts dropped as repeats
+        self.dropped = 0
+
+    def __call__(self, alerts: List[Alert], now: float) -> List[Alert]:
+        out = [a for a in alerts if self.admit(a, now)]
+        self.dropped += len(alerts) - len(out)
+        return out
+
+    def next_due(self) -> Optional[float]:
+        return None
+
+    def flush(self, now: float) -> List[Alert]:
+        return []
 
     def admit(self, alert: Alert, now: float) -> bool:
         """Decide for ``alert`` at ``now`` and record the outcome."""
@@ -59,3 +74,7 @@ class DedupStage:
 
     def __len__(self) -> int:
         return len(self._last)
+
+
+def create(cfg: PipelineConfig) -> DedupStage:
+    return DedupStage(cfg.dedup_window_secs)

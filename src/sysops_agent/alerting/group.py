@@ -6,15 +6,22 @@ A group that reaches ``max_size`` goes out at once. A channel without
 ``supports_batch`` gets window 0, so each alert leaves immediately.
 
 :func:`group_key` and :func:`is_due` are the pure decisions; :class:`GroupStage`
-holds the open groups of one channel.
+holds the open groups of one channel. As a lane
+:class:`~sysops_agent.alerting.stage.Stage` it returns the alerts of the groups
+that are complete, in order; :func:`messages` cuts such a list back into one
+message per group (consecutive alerts with the same :func:`group_key`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
+from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.model import Alert
+
+if TYPE_CHECKING:
+    from sysops_agent.alerting.pipeline import Lane
 
 #: a group this large is flushed without waiting for its window (the channel
 #: still fits it into the platform's limits, summarising the overflow)
@@ -23,6 +30,19 @@ MAX_GROUP_SIZE = 50
 
 def group_key(alert: Alert) -> str:
     return alert.hostname
+
+
+def messages(alerts: List[Alert], batch: bool) -> List[List[Alert]]:
+    """``alerts`` as messages: runs of one group key, or one alert each if not ``batch``."""
+    if not batch:
+        return [[a] for a in alerts]
+    out: List[List[Alert]] = []
+    for alert in alerts:
+        if out and group_key(out[-1][-1]) == group_key(alert):
+            out[-1].append(alert)
+        else:
+            out.append([alert])
+    return out
 
 
 def is_due(opened_at: float, now: float, window_secs: float) -> bool:
@@ -41,6 +61,13 @@ class GroupStage:
         self.window_secs = max(0.0, float(window_secs))
         self.max_size = max(1, int(max_size))
         self._groups: Dict[str, _Group] = {}
+
+    def __call__(self, alerts: List[Alert], now: float) -> List[Alert]:
+        groups = [g for a in alerts for g in self.add(a, now)] if alerts else self.due(now)
+        return [a for g in groups for a in g]
+
+    def flush(self, now: float) -> List[Alert]:
+        return [a for g in self.drain() for a in g]
 
     def add(self, alert: Alert, now: float) -> List[List[Alert]]:
         """Add ``alert``; return the groups that are complete right now."""
@@ -77,3 +104,8 @@ class GroupStage:
 
     def __len__(self) -> int:
         return sum(len(g.alerts) for g in self._groups.values())
+
+
+def create(cfg: PipelineConfig, lane: Lane) -> GroupStage:
+    """Groups for a channel that batches; window 0 (each alert alone) for one that does not."""
+    return GroupStage(cfg.group_window_secs if lane.supports_batch else 0.0)

@@ -1,22 +1,27 @@
-"""The alert manager: dedup → route → rate-limit → group → send (SPEC §6).
+"""The alert manager: stages → route → lane stages → send (SPEC §6).
 
-Each stage is its own module with a pure decision; this module only wires
-them and owns the effects:
+The pipeline is lists of :class:`~sysops_agent.alerting.stage.Stage` built
+from the config by :mod:`sysops_agent.alerting.pipeline` (today: dedup before
+routing; rate limit and group in each lane); this module only drives them and
+owns the effects:
 
-- :meth:`AlertManager.submit` runs dedup, routing and — per target channel —
-  the rate limiter and the grouping stage. It never waits for a channel.
-- Every channel has a *lane*: its rate limiter, its open groups, a queue of
-  ready batches and one worker task that sends them with
+- :meth:`AlertManager.submit` (synchronous: it never waits) runs the stages,
+  routes, and runs each target channel's lane stages. What comes out is
+  queued for the lane's worker.
+- Every channel has a *lane*: its stages, a queue of ready messages and one
+  worker task that sends them with
   :func:`~sysops_agent.alerting.retry.send_with_retry`. A failing or hanging
   channel only ever holds up its own lane.
-- :meth:`AlertManager.run` is the timer: it flushes groups whose window
-  passed and emits rate-limit summaries when a token returns.
-- :meth:`AlertManager.close` flushes what is pending (open groups, held-back
-  counts as a last summary), lets the lanes finish within ``timeout`` (clock
-  time), counts what could not be delivered as failed, and closes channels.
+- :meth:`AlertManager.run` is the timer: it calls the stages with ``[]`` when
+  one of them is due (a group's window passed, a rate-limit token returned).
+- :meth:`AlertManager.close` flushes every stage, lets the lanes finish within
+  ``timeout`` (clock time), counts what could not be delivered as failed, and
+  closes channels.
 
-All time comes from the :class:`Clock` (``monotonic`` for windows and buckets,
-``time`` for timestamps), so tests and ``replay`` run on virtual time.
+The mention decision is made here once per message (:func:`route.wants_mention`)
+and passed to the channel. All time comes from the :class:`Clock`
+(``monotonic`` for windows and buckets, ``time`` for timestamps), so tests and
+``replay`` run on virtual time.
 """
 
 from __future__ import annotations
@@ -25,24 +30,29 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
-from sysops_agent.alerting.config import AlertingConfig
+from sysops_agent.alerting.channel import Channel
+from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.dedup import DedupStage
-from sysops_agent.alerting.group import GroupStage
+from sysops_agent.alerting.group import messages
+from sysops_agent.alerting.pipeline import (
+    Lane,
+    build_lane_stages,
+    build_stages,
+    next_due,
+    run_stages,
+)
 from sysops_agent.alerting.ratelimit import RateLimitStage
 from sysops_agent.alerting.retry import send_with_retry
-from sysops_agent.alerting.route import channel_min_severity, route
-from sysops_agent.channels.base import Channel
-from sysops_agent.channels.console import format_line
-from sysops_agent.clock import Clock
-from sysops_agent.model import Alert, Severity
+from sysops_agent.alerting.route import route, wants_mention
+from sysops_agent.alerting.stage import Stage
+from sysops_agent.alerting.text import format_line
+from sysops_agent.clock import Clock, race, wait_first
+from sysops_agent.model import Alert
 from sysops_agent.redact import Redactor
 
-if TYPE_CHECKING:  # avoids an import cycle at runtime
-    from sysops_agent.config import Config
-
-#: batches waiting in one lane before the oldest is given up (and counted failed)
+#: messages waiting in one lane before the oldest is given up (and counted failed)
 MAX_QUEUED_BATCHES = 1000
 #: the pipeline's per-attempt timeout is the channel's own timeout plus this
 #: grace, so the channel's more precise error (e.g. httpx's) normally wins
@@ -50,20 +60,18 @@ TIMEOUT_GRACE_SECS = 1.0
 #: shortest timer the run loop sets (guards against float rounding spins)
 MIN_TIMER_SECS = 1e-3
 
+#: one message: its alerts and whether it carries the channel's mention
+Message = Tuple[List[Alert], bool]
+
 
 class _Lane:
     """Everything the manager keeps for one channel."""
 
-    def __init__(
-        self, name: str, channel: Channel, min_severity: Severity, cfg: AlertingConfig, now: float
-    ) -> None:
+    def __init__(self, name: str, channel: Channel, stages: List[Stage]) -> None:
         self.name = name
         self.channel = channel
-        self.min_severity = min_severity
-        self.limiter = RateLimitStage(name, cfg.rate_limit_per_minute, cfg.rate_limit_burst, now)
-        window = cfg.group_window_secs if channel.supports_batch else 0.0
-        self.grouper = GroupStage(window)
-        self.queue: Deque[List[Alert]] = deque()
+        self.stages = stages
+        self.queue: Deque[Message] = deque()
         self.inflight: Optional[List[Alert]] = None
         self.event: Optional[asyncio.Event] = None
         self.worker: Optional[asyncio.Task[None]] = None
@@ -76,7 +84,7 @@ class _Lane:
 class AlertManager:
     def __init__(
         self,
-        config: AlertingConfig,
+        config: PipelineConfig,
         channels: Sequence[Channel],
         clock: Clock,
         *,
@@ -87,38 +95,42 @@ class AlertManager:
         self.clock = clock
         self.log = logger or logging.getLogger("sysops_agent.alerting")
         self.redact = redactor if redactor is not None else Redactor()
-        self.dedup = DedupStage(config.dedup_window_secs)
-        now = clock.monotonic()
+        self.stages = build_stages(config)
         self._lanes: Dict[str, _Lane] = {}
         for channel in channels:
             name = channel.name
             n = 2
             while name in self._lanes:  # two channels of one kind get distinct names
                 name, n = f"{channel.name}#{n}", n + 1
-            minimum = getattr(channel, "min_severity", None)
-            if not isinstance(minimum, Severity):
-                minimum = channel_min_severity(channel.name, config)
-            self._lanes[name] = _Lane(name, channel, minimum, config, now)
-        self._min = {name: lane.min_severity for name, lane in self._lanes.items()}
+            lane = Lane(name, channel.supports_batch, channel.rate_limited, clock)
+            self._lanes[name] = _Lane(name, channel, build_lane_stages(config, lane))
+        self._min = {name: lane.channel.min_severity for name, lane in self._lanes.items()}
         self._wake: Optional[asyncio.Event] = None
         self._closed = False
-        #: alerts dropped by dedup, and info alerts that were only logged
-        self.deduplicated = 0
+        #: info alerts that were only logged
         self.logged_only = 0
+
+    @property
+    def deduplicated(self) -> int:
+        """Alerts dropped by dedup."""
+        return sum(s.dropped for s in self.stages if isinstance(s, DedupStage))
 
     # -- intake -----------------------------------------------------------------
 
-    async def submit(self, alert: Alert) -> None:
-        """Run ``alert`` through dedup, routing, rate limiting and grouping."""
+    def submit(self, alert: Alert) -> None:
+        """Run ``alert`` through the stages, routing and the lane stages of its channels."""
         if self._closed:
             self.log.error(
                 "alert manager is closed: alert %s on %s not sent", alert.metric, alert.hostname
             )
             return
         now = self.clock.monotonic()
-        if not self.dedup.admit(alert, now):
-            self.deduplicated += 1
-            return
+        for out in run_stages(self.stages, [alert], now):
+            for a in out:
+                self._route(a, now)
+        self._poke()
+
+    def _route(self, alert: Alert, now: float) -> None:
         decision = route(alert, self._min, self.config.warn_channels)
         if decision.log:
             self.log.info("alert: %s", self.redact(format_line(alert)))
@@ -126,28 +138,16 @@ class AlertManager:
                 self.logged_only += 1
         for name in decision.channels:
             lane = self._lanes[name]
-            self._emit_summary(lane, now)
-            # a channel that throttles by itself (Alertmanager) sets rate_limited = False
-            bypass = decision.bypass_rate_limit or not getattr(lane.channel, "rate_limited", True)
-            if lane.limiter.admit(alert, now, bypass=bypass):
-                self._group(lane, alert, now)
-        self._poke()
+            self._advance(lane, [alert], now)
 
-    def _group(self, lane: _Lane, alert: Alert, now: float) -> None:
-        for batch in lane.grouper.add(alert, now):
-            self._dispatch(lane, batch)
+    def _advance(self, lane: _Lane, alerts: List[Alert], now: float, flush: bool = False) -> None:
+        for out in run_stages(lane.stages, alerts, now, flush=flush):
+            self._dispatch(lane, out)
 
-    def _emit_summary(self, lane: _Lane, now: float, *, force: bool = False) -> None:
-        summary = lane.limiter.summary(now, self.clock.time(), force=force)
-        if summary is not None:
-            self.log.warning("%s: %s", lane.name, summary.message)
-            self._group(lane, summary, now)
-
-    def _dispatch(self, lane: _Lane, batch: List[Alert]) -> None:
-        batches = [batch] if lane.channel.supports_batch else [[a] for a in batch]
-        for b in batches:
+    def _dispatch(self, lane: _Lane, alerts: List[Alert]) -> None:
+        for batch in messages(alerts, lane.channel.supports_batch):
             if len(lane.queue) >= MAX_QUEUED_BATCHES:
-                dropped = lane.queue.popleft()
+                dropped, _ = lane.queue.popleft()
                 lane.failed += len(dropped)
                 self.log.error(
                     "%s: %d batches waiting; gave up the oldest (%d alerts)",
@@ -155,7 +155,7 @@ class AlertManager:
                     MAX_QUEUED_BATCHES,
                     len(dropped),
                 )
-            lane.queue.append(b)
+            lane.queue.append((batch, wants_mention(batch)))
         self._ensure_worker(lane)
 
     def _ensure_worker(self, lane: _Lane) -> None:
@@ -171,20 +171,24 @@ class AlertManager:
 
     # -- timers -----------------------------------------------------------------
 
-    def _tick(self, now: float) -> Optional[float]:
-        """Flush what is due at ``now``; return the next monotonic deadline."""
+    def _tick(self, now: float, flush: bool = False) -> Optional[float]:
+        """Let out what is due at ``now`` (everything with ``flush``); return the next deadline."""
+        for out in run_stages(self.stages, [], now, flush=flush):
+            for a in out:
+                self._route(a, now)
         deadlines: List[float] = []
         for lane in self._lanes.values():
-            self._emit_summary(lane, now)
-            for batch in lane.grouper.due(now):
-                self._dispatch(lane, batch)
-            for t in (lane.grouper.next_due(), lane.limiter.next_summary_at()):
-                if t is not None:
-                    deadlines.append(t)
+            self._advance(lane, [], now, flush)
+            t = next_due(lane.stages)
+            if t is not None:
+                deadlines.append(t)
+        t = next_due(self.stages)
+        if t is not None:
+            deadlines.append(t)
         return min(deadlines) if deadlines else None
 
     async def run(self) -> None:
-        """Background loop: group flushes and summaries. Returns once closed."""
+        """Background loop: calls the stages when one is due. Returns once closed."""
         if self._wake is None:
             self._wake = asyncio.Event()
         wake = self._wake
@@ -194,43 +198,29 @@ class AlertManager:
             deadline = self._tick(now)
             if self._closed:
                 break
-            if deadline is None:
-                await wake.wait()
-            else:
-                await self._wait_either(wake, max(MIN_TIMER_SECS, deadline - now))
-
-    async def _wait_either(self, event: asyncio.Event, seconds: float) -> None:
-        waiter = asyncio.ensure_future(event.wait())
-        timer = asyncio.ensure_future(self.clock.sleep(seconds))
-        try:
-            await asyncio.wait({waiter, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (waiter, timer):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            wait = None if deadline is None else max(MIN_TIMER_SECS, deadline - now)
+            await wait_first(self.clock, wake, wait)
 
     # -- sending ----------------------------------------------------------------
 
     async def _work(self, lane: _Lane) -> None:
         assert lane.event is not None
-        cfg = self.config
         while True:
             while not lane.queue:
                 if lane.closing:
                     return
                 lane.event.clear()
                 await lane.event.wait()
-            batch = lane.queue.popleft()
+            batch, mention = lane.queue.popleft()
             lane.inflight = batch
             try:
-                await self._send(lane, batch, cfg)
+                await self._send(lane, batch, mention)
             finally:
                 lane.inflight = None
 
-    async def _send(self, lane: _Lane, batch: List[Alert], cfg: AlertingConfig) -> None:
-        disabled = getattr(lane.channel, "disabled", None)
+    async def _send(self, lane: _Lane, batch: List[Alert], mention: bool) -> None:
+        cfg = self.config
+        disabled = lane.channel.disabled
         if disabled:
             lane.failed += len(batch)
             if not lane.reported_disabled:
@@ -249,6 +239,7 @@ class AlertManager:
             base_delay=cfg.retry_base_delay_secs,
             max_delay=cfg.retry_max_delay_secs,
             timeout=cfg.send_timeout_secs + TIMEOUT_GRACE_SECS,
+            mention=mention,
         )
         if result.ok:
             lane.sent += len(batch)
@@ -263,7 +254,7 @@ class AlertManager:
             result.attempts,
             self.redact(result.error or "unknown error"),
         )
-        if getattr(lane.channel, "disabled", None):
+        if lane.channel.disabled:
             lane.reported_disabled = True
 
     # -- shutdown ---------------------------------------------------------------
@@ -272,11 +263,7 @@ class AlertManager:
         """Send what is pending within ``timeout`` (clock) seconds, then close the channels."""
         if self._closed:
             return
-        now = self.clock.monotonic()
-        for lane in self._lanes.values():
-            self._emit_summary(lane, now, force=True)
-            for batch in lane.grouper.drain():
-                self._dispatch(lane, batch)
+        self._tick(self.clock.monotonic(), flush=True)
         workers = []
         for lane in self._lanes.values():
             lane.closing = True
@@ -285,10 +272,10 @@ class AlertManager:
             if lane.worker is not None and not lane.worker.done():
                 workers.append(lane.worker)
         if workers:
-            await self._wait_all(workers, timeout)
+            await race(self.clock, asyncio.wait(workers), timeout)
         for lane in self._lanes.values():
             if lane.worker is not None and not lane.worker.done():
-                lost = sum(len(b) for b in lane.queue) + len(lane.inflight or [])
+                lost = sum(len(b) for b, _ in lane.queue) + len(lane.inflight or [])
                 lane.worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await lane.worker
@@ -308,19 +295,6 @@ class AlertManager:
         self._closed = True
         self._poke()
 
-    async def _wait_all(self, workers: List[asyncio.Task[None]], timeout: float) -> None:
-        timer = asyncio.ensure_future(self.clock.sleep(timeout))
-        pending = set(workers)
-        try:
-            while pending and not timer.done():
-                done, _ = await asyncio.wait(pending | {timer}, return_when=asyncio.FIRST_COMPLETED)
-                pending -= done
-        finally:
-            if not timer.done():
-                timer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await timer
-
     # -- reporting --------------------------------------------------------------
 
     def counters(self) -> Dict[str, Tuple[int, int]]:
@@ -329,16 +303,11 @@ class AlertManager:
 
     def suppressed(self) -> Dict[str, int]:
         """Per channel: alerts held back by the rate limiter (reported in summaries)."""
-        return {name: lane.limiter.suppressed_total for name, lane in self._lanes.items()}
+        return {
+            name: sum(s.suppressed_total for s in lane.stages if isinstance(s, RateLimitStage))
+            for name, lane in self._lanes.items()
+        }
 
     @property
     def channel_names(self) -> List[str]:
         return list(self._lanes)
-
-
-def build_alert_manager(config: Config, clock: Clock, redactor: Redactor) -> AlertManager:
-    """The daemon's alert manager with every enabled channel (console when none)."""
-    from sysops_agent.channels.registry import build_channels
-
-    channels = build_channels(config, redactor, clock)
-    return AlertManager(config.alerting, channels, clock, redactor=redactor)

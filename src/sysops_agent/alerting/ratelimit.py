@@ -8,16 +8,26 @@ and as soon as a token returns the stage produces one summary alert
 silently. Emergency alerts bypass the bucket (they take no token).
 
 :func:`take_token` and :func:`next_token_at` are pure functions of the bucket
-state and ``now``; :class:`RateLimitStage` keeps the state of one channel.
+state and ``now``; :class:`RateLimitStage` keeps the state of one channel and
+is a lane :class:`~sysops_agent.alerting.stage.Stage`. A channel that throttles
+by itself (``Channel.rate_limited`` False, Alertmanager) gets no rate limiter.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
+from sysops_agent.alerting.config import PipelineConfig
+from sysops_agent.alerting.route import bypasses_rate_limit
 from sysops_agent.model import Alert, Severity, make_labels
+
+if TYPE_CHECKING:
+    from sysops_agent.alerting.pipeline import Lane
+
+log = logging.getLogger("sysops_agent.alerting")
 
 SUMMARY_METRIC = "agent_alerts_suppressed"
 SUMMARY_ANALYZER = "rate-limiter"
@@ -95,14 +105,45 @@ def summary_alert(channel: str, held: Suppressed, timestamp: float) -> Alert:
 class RateLimitStage:
     """The token bucket and held-back tally of one channel."""
 
-    def __init__(self, channel: str, per_minute: float, burst: int, now: float) -> None:
+    def __init__(
+        self,
+        channel: str,
+        per_minute: float,
+        burst: int,
+        now: float,
+        *,
+        wall_time: Optional[Callable[[], float]] = None,
+    ) -> None:
         self.channel = channel
+        #: the summary alert's timestamp (wall clock); ``now`` is monotonic
+        self.wall_time = wall_time
         self.per_minute = float(per_minute)
         self.burst = int(burst)
         self._bucket = Bucket(float(burst), now)
         self._held = Suppressed()
         #: total alerts ever held back (they are reported through summaries)
         self.suppressed_total = 0
+
+    def __call__(self, alerts: List[Alert], now: float) -> List[Alert]:
+        out = self._summary(now, force=False)
+        for alert in alerts:
+            if self.admit(alert, now, bypass=bypasses_rate_limit(alert)):
+                out.append(alert)
+        return out
+
+    def next_due(self) -> Optional[float]:
+        return self.next_summary_at()
+
+    def flush(self, now: float) -> List[Alert]:
+        return self._summary(now, force=True)
+
+    def _summary(self, now: float, *, force: bool) -> List[Alert]:
+        stamp = self.wall_time() if self.wall_time is not None else now
+        summary = self.summary(now, stamp, force=force)
+        if summary is None:
+            return []
+        log.warning("%s: %s", self.channel, summary.message)
+        return [summary]
 
     def admit(self, alert: Alert, now: float, *, bypass: bool = False) -> bool:
         """True if ``alert`` may go on; otherwise it is counted for the next summary."""
@@ -139,3 +180,15 @@ class RateLimitStage:
 
     def state(self) -> Dict[str, float]:
         return {"tokens": self._bucket.tokens, "held": float(self._held.count)}
+
+
+def create(cfg: PipelineConfig, lane: Lane) -> Optional[RateLimitStage]:
+    if not lane.rate_limited:
+        return None
+    return RateLimitStage(
+        lane.name,
+        cfg.rate_limit_per_minute,
+        cfg.rate_limit_burst,
+        lane.clock.monotonic(),
+        wall_time=lane.clock.time,
+    )

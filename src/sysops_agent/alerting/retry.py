@@ -1,8 +1,10 @@
 """Stage 5 of the alert pipeline: send with retries, backoff and a per-request timeout.
 
-- :func:`classify_status` is the one status classifier every HTTP channel
-  uses: 2xx ok; 429 and 5xx retryable; every other status final (a 4xx
-  will not get better by repeating it; 1xx/3xx are unexpected here).
+What is retryable is the channel's call: it raises a
+:class:`~sysops_agent.alerting.channel.ChannelError` with ``retryable`` and
+``retry_after`` (the HTTP channels classify statuses in
+:func:`sysops_agent.channels.http.classify_status`).
+
 - :func:`retry_delay` is the pure retry decision: after a failed attempt,
   how long to wait before the next one, or ``None`` to give up. A platform's
   ``Retry-After`` (carried in :attr:`ChannelError.retry_after`) wins over the
@@ -15,14 +17,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import enum
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Optional, Sequence, Tuple, TypeVar
+from typing import Awaitable, Callable, Optional, Sequence, Tuple, TypeVar, cast
 
-from sysops_agent.channels.base import Channel, ChannelError
-from sysops_agent.clock import Clock
+from sysops_agent.alerting.channel import Channel, ChannelError
+from sysops_agent.clock import Clock, race
 from sysops_agent.model import Alert
 
 T = TypeVar("T")
@@ -33,21 +32,6 @@ DEFAULT_MAX_DELAY_SECS = 60.0
 #: A platform asking us to wait longer than this is not waited for: the
 #: attempt fails, so that one channel's queue does not stall for hours.
 MAX_RETRY_AFTER_SECS = 300.0
-
-
-class Disposition(enum.Enum):
-    OK = "ok"
-    RETRY = "retry"
-    FINAL = "final"
-
-
-def classify_status(status: int) -> Disposition:
-    """2xx ok; 429 and 5xx retryable; everything else final."""
-    if 200 <= status < 300:
-        return Disposition.OK
-    if status == 429 or 500 <= status < 600:
-        return Disposition.RETRY
-    return Disposition.FINAL
 
 
 def backoff_delay(failures: int, base: float, cap: float) -> float:
@@ -89,19 +73,10 @@ async def call_with_timeout(
     """Await ``make()`` but give up after ``timeout`` seconds of ``clock`` time."""
     if timeout is None:
         return await make()
-    work = asyncio.ensure_future(make())
-    timer = asyncio.ensure_future(clock.sleep(timeout))
-    try:
-        await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
-        if work.done():
-            return work.result()
+    finished, result = await race(clock, make(), timeout)
+    if not finished:
         raise ChannelError(f"no answer within {timeout:g} s", retryable=True)
-    finally:
-        for task in (work, timer):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+    return cast(T, result)
 
 
 async def send_with_retry(
@@ -113,13 +88,18 @@ async def send_with_retry(
     base_delay: float = DEFAULT_BASE_DELAY_SECS,
     max_delay: float = DEFAULT_MAX_DELAY_SECS,
     timeout: Optional[float] = None,
+    mention: bool = False,
 ) -> SendResult:
-    """Deliver ``alerts`` through ``channel``, retrying what may succeed later."""
+    """Deliver ``alerts`` through ``channel``, retrying what may succeed later.
+
+    ``mention`` is passed to every attempt (the pipeline's decision, see
+    :func:`sysops_agent.alerting.route.wants_mention`).
+    """
     delays: list[float] = []
     failures = 0
     while True:
         try:
-            await call_with_timeout(clock, lambda: channel.send(alerts), timeout)
+            await call_with_timeout(clock, lambda: channel.send(alerts, mention=mention), timeout)
             return SendResult(True, failures + 1, delays=tuple(delays))
         except ChannelError as exc:
             error = exc

@@ -9,7 +9,11 @@ channels that opted in with ``min_severity = "info"`` (by default only the
 console, which *is* the log). "Configured channels" for warn is
 ``[alerting] warn_channels`` — empty means every enabled channel.
 
-:func:`route` is a pure function; the manager applies its decision.
+:func:`route` is a pure function; the manager applies its decision. The two
+per-alert rules it uses are the only place they are written down:
+:func:`wants_mention` (the manager passes it to the channel as ``mention``;
+channels never decide it) and :func:`bypasses_rate_limit` (the rate limiter
+asks it).
 """
 
 from __future__ import annotations
@@ -17,11 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Collection, Mapping, Tuple
 
-from sysops_agent.alerting.config import AlertingConfig
 from sysops_agent.model import Alert, AlertState, Severity
-
-#: used for a channel that has no ``[alerting.<name>]`` section of its own
-DEFAULT_MIN_SEVERITY = Severity.WARN
 
 
 @dataclass(frozen=True)
@@ -51,27 +51,19 @@ def route(
         if warn_channels:
             eligible = [name for name in eligible if name in warn_channels]
         return RouteDecision(tuple(eligible), mention=False, bypass_rate_limit=False, log=False)
-    firing = alert.state is AlertState.FIRING
     return RouteDecision(
         tuple(eligible),
-        mention=firing,
-        bypass_rate_limit=sev is Severity.EMERGENCY,
+        mention=wants_mention([alert]),
+        bypass_rate_limit=bypasses_rate_limit(alert),
         log=False,
     )
-
-
-def channel_min_severity(name: str, alerting: AlertingConfig) -> Severity:
-    """The ``min_severity`` of channel ``name`` (``DEFAULT_MIN_SEVERITY`` without a section)."""
-    section = getattr(alerting, name, None)
-    text = getattr(section, "min_severity", None)
-    if not isinstance(text, str):
-        return DEFAULT_MIN_SEVERITY
-    try:
-        return Severity.parse(text)
-    except ValueError:
-        return DEFAULT_MIN_SEVERITY
 
 
 def wants_mention(alerts: Collection[Alert]) -> bool:
     """True if a message with ``alerts`` should carry the channel's mention."""
     return any(a.severity >= Severity.CRITICAL and a.state is AlertState.FIRING for a in alerts)
+
+
+def bypasses_rate_limit(alert: Alert) -> bool:
+    """Emergency alerts skip the rate limiter (they take no token)."""
+    return alert.severity is Severity.EMERGENCY

@@ -38,6 +38,11 @@ The agent's analyzers keep one severity per series: a new firing at another
 severity (escalation) or a resolved notice ends the alerts of the other
 severities of the same series, so Alertmanager never shows a stale ``warn``
 beside the current ``critical``.
+
+Besides the channel contract (:mod:`sysops_agent.alerting.channel`, through
+``channels.base``), this module imports one name from the pipeline:
+:data:`sysops_agent.alerting.ratelimit.SUMMARY_ANALYZER`, the analyzer of the
+rate limiter's summary alerts, which are events here (a downward import).
 """
 
 from __future__ import annotations
@@ -49,18 +54,16 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-import httpx
-
-from sysops_agent.alerting.config import AlertmanagerChannelConfig
 from sysops_agent.alerting.ratelimit import SUMMARY_ANALYZER
-from sysops_agent.channels.base import ChannelError
+from sysops_agent.channels.base import SEVERITIES, ChannelContext, ChannelError, missing
 from sysops_agent.channels.http import HttpChannel
 from sysops_agent.clock import Clock
 from sysops_agent.model import Alert, AlertState, iso_utc
 from sysops_agent.redact import Redactor
+from sysops_agent.schema import Problem, opt
 
 if TYPE_CHECKING:
-    from sysops_agent.config import Config
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,23 @@ def alert_annotations(alert: Alert) -> Dict[str, str]:
 
 
 LabelKey = Tuple[Tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class AlertmanagerChannelConfig:
+    enabled: bool = opt(False)
+    url: str = opt("", help="base URL, e.g. http://127.0.0.1:9093")
+    resend_interval_secs: float = opt(
+        60.0, min=10, max=600, help="firing alerts are re-sent this often until resolved"
+    )
+    resolved_resend_secs: float = opt(
+        300.0, min=0, max=3600, help="resolved alerts are re-sent on each tick for this long"
+    )
+    generator_url: str = opt("", help="optional link sent as generatorURL (e.g. a dashboard)")
+    min_severity: str = opt("warn", choices=SEVERITIES)
+
+    def problems(self, path: str) -> List[Problem]:
+        return missing(self, path, ["url"])
 
 
 def _group_key(labels: Dict[str, str]) -> LabelKey:
@@ -264,7 +284,7 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
         # credentials in the URL (http://user:pass@host) must not reach a log line
         return [config.url] if "@" in config.url else []
 
-    async def send(self, alerts: Sequence[Alert]) -> None:
+    async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
         keys: List[LabelKey] = []
         events: List[Dict[str, Any]] = []
         for alert in alerts:
@@ -331,11 +351,8 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
         await super().aclose()
 
 
-def create(config: Config, redactor: Redactor, clock: Clock) -> AlertmanagerChannel:
+def create(cfg: AlertmanagerChannelConfig, ctx: ChannelContext) -> AlertmanagerChannel:
     """The registry's factory for ``[alerting.alertmanager]``."""
     return AlertmanagerChannel(
-        config.alerting.alertmanager,
-        clock=clock,
-        redactor=redactor,
-        timeout=config.alerting.send_timeout_secs,
+        cfg, clock=ctx.clock, redactor=ctx.redactor, timeout=ctx.send_timeout_secs
     )

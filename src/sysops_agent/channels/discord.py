@@ -3,8 +3,9 @@
 Mentions: every payload carries ``allowed_mentions`` with ``parse: []``, so an
 ``@everyone``, ``@here``, ``<@id>`` or ``<@&role>`` inside alert text (a
 process name, a log line) never pings anyone. Only the configured user/role
-ids are allowed, and only in messages that carry a firing critical/emergency
-alert, where they are written into ``content``.
+ids are allowed, and only in messages the pipeline marks ``mention=True`` (a
+firing critical/emergency alert, decided by :mod:`sysops_agent.alerting.route`),
+where they are written into ``content``.
 
 Limits (Discord answers 400 and drops the message when one is exceeded):
 the constants below. Lengths are counted in UTF-16 units, which is never less
@@ -20,10 +21,10 @@ channel disables itself with one loud error instead of retrying forever
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, List, Sequence
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
 
-from sysops_agent.alerting.config import DiscordChannelConfig
-from sysops_agent.alerting.route import wants_mention
+from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel, json_body
 from sysops_agent.channels.text import (
     clean,
@@ -35,6 +36,7 @@ from sysops_agent.channels.text import (
     utf16_len,
 )
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
+from sysops_agent.schema import Problem, opt
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -71,6 +73,37 @@ RESOLVED_COLOUR = 0x2ECC71  # green
 
 _MARKDOWN = re.compile(r"([\\*_~`|>#\[\]<])")
 _SNOWFLAKE = re.compile(r"^\d{1,25}$")
+
+
+def check_discord_id(value: str) -> Optional[str]:
+    if not re.fullmatch(r"\d{1,25}", value.strip()):
+        return f"{value!r} is not a Discord id (digits only, e.g. 123456789012345678)"
+    return None
+
+
+def check_discord_username(value: str) -> Optional[str]:
+    # Discord rejects the whole message (HTTP 400) for these names
+    lowered = value.lower()
+    if not value.strip() or len(value) > 80 or "discord" in lowered or "clyde" in lowered:
+        return f"{value!r}: Discord needs 1-80 characters without 'discord' or 'clyde'"
+    return None
+
+
+@dataclass(frozen=True)
+class DiscordChannelConfig:
+    enabled: bool = opt(False)
+    webhook_url: str = opt("", secret=True)
+    mention_user_ids: List[str] = opt(
+        factory=list, validate=check_discord_id, help="users pinged on critical/emergency"
+    )
+    mention_role_ids: List[str] = opt(
+        factory=list, validate=check_discord_id, help="roles pinged on critical/emergency"
+    )
+    username: str = opt("SysOps Agent", validate=check_discord_username)
+    min_severity: str = opt("warn", choices=SEVERITIES)
+
+    def problems(self, path: str) -> List[Problem]:
+        return missing(self, path, ["webhook_url"])
 
 
 def escape_markdown(text: str) -> str:
@@ -191,12 +224,13 @@ def build_payload(
     username: str = "",
     user_ids: Sequence[str] = (),
     role_ids: Sequence[str] = (),
+    mention: bool = False,
 ) -> Dict[str, Any]:
     allowed: Dict[str, Any] = {"parse": []}
     payload: Dict[str, Any] = {"embeds": pack_embeds(alerts), "allowed_mentions": allowed}
     if username:
         payload["username"] = truncate(one_line(username), USERNAME_MAX)
-    if wants_mention(alerts):
+    if mention:
         users: List[str] = []
         roles: List[str] = []
         parts: List[str] = []
@@ -226,12 +260,13 @@ class DiscordChannel(HttpChannel[DiscordChannelConfig]):
     def secret_values(self, config: DiscordChannelConfig) -> List[str]:
         return [config.webhook_url]
 
-    def payload(self, alerts: Sequence[Alert]) -> Dict[str, Any]:
+    def payload(self, alerts: Sequence[Alert], mention: bool = False) -> Dict[str, Any]:
         return build_payload(
             alerts,
             username=self.config.username,
             user_ids=self.config.mention_user_ids,
             role_ids=self.config.mention_role_ids,
+            mention=mention,
         )
 
     def error_detail(self, response: Any) -> str:
@@ -241,8 +276,16 @@ class DiscordChannel(HttpChannel[DiscordChannelConfig]):
             return f"{body['message']}" + (f" (code {code})" if code is not None else "")
         return str(response.text)
 
-    async def send(self, alerts: Sequence[Alert]) -> None:
+    async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
         if not alerts:
             return
-        response = await self.request("POST", self.config.webhook_url, json=self.payload(alerts))
+        response = await self.request(
+            "POST", self.config.webhook_url, json=self.payload(alerts, mention)
+        )
         self.check(response)
+
+
+def create(cfg: DiscordChannelConfig, ctx: ChannelContext) -> DiscordChannel:
+    return DiscordChannel(
+        cfg, redactor=ctx.redactor, timeout=ctx.send_timeout_secs, clock=ctx.clock
+    )

@@ -16,30 +16,35 @@ piece of alert text is escaped.
 Failures become :class:`ChannelError`: SMTP 4xx replies and network errors are
 retryable, 5xx replies (authentication refused, recipient unknown) and TLS or
 protocol problems are final. The password is never part of a message.
+
+``aiosmtplib`` and ``ssl`` are imported when the channel is created, the
+``email`` package when a message is built, not with this module: the registry imports it for
+:class:`EmailChannelConfig`, and a host without e-mail must not pay for them
+(``tests/test_import_budget.py``).
 """
 
 from __future__ import annotations
 
-import html
-import ssl
-import unicodedata
+import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
-import aiosmtplib
-
-from sysops_agent.alerting.config import EmailChannelConfig
-from sysops_agent.channels.base import ChannelError
+from sysops_agent.channels.base import (
+    SEVERITIES,
+    ChannelContext,
+    ChannelError,
+    missing,
+    severity_of,
+)
 from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.redact import Redactor
+from sysops_agent.schema import Problem, opt
 
 if TYPE_CHECKING:
-    from sysops_agent.config import Config
+    import ssl
+    from email.message import EmailMessage
 
 #: Subjects longer than this are cut (RFC 5322 allows more, but mail clients show ~80).
 SUBJECT_MAX = 200
@@ -58,16 +63,63 @@ _SEVERITY_COLOURS = {
 }
 _RESOLVED_COLOUR = "#16a34a"
 
+_MAIL_ADDRESS = re.compile(r"^[^\s@<>(),;:\\\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 
-def _is_control(ch: str) -> bool:
-    # Cc: C0/C1 controls incl. CR, LF, TAB, NEL; Zl/Zp: U+2028/U+2029 line and
-    # paragraph separators, which some mail software also treats as line breaks.
-    return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+
+def check_mail_address(value: str) -> Optional[str]:
+    """A bare ``user@domain`` address (no display name, no spaces or control characters)."""
+    if value and not _MAIL_ADDRESS.match(value):
+        return f"{value!r} is not an e-mail address like alerts@example.com"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@dataclass(frozen=True)
+class EmailChannelConfig:
+    enabled: bool = opt(False)
+    smtp_host: str = opt("")
+    smtp_port: int = opt(587, min=1, max=65535, help="587 with starttls, 465 with tls, 25 for none")
+    security: str = opt(
+        "starttls",
+        choices=("starttls", "tls", "none"),
+        help="starttls (required, not opportunistic), tls (implicit, port 465) or none",
+    )
+    username: str = opt("", help="AUTH after TLS when set")
+    password: str = opt("", secret=True)
+    from_addr: str = opt("", validate=check_mail_address)
+    from_name: str = opt("SysOps Agent", help="display name; the alert's host is appended")
+    to_addrs: List[str] = opt(factory=list, validate=check_mail_address)
+    subject_prefix: str = opt("[sysops]")
+    ca_file: str = opt("", help="CA bundle to verify the server; empty = system store")
+    min_severity: str = opt("warn", choices=SEVERITIES)
+
+    def problems(self, path: str) -> List[Problem]:
+        """What the channel needs, and settings that are valid alone but wrong together."""
+        out = missing(self, path, ["smtp_host", "from_addr", "to_addrs"])
+        if self.password and not self.username:
+            out.append(Problem(f"{path}.username", "required when a password is set"))
+        if self.username and self.security == "none" and not _is_loopback(self.smtp_host):
+            out.append(
+                Problem(
+                    f"{path}.security",
+                    f"'none' would send the password in clear text to {self.smtp_host}; "
+                    "use starttls or tls",
+                )
+            )
+        return out
 
 
 def one_line(text: str, limit: int) -> str:
     """``text`` with every control character replaced by a space, runs collapsed, cut to ``limit``."""
-    cleaned = "".join(" " if _is_control(ch) else ch for ch in text)
+    import unicodedata
+
+    # Cc: C0/C1 controls incl. CR, LF, TAB, NEL; Zl/Zp: U+2028/U+2029 line and
+    # paragraph separators, which some mail software also treats as line breaks.
+    control = ("Cc", "Zl", "Zp")
+    cleaned = "".join(" " if unicodedata.category(ch) in control else ch for ch in text)
     cleaned = " ".join(cleaned.split())
     if len(cleaned) > limit:
         cleaned = cleaned[: limit - 1].rstrip() + "…"
@@ -149,6 +201,8 @@ def text_body(alerts: Sequence[Alert]) -> str:
 
 
 def html_body(alerts: Sequence[Alert]) -> str:
+    import html
+
     e = html.escape
     parts = ['<!DOCTYPE html>\n<html><body style="font-family: sans-serif">']
     for alert in alerts[:DETAIL_MAX]:
@@ -177,6 +231,11 @@ def build_message(
     now: float,
 ) -> EmailMessage:
     """The complete message for ``alerts`` (one or a group), ready for SMTP."""
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import format_datetime, make_msgid
+
     if not alerts:
         raise ValueError("no alerts to send")
     msg = EmailMessage(policy=SMTP)
@@ -208,6 +267,7 @@ def _retryable_code(code: int) -> bool:
 class EmailChannel:
     name = "email"
     supports_batch = True
+    rate_limited = True
 
     def __init__(
         self,
@@ -217,15 +277,24 @@ class EmailChannel:
         clock: Optional[Clock] = None,
         timeout: float = 10.0,
     ) -> None:
+        # the channel is being set up (start-up): load the SMTP and TLS stack now
+        import ssl  # noqa: F401
+
+        import aiosmtplib  # noqa: F401
+
         self._cfg = cfg
         self._redact = redactor if redactor is not None else Redactor()
         if cfg.password:
             self._redact.add(cfg.password)
         self._clock: Clock = clock or SystemClock()
         self._timeout = timeout
+        self.min_severity = severity_of(cfg.min_severity)
+        self.disabled: Optional[str] = None
         self._tls_context: Optional[ssl.SSLContext] = None
 
     def _context(self) -> ssl.SSLContext:
+        import ssl
+
         if self._tls_context is None:
             try:
                 self._tls_context = ssl.create_default_context(cafile=self._cfg.ca_file or None)
@@ -243,7 +312,11 @@ class EmailChannel:
             self._redact(f"{self._where()}: {text}"), retryable=retryable, status=status
         )
 
-    async def send(self, alerts: Sequence[Alert]) -> None:
+    async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
+        import ssl
+
+        import aiosmtplib
+
         cfg = self._cfg
         message = build_message(alerts, cfg, self._clock.time())
         security = cfg.security
@@ -311,11 +384,5 @@ class EmailChannel:
         return None
 
 
-def create(config: Config, redactor: Redactor, clock: Clock) -> EmailChannel:
-    """Registry factory."""
-    return EmailChannel(
-        config.alerting.email,
-        redactor=redactor,
-        clock=clock,
-        timeout=config.alerting.send_timeout_secs,
-    )
+def create(cfg: EmailChannelConfig, ctx: ChannelContext) -> EmailChannel:
+    return EmailChannel(cfg, redactor=ctx.redactor, clock=ctx.clock, timeout=ctx.send_timeout_secs)

@@ -6,30 +6,47 @@
   httpx exceptions quote the URL (a webhook URL *is* the secret), so they are
   re-raised ``from None`` with a redacted text, and response bodies are
   redacted and shortened too.
-- :func:`classify_status` (from :mod:`sysops_agent.alerting.retry`) decides:
-  2xx ok, 429/5xx retryable, other statuses final. A status in a channel's
+- :func:`classify_status` is the one status classifier of every HTTP channel:
+  2xx ok; 429 and 5xx retryable; every other status final (a 4xx will not get
+  better by repeating it; 1xx/3xx are unexpected here). A status in a channel's
   :attr:`HttpChannel.disable_on` (e.g. Discord's 404 for a deleted webhook)
   disables the channel: one loud error, then every later send fails at once
   without a request, until the agent restarts or reloads.
 - :func:`parse_retry_after` reads the wait a platform asks for: the
   ``Retry-After`` header (seconds or an HTTP date) first, then the JSON body's
   ``retry_after`` (Discord) or ``parameters.retry_after`` (Telegram).
+
+httpx is imported when a channel is created, not when this module is
+imported: the registry imports every channel module for its
+config class, and a host that only prints to the console must not pay for
+httpx (about 5 MiB of RSS, ``tests/test_import_budget.py``).
 """
 
 from __future__ import annotations
 
-import email.utils
+import enum
 import logging
-from typing import Any, FrozenSet, Generic, Iterable, Mapping, Optional, TypeVar
-
-import httpx
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    FrozenSet,
+    Generic,
+    Iterable,
+    Mapping,
+    Optional,
+    Protocol,
+    TypeVar,
+)
 
 from sysops_agent import __version__
-from sysops_agent.alerting.retry import Disposition, classify_status
-from sysops_agent.channels.base import ChannelError
+from sysops_agent.channels.base import ChannelError, severity_of
 from sysops_agent.channels.text import one_line
 from sysops_agent.clock import Clock
+from sysops_agent.model import Severity
 from sysops_agent.redact import Redactor
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("sysops_agent.channels")
 
@@ -38,6 +55,21 @@ USER_AGENT = f"sysops-agent/{__version__}"
 MAX_ERROR_DETAIL = 300
 #: connections kept per channel: alerts go out one request at a time
 POOL_CONNECTIONS = 2
+
+
+class Disposition(enum.Enum):
+    OK = "ok"
+    RETRY = "retry"
+    FINAL = "final"
+
+
+def classify_status(status: int) -> Disposition:
+    """2xx ok; 429 and 5xx retryable; everything else final."""
+    if 200 <= status < 300:
+        return Disposition.OK
+    if status == 429 or 500 <= status < 600:
+        return Disposition.RETRY
+    return Disposition.FINAL
 
 
 def parse_retry_after(
@@ -52,6 +84,8 @@ def parse_retry_after(
         except ValueError:
             pass
         if now is not None:
+            import email.utils  # pulls in urllib.parse: only when a platform sends a date
+
             try:
                 when = email.utils.parsedate_to_datetime(header)
             except (TypeError, ValueError, IndexError):
@@ -74,8 +108,15 @@ def json_body(response: httpx.Response) -> Any:
         return None
 
 
+class ChannelSection(Protocol):
+    """What the base class reads from a channel's ``[alerting.<name>]`` section."""
+
+    @property
+    def min_severity(self) -> str: ...
+
+
 #: the channel's own ``[alerting.<name>]`` section
-C = TypeVar("C")
+C = TypeVar("C", bound=ChannelSection)
 
 
 class HttpChannel(Generic[C]):
@@ -87,6 +128,7 @@ class HttpChannel(Generic[C]):
 
     name = "http"
     supports_batch = True
+    rate_limited = True
     #: statuses after which the endpoint is known to be gone or refused for good
     disable_on: FrozenSet[int] = frozenset()
 
@@ -99,7 +141,11 @@ class HttpChannel(Generic[C]):
         clock: Optional[Clock] = None,
         transport: Optional[httpx.AsyncBaseTransport] = None,
     ) -> None:
+        # a channel is being set up (start-up): load httpx now, not on the first alert
+        import httpx  # noqa: F401
+
         self.config = config
+        self.min_severity: Severity = severity_of(config.min_severity)
         self.redactor = redactor if redactor is not None else Redactor()
         for secret in self.secret_values(config):
             if secret:
@@ -118,6 +164,8 @@ class HttpChannel(Generic[C]):
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            import httpx
+
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout),
                 limits=httpx.Limits(
@@ -141,6 +189,8 @@ class HttpChannel(Generic[C]):
         headers: Optional[Mapping[str, str]] = None,
     ) -> httpx.Response:
         """Send one request; transport failures become (redacted) ChannelErrors."""
+        import httpx
+
         if self.disabled is not None:
             raise ChannelError(f"{self.name} is disabled: {self.disabled}", retryable=False)
         try:

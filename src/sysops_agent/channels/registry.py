@@ -1,125 +1,142 @@
-"""The channel registry: name -> factory, written out explicitly (no scanning).
+"""The channel registry: one :class:`~sysops_agent.plugins.Plugin` line per channel.
 
-A factory takes ``(config, redactor, clock)`` and returns a :class:`Channel`
-built from ``config.alerting.<name>``. Adding a channel is one module plus one
-line in :data:`CHANNELS`. :func:`build_channels` builds every enabled channel
-(the console when none is), :func:`build_channel` one by name (``test-alert``).
+Each channel module holds its config class (the ``[alerting.<name>]``
+section) and ``create(cfg, ctx)``; :data:`CHANNELS` lists them in config
+order. :data:`AlertingConfig` — the whole ``[alerting]`` table — is derived
+from it plus the pipeline's own keys (:class:`PipelineConfig`), so the schema,
+``check-config`` and the "enabled" logic cannot disagree with what is built.
+Adding a channel is its module plus one line in :data:`CHANNELS`.
+
+Importing this module imports every channel module, but none of them imports
+httpx, aiosmtplib or ssl before a channel is created or sends
+(``tests/test_import_budget.py``).
+
+:func:`build_channels` builds every enabled channel (the console when none
+is), :func:`build_channel` one by name (``test-alert``), and
+:func:`build_alert_manager` the daemon's pipeline with them. The channels
+layer sits above ``alerting``: this module imports
+:mod:`sysops_agent.alerting.config` (the pipeline's keys of ``[alerting]``) and
+:mod:`sysops_agent.alerting.manager` (to wire the channels into it).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, List
+from typing import TYPE_CHECKING, Any, List, Tuple
 
-from sysops_agent.alerting.route import channel_min_severity as _min_severity
-from sysops_agent.channels.base import Channel
-from sysops_agent.channels.console import ConsoleChannel
+from sysops_agent.alerting.config import PipelineConfig
+from sysops_agent.channels import (
+    alertmanager,
+    console,
+    discord,
+    email,
+    slack,
+    syslog,
+    telegram,
+    webhook,
+)
+from sysops_agent.channels.base import REQUIRED, Channel, ChannelContext, ChannelFactory
 from sysops_agent.clock import Clock
-from sysops_agent.config import Config
 from sysops_agent.model import Severity
+from sysops_agent.plugins import Plugin, fields_of, is_enabled, project, sections_class
 from sysops_agent.redact import Redactor
+
+if TYPE_CHECKING:
+    from sysops_agent.alerting.manager import AlertManager
 
 log = logging.getLogger("sysops_agent.channels")
 
-ChannelFactory = Callable[[Config, Redactor, Clock], Channel]
+CHANNELS: Tuple[Plugin[ChannelFactory], ...] = (
+    Plugin("console", console.ConsoleChannelConfig, console.create),
+    Plugin("discord", discord.DiscordChannelConfig, discord.create),
+    Plugin("slack", slack.SlackChannelConfig, slack.create),
+    Plugin("telegram", telegram.TelegramChannelConfig, telegram.create),
+    Plugin("email", email.EmailChannelConfig, email.create),
+    Plugin("webhook", webhook.WebhookChannelConfig, webhook.create),
+    Plugin("syslog", syslog.SyslogChannelConfig, syslog.create),
+    Plugin("alertmanager", alertmanager.AlertmanagerChannelConfig, alertmanager.create),
+)
+
+if TYPE_CHECKING:  # a class made at run time: mypy sees its sections as Any
+    AlertingConfig = Any
+else:
+    AlertingConfig = sections_class(
+        "AlertingConfig",
+        CHANNELS,
+        extra=fields_of(PipelineConfig),
+        doc="``[alerting]``: the pipeline's keys and one ``[alerting.<channel>]`` per channel.",
+        module=__name__,
+    )
+
+#: used for a channel that has no ``[alerting.<name>]`` section of its own
+DEFAULT_MIN_SEVERITY = Severity.WARN
 
 
-# Each factory imports its channel module when called: a host that only prints
-# to the console does not pay for httpx or aiosmtplib (about 5 MiB of RSS).
+def _plugin(name: str) -> Plugin[ChannelFactory]:
+    for p in CHANNELS:
+        if p.name == name:
+            return p
+    known = ", ".join(sorted(p.name for p in CHANNELS))
+    raise ValueError(f"unknown channel {name!r} (known: {known})")
 
 
-def _console(config: Config, redactor: Redactor, clock: Clock) -> Channel:
-    return ConsoleChannel()
+def channel_names() -> List[str]:
+    return [p.name for p in CHANNELS]
 
 
-def _discord(config: Config, redactor: Redactor, clock: Clock) -> Channel:
-    from sysops_agent.channels.discord import DiscordChannel
-
-    a = config.alerting
-    return DiscordChannel(a.discord, redactor=redactor, timeout=a.send_timeout_secs, clock=clock)
-
-
-def _slack(config: Config, redactor: Redactor, clock: Clock) -> Channel:
-    from sysops_agent.channels.slack import SlackChannel
-
-    a = config.alerting
-    return SlackChannel(a.slack, redactor=redactor, timeout=a.send_timeout_secs, clock=clock)
-
-
-def _telegram(config: Config, redactor: Redactor, clock: Clock) -> Channel:
-    from sysops_agent.channels.telegram import TelegramChannel
-
-    a = config.alerting
-    return TelegramChannel(a.telegram, redactor=redactor, timeout=a.send_timeout_secs, clock=clock)
-
-
-def _webhook(config: Config, redactor: Redactor, clock: Clock) -> Channel:
-    from sysops_agent.channels.webhook import WebhookChannel
-
-    a = config.alerting
-    return WebhookChannel(a.webhook, redactor=redactor, timeout=a.send_timeout_secs, clock=clock)
-
-
-def _email(config: Config, redactor: Redactor, clock: Clock) -> Channel:
-    from sysops_agent.channels import email
-
-    return email.create(config, redactor, clock)
-
-
-def _syslog(config: Config, redactor: Redactor, clock: Clock) -> Channel:
-    from sysops_agent.channels import syslog
-
-    return syslog.create(config, redactor, clock)
-
-
-def _alertmanager(config: Config, redactor: Redactor, clock: Clock) -> Channel:
-    from sysops_agent.channels import alertmanager
-
-    return alertmanager.create(config, redactor, clock)
-
-
-CHANNELS: Dict[str, ChannelFactory] = {
-    "console": _console,
-    "discord": _discord,
-    "slack": _slack,
-    "telegram": _telegram,
-    "webhook": _webhook,
-    "email": _email,
-    "syslog": _syslog,
-    "alertmanager": _alertmanager,
-}
-
-
-def enabled_channel_names(config: Config) -> List[str]:
+def enabled_channel_names(alerting: Any) -> List[str]:
     """Names of the enabled channels, in config order (``console`` when none is)."""
-    names = [n for n in config.alerting.channel_names() if getattr(config.alerting, n).enabled]
+    names = [p.name for p in CHANNELS if is_enabled(getattr(alerting, p.name))]
     return names or ["console"]
 
 
-def build_channel(name: str, config: Config, redactor: Redactor, clock: Clock) -> Channel:
+def missing_settings(name: str, alerting: Any) -> List[str]:
+    """Key paths that channel ``name`` needs but are empty (whether enabled or not)."""
+    section = getattr(alerting, _plugin(name).name)
+    check = getattr(section, "problems", None)
+    if check is None:
+        return []
+    return [p.path for p in check(f"alerting.{name}") if p.message == REQUIRED]
+
+
+def context(alerting: Any, redactor: Redactor, clock: Clock) -> ChannelContext:
+    return ChannelContext(redactor, clock, project(alerting, PipelineConfig).send_timeout_secs)
+
+
+def build_channel(name: str, alerting: Any, redactor: Redactor, clock: Clock) -> Channel:
     """Build channel ``name`` (enabled or not); ValueError for an unknown name."""
-    factory = CHANNELS.get(name)
-    if factory is None:
-        known = ", ".join(sorted(CHANNELS))
-        raise ValueError(f"unknown channel {name!r} (known: {known})")
-    return factory(config, redactor, clock)
+    plugin = _plugin(name)
+    return plugin.create(getattr(alerting, plugin.name), context(alerting, redactor, clock))
 
 
-def build_channels(config: Config, redactor: Redactor, clock: Clock) -> List[Channel]:
+def build_channels(alerting: Any, redactor: Redactor, clock: Clock) -> List[Channel]:
     """Every enabled channel; the console when none is enabled (or none could be built)."""
     channels: List[Channel] = []
-    for name in enabled_channel_names(config):
-        if name not in CHANNELS:
-            log.error("channel %s is enabled but this build has no such channel; skipped", name)
-            continue
+    for name in enabled_channel_names(alerting):
         try:
-            channels.append(build_channel(name, config, redactor, clock))
+            channels.append(build_channel(name, alerting, redactor, clock))
         except Exception as exc:  # one bad channel must not stop the agent
             log.error("channel %s could not be set up: %s", name, redactor(str(exc)))
     if not channels:
-        channels.append(_console(config, redactor, clock))
+        channels.append(build_channel("console", alerting, redactor, clock))
     return channels
 
 
-def channel_min_severity(name: str, config: Config) -> Severity:
-    return _min_severity(name, config.alerting)
+def channel_min_severity(name: str, alerting: Any) -> Severity:
+    """The ``min_severity`` of channel ``name`` (``DEFAULT_MIN_SEVERITY`` without a section)."""
+    section = getattr(alerting, name, None)
+    text = getattr(section, "min_severity", None)
+    if not isinstance(text, str):
+        return DEFAULT_MIN_SEVERITY
+    try:
+        return Severity.parse(text)
+    except ValueError:
+        return DEFAULT_MIN_SEVERITY
+
+
+def build_alert_manager(alerting: Any, clock: Clock, redactor: Redactor) -> AlertManager:
+    """The daemon's alert manager with every enabled channel (console when none)."""
+    from sysops_agent.alerting.manager import AlertManager
+
+    channels = build_channels(alerting, redactor, clock)
+    return AlertManager(project(alerting, PipelineConfig), channels, clock, redactor=redactor)

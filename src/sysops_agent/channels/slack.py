@@ -4,8 +4,8 @@ Slack's mrkdwn gives ``<…>`` a meaning (``<!channel>``, ``<!here>``,
 ``<@U123>``, links) and uses ``&`` for entities, so ``&``, ``<`` and ``>`` in
 alert text are written ``&amp;``, ``&lt;``, ``&gt;`` (:func:`escape`): a log
 line quoting ``<!channel>`` shows up as text. The configured ``mention`` is
-the one thing added raw, on messages that carry a firing critical or
-emergency alert.
+the one thing added raw, on messages the pipeline marks ``mention=True`` (a
+firing critical or emergency alert, decided by :mod:`sysops_agent.alerting.route`).
 
 Limits: the constants below. A text object is measured after escaping (that
 is what Slack receives), and cut on the plain text so an entity is never
@@ -19,10 +19,11 @@ lists the rest in one summary section.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
 
-from sysops_agent.alerting.config import SlackChannelConfig
-from sysops_agent.alerting.route import wants_mention
+from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel
 from sysops_agent.channels.text import (
     clean,
@@ -33,6 +34,7 @@ from sysops_agent.channels.text import (
     truncate,
 )
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
+from sysops_agent.schema import Problem, opt
 
 # Slack's limits (Block Kit reference; msg_blocks_too_long observed near 13k characters)
 TEXT_OBJECT_MAX = 3000
@@ -57,6 +59,30 @@ EMOJI = {
     Severity.EMERGENCY: ":rotating_light:",
 }
 RESOLVED_EMOJI = ":white_check_mark:"
+
+
+def check_slack_mention(value: str) -> Optional[str]:
+    if value and not re.fullmatch(r"(\s*<[!@#][^<>\s]+>)+\s*", value):
+        return (
+            f"{value!r} is not Slack mention syntax: use <!here>, <!channel>, <@U12345> "
+            "or <!subteam^S12345>"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class SlackChannelConfig:
+    enabled: bool = opt(False)
+    webhook_url: str = opt("", secret=True)
+    mention: str = opt(
+        "",
+        validate=check_slack_mention,
+        help="e.g. <@U12345> or <!subteam^S123>, added on critical/emergency",
+    )
+    min_severity: str = opt("warn", choices=SEVERITIES)
+
+    def problems(self, path: str) -> List[Problem]:
+        return missing(self, path, ["webhook_url"])
 
 
 def escape(text: str) -> str:
@@ -122,11 +148,14 @@ def summary_block(rest: Sequence[Alert], budget: int) -> Dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}
 
 
-def build_payload(alerts: Sequence[Alert], *, mention: str = "") -> Dict[str, Any]:
+def build_payload(
+    alerts: Sequence[Alert], *, mention: str = "", with_mention: bool = False
+) -> Dict[str, Any]:
+    """The message; ``mention`` (the configured text) leads it when ``with_mention``."""
     blocks: List[Dict[str, Any]] = []
     used = 0
     prefix = ""
-    if mention and wants_mention(alerts):
+    if mention and with_mention:
         prefix = mention.strip()[:500]
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": prefix}})
         used += len(prefix)
@@ -166,11 +195,17 @@ class SlackChannel(HttpChannel[SlackChannelConfig]):
     def secret_values(self, config: SlackChannelConfig) -> List[str]:
         return [config.webhook_url]
 
-    def payload(self, alerts: Sequence[Alert]) -> Dict[str, Any]:
-        return build_payload(alerts, mention=self.config.mention)
+    def payload(self, alerts: Sequence[Alert], mention: bool = False) -> Dict[str, Any]:
+        return build_payload(alerts, mention=self.config.mention, with_mention=mention)
 
-    async def send(self, alerts: Sequence[Alert]) -> None:
+    async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
         if not alerts:
             return
-        response = await self.request("POST", self.config.webhook_url, json=self.payload(alerts))
+        response = await self.request(
+            "POST", self.config.webhook_url, json=self.payload(alerts, mention)
+        )
         self.check(response)
+
+
+def create(cfg: SlackChannelConfig, ctx: ChannelContext) -> SlackChannel:
+    return SlackChannel(cfg, redactor=ctx.redactor, timeout=ctx.send_timeout_secs, clock=ctx.clock)

@@ -27,22 +27,82 @@ import asyncio
 import os
 import socket
 import time
-import unicodedata
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
-from sysops_agent.alerting.config import (
-    SYSLOG_FACILITY_CODES,
-    SyslogChannelConfig,
-    split_syslog_address,
-)
-from sysops_agent.channels.base import ChannelError
+from sysops_agent.channels.base import SEVERITIES, ChannelContext, ChannelError, severity_of
 from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.model import Alert, AlertState, Severity
-from sysops_agent.redact import Redactor
+from sysops_agent.schema import opt
 
-if TYPE_CHECKING:
-    from sysops_agent.config import Config
+#: syslog facility names and codes (RFC 5424 §6.2.1)
+SYSLOG_FACILITY_CODES: Dict[str, int] = {
+    "kern": 0,
+    "user": 1,
+    "mail": 2,
+    "daemon": 3,
+    "auth": 4,
+    "syslog": 5,
+    "lpr": 6,
+    "news": 7,
+    "uucp": 8,
+    "cron": 9,
+    "authpriv": 10,
+    "ftp": 11,
+    **{f"local{i}": 16 + i for i in range(8)},
+}
+SYSLOG_FACILITIES = tuple(SYSLOG_FACILITY_CODES)
+
+
+def split_syslog_address(value: str) -> Tuple[str, int]:
+    """``host:port``, ``[v6]:port`` or ``host`` (port 514) -> (host, port); raises ValueError."""
+    host, port = value, "514"
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            raise ValueError("missing ']' after the IPv6 address")
+        host, rest = value[1:end], value[end + 1 :]
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError("expected ':port' after ']'")
+            port = rest[1:]
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if not host or any(c.isspace() for c in host):
+        raise ValueError("empty host or host with spaces")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+    return host, int(port)
+
+
+def check_syslog_address(value: str) -> Optional[str]:
+    if not value or value.startswith("/"):
+        return None
+    try:
+        split_syslog_address(value)
+    except ValueError as e:
+        return f"{value!r} is neither a unix socket path (/dev/log) nor host:port ({e})"
+    return None
+
+
+@dataclass(frozen=True)
+class SyslogChannelConfig:
+    enabled: bool = opt(False)
+    address: str = opt(
+        "",
+        validate=check_syslog_address,
+        help="empty = local /dev/log; a unix socket path, or host:port (UDP, port default 514)",
+    )
+    facility: str = opt("daemon", choices=SYSLOG_FACILITIES)
+    format: str = opt(
+        "rfc3164",
+        choices=("rfc3164", "rfc5424"),
+        help="rfc3164 (classic BSD line, what /dev/log expects) or rfc5424",
+    )
+    max_length: int = opt(2048, min=480, max=8192, help="bytes per datagram, longer text is cut")
+    min_severity: str = opt("warn", choices=SEVERITIES)
+
 
 TAG = "sysops-agent"
 DEFAULT_SOCKET = "/dev/log"
@@ -70,6 +130,8 @@ def priority(facility: str, alert: Alert) -> int:
 
 def clean_text(text: str) -> str:
     """One line: control characters (CR, LF, NUL, ...) and U+2028/9 become spaces, runs collapsed."""
+    import unicodedata
+
     out = "".join(" " if unicodedata.category(ch) in ("Cc", "Zl", "Zp") else ch for ch in text)
     return " ".join(out.split())
 
@@ -136,6 +198,7 @@ class SyslogChannel:
     name = "syslog"
     #: one syslog record per alert: a grouped record would be one huge line
     supports_batch = False
+    rate_limited = True
 
     def __init__(
         self,
@@ -149,6 +212,8 @@ class SyslogChannel:
         self._clock: Clock = clock or SystemClock()
         self._timeout = timeout
         self._hostname = hostname
+        self.min_severity = severity_of(cfg.min_severity)
+        self.disabled: Optional[str] = None
         self._unix: Optional[str] = None
         self._udp: Optional[Tuple[str, int]] = None
         if not cfg.address or cfg.address.startswith("/"):
@@ -217,7 +282,7 @@ class SyslogChannel:
             finally:
                 loop.remove_writer(sock.fileno())
 
-    async def send(self, alerts: Sequence[Alert]) -> None:
+    async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
         cfg = self._cfg
         sock, dest = await self._open()
         for alert in alerts:
@@ -252,8 +317,5 @@ class SyslogChannel:
         self._close()
 
 
-def create(config: Config, redactor: Redactor, clock: Clock) -> SyslogChannel:
-    """Registry factory."""
-    return SyslogChannel(
-        config.alerting.syslog, clock=clock, timeout=config.alerting.send_timeout_secs
-    )
+def create(cfg: SyslogChannelConfig, ctx: ChannelContext) -> SyslogChannel:
+    return SyslogChannel(cfg, clock=ctx.clock, timeout=ctx.send_timeout_secs)

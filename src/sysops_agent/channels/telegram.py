@@ -20,10 +20,10 @@ disable the channel with one loud error.
 
 from __future__ import annotations
 
-import html
+from dataclasses import dataclass
 from typing import Any, List, NamedTuple, Optional, Sequence
 
-from sysops_agent.alerting.config import TelegramChannelConfig
+from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel, json_body
 from sysops_agent.channels.text import (
     ELLIPSIS,
@@ -36,6 +36,7 @@ from sysops_agent.channels.text import (
     utf16_len,
 )
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
+from sysops_agent.schema import Problem, opt
 
 #: Telegram's limit for ``text`` after entity parsing, in UTF-16 code units
 MESSAGE_MAX = 4096
@@ -55,13 +56,26 @@ EMOJI = {
 RESOLVED_EMOJI = "✅"
 
 
+@dataclass(frozen=True)
+class TelegramChannelConfig:
+    enabled: bool = opt(False)
+    bot_token: str = opt("", secret=True)
+    chat_id: str = opt("")
+    api_base_url: str = opt("https://api.telegram.org")
+    min_severity: str = opt("warn", choices=SEVERITIES)
+
+    def problems(self, path: str) -> List[Problem]:
+        return missing(self, path, ["bot_token", "chat_id"])
+
+
 class Piece(NamedTuple):
     text: str
     tag: Optional[str] = None
 
 
 def escape(text: str) -> str:
-    return html.escape(text, quote=False)
+    """``html.escape(text, quote=False)``, without importing :mod:`html` (and its entity table)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render(pieces: Sequence[Piece]) -> str:
@@ -176,8 +190,14 @@ class TelegramChannel(HttpChannel[TelegramChannelConfig]):
             return str(body["description"])
         return str(response.text)
 
-    async def send(self, alerts: Sequence[Alert]) -> None:
+    async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
         if not alerts:
             return
         response = await self.request("POST", self.url, json=self.payload(alerts))
         self.check(response)
+
+
+def create(cfg: TelegramChannelConfig, ctx: ChannelContext) -> TelegramChannel:
+    return TelegramChannel(
+        cfg, redactor=ctx.redactor, timeout=ctx.send_timeout_secs, clock=ctx.clock
+    )

@@ -15,13 +15,27 @@ success; the usual classifier decides the rest.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-from sysops_agent.alerting.config import WebhookChannelConfig
+from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel
 from sysops_agent.clock import Clock
 from sysops_agent.model import Alert
 from sysops_agent.redact import Redactor
+from sysops_agent.schema import Problem, opt
+
+
+@dataclass(frozen=True)
+class WebhookChannelConfig:
+    enabled: bool = opt(False)
+    url: str = opt("", secret=True)
+    method: str = opt("POST", choices=("POST", "PUT", "PATCH"))
+    headers: Dict[str, str] = opt(factory=dict, secret=True, help="values may use ${ENV}")
+    min_severity: str = opt("warn", choices=SEVERITIES)
+
+    def problems(self, path: str) -> List[Problem]:
+        return missing(self, path, ["url"])
 
 
 class WebhookChannel(HttpChannel[WebhookChannelConfig]):
@@ -49,7 +63,7 @@ class WebhookChannel(HttpChannel[WebhookChannelConfig]):
     def secret_values(self, config: WebhookChannelConfig) -> List[str]:
         return [config.url, *config.headers.values()]
 
-    async def send(self, alerts: Sequence[Alert]) -> None:
+    async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
         for alert in alerts:
             response = await self.request(
                 self.config.method.upper(),
@@ -58,3 +72,9 @@ class WebhookChannel(HttpChannel[WebhookChannelConfig]):
                 headers=self.headers,
             )
             self.check(response)
+
+
+def create(cfg: WebhookChannelConfig, ctx: ChannelContext) -> WebhookChannel:
+    return WebhookChannel(
+        cfg, redactor=ctx.redactor, timeout=ctx.send_timeout_secs, clock=ctx.clock
+    )

@@ -71,7 +71,11 @@ def register(sub: SubParsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sysops_agent.agent_logging import setup_logging
-    from sysops_agent.channels.registry import CHANNELS, enabled_channel_names
+    from sysops_agent.channels.registry import (
+        channel_names,
+        enabled_channel_names,
+        missing_settings,
+    )
     from sysops_agent.config import resolve_hostname
     from sysops_agent.redact import Redactor, install_log_redaction
 
@@ -83,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
         setup_logging("warning", "", redact)
         if args.channel:
             name = args.channel
-            if name not in CHANNELS:
-                known = ", ".join(sorted(CHANNELS))
+            if name not in channel_names():
+                known = ", ".join(sorted(channel_names()))
                 print(f"sysops-agent: unknown channel {name!r} (known: {known})", file=sys.stderr)
                 return 2
-            missing = config.alerting.missing_settings(name)
+            missing = missing_settings(name, config.alerting)
             if missing:
                 print(
                     f"sysops-agent: channel {name!r} is not configured: set "
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             names = [name]
         else:
-            names = enabled_channel_names(config)
+            names = enabled_channel_names(config.alerting)
         alert = make_test_alert(resolve_hostname(config), time.time())
         results = asyncio.run(_send_all(config, names, alert, redact, args.deadline))
     finally:
@@ -152,7 +156,7 @@ async def _send_one(
 
     cfg = config.alerting
     try:
-        channel = build_channel(name, config, redact, clock)
+        channel = build_channel(name, cfg, redact, clock)
     except Exception as exc:  # a channel that cannot even be set up is a failure, not a crash
         return redact(f"cannot set up the channel: {exc}")
     try:
