@@ -104,14 +104,6 @@ class HistoryStats:
     last_error: str = ""
 
 
-def round7(v: float) -> float:
-    """7 significant digits: the precision of the float32 ring buffer, without its noise.
-
-    It also lets SQLite store integral values (byte counts) as small integers.
-    """
-    return float(f"{v:.7g}")
-
-
 def is_corruption(e: BaseException) -> bool:
     if isinstance(e, CorruptDatabase):
         return True
