@@ -146,11 +146,11 @@ class Unit:
     #: the exported name's suffix in place of :attr:`suffix` (``_ratio`` for ``_percent``)
     prom_suffix: str
     #: multiply the stored value by this for Prometheus
-    prom_scale: float
+    prom_scale: float = 1.0
     #: ``gauge`` or ``counter``
-    prom_type: str
+    prom_type: str = GAUGE
     #: unit text for the HELP line ("" adds none)
-    prom_help: str
+    prom_help: str = ""
     #: human text for a value in this unit
     formatter: Callable[[float], str] = field(default=format_number, repr=False, compare=False)
     #: human text for a configured level (None: like a value)
@@ -167,6 +167,8 @@ class Unit:
         return (self.level_formatter or self.formatter)(level)
 
 
+_MIB = 1024.0 * 1024.0
+
 PERCENT = Unit(
     "percent",
     "_percent",
@@ -175,127 +177,48 @@ PERCENT = Unit(
     resolution=0.01,
     prom_suffix="_ratio",
     prom_scale=0.01,
-    prom_type=GAUGE,
     prom_help="ratio 0-1 (the agent's percentage / 100)",
     formatter=_percent,
     level_formatter=lambda level: f"{_level_num(level)}%",
 )
+# The others positionally: Unit(name, suffix, non_negative, min_change, resolution,
+# prom_suffix, ...). Rates: resolution 0.001 keeps one event in 1000 s; 1 error
+# or drop a second matters.
 ERRORS_PER_SECOND = Unit(
-    "errors_per_second",
-    "_errors_per_second",
-    non_negative=True,
-    min_change=1.0,
-    resolution=0.001,  # 1 error in 1000 s
-    prom_suffix="_errors_per_second",
-    prom_scale=1.0,
-    prom_type=GAUGE,
-    prom_help="per second",
-    formatter=_per_second,
-)
+    "errors_per_second", "_errors_per_second", True, 1.0, 0.001, "_errors_per_second",
+    prom_help="per second", formatter=_per_second,
+)  # fmt: skip
 DROPS_PER_SECOND = Unit(
-    "drops_per_second",
-    "_drops_per_second",
-    non_negative=True,
-    min_change=1.0,
-    resolution=0.001,
-    prom_suffix="_drops_per_second",
-    prom_scale=1.0,
-    prom_type=GAUGE,
-    prom_help="per second",
-    formatter=_per_second,
-)
+    "drops_per_second", "_drops_per_second", True, 1.0, 0.001, "_drops_per_second",
+    prom_help="per second", formatter=_per_second,
+)  # fmt: skip
 BYTES_PER_SECOND = Unit(
-    "bytes_per_second",
-    "_bytes_per_second",
-    non_negative=True,
-    min_change=1024.0 * 1024.0,  # 1 MiB/s
-    resolution=1.0,
-    prom_suffix="_bytes_per_second",
-    prom_scale=1.0,
-    prom_type=GAUGE,
-    prom_help="bytes per second",
-    formatter=_bytes_per_second,
-)
+    "bytes_per_second", "_bytes_per_second", True, _MIB, 1.0, "_bytes_per_second",
+    prom_help="bytes per second", formatter=_bytes_per_second,
+)  # fmt: skip
+#: operations, packets: 50/s is the least change that matters
 PER_SECOND = Unit(
-    "per_second",
-    "_per_second",
-    non_negative=True,
-    min_change=50.0,  # operations, packets
-    resolution=0.001,
-    prom_suffix="_per_second",
-    prom_scale=1.0,
-    prom_type=GAUGE,
-    prom_help="per second",
-    formatter=_per_second,
-)
+    "per_second", "_per_second", True, 50.0, 0.001, "_per_second",
+    prom_help="per second", formatter=_per_second,
+)  # fmt: skip
 BYTES = Unit(
-    "bytes",
-    "_bytes",
-    non_negative=True,
-    min_change=64.0 * 1024.0 * 1024.0,  # 64 MiB
-    resolution=1.0,
-    prom_suffix="_bytes",
-    prom_scale=1.0,
-    prom_type=GAUGE,
-    prom_help="bytes",
-    formatter=format_bytes,
-)
-COUNT = Unit(
-    "count",
-    "_count",
-    non_negative=True,
-    min_change=10.0,
-    resolution=1.0,
-    prom_suffix="_count",
-    prom_scale=1.0,
-    prom_type=GAUGE,
-    prom_help="",
-)
+    "bytes", "_bytes", True, 64.0 * _MIB, 1.0, "_bytes",
+    prom_help="bytes", formatter=format_bytes,
+)  # fmt: skip
+COUNT = Unit("count", "_count", True, 10.0, 1.0, "_count")
 SECONDS = Unit(
-    "seconds",
-    "_seconds",
-    non_negative=True,
-    min_change=1.0,
-    resolution=0.001,
-    prom_suffix="_seconds",
-    prom_scale=1.0,
-    prom_type=GAUGE,
-    prom_help="seconds",
-    formatter=_seconds,
-)
+    "seconds", "_seconds", True, 1.0, 0.001, "_seconds",
+    prom_help="seconds", formatter=_seconds,
+)  # fmt: skip
+#: counters are never judged statistically (``rules.py`` excludes them): min_change 0
 TOTAL = Unit(
-    "total",
-    "_total",
-    non_negative=True,
-    min_change=0.0,  # counters are never judged statistically (rules.py excludes them)
-    resolution=1.0,
-    prom_suffix="_total",
-    prom_scale=1.0,
-    prom_type=COUNTER,
-    prom_help="count since the agent started",
-)
-LOAD = Unit(
-    "load",
-    "",
-    non_negative=True,
-    min_change=1.0,
-    resolution=0.01,  # /proc/loadavg prints two decimals
-    prom_suffix="",
-    prom_scale=1.0,
-    prom_type=GAUGE,
-    prom_help="",
-)
-UNKNOWN = Unit(
-    "unknown",
-    "",
-    non_negative=False,
-    min_change=0.0,  # recorded CSV files and the like: only the statistics decide
-    resolution=None,
-    prom_suffix="",
-    prom_scale=1.0,
-    prom_type=GAUGE,
-    prom_help="",
-)
+    "total", "_total", True, 0.0, 1.0, "_total",
+    prom_type=COUNTER, prom_help="count since the agent started",
+)  # fmt: skip
+#: /proc/loadavg prints two decimals
+LOAD = Unit("load", "", True, 1.0, 0.01, "")
+#: recorded CSV files and the like: anything goes, only the statistics decide
+UNKNOWN = Unit("unknown", "", False, 0.0, None, "")
 
 #: units recognised by the metric name's suffix, checked in order: the first
 #: matching suffix wins, so longer suffixes come first
