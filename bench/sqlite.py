@@ -40,8 +40,9 @@ from sysops_agent.clock import SystemClock, VirtualClock
 from sysops_agent.model import Labels, make_labels
 from sysops_agent.storage import sqlite_writer as sqlite_db
 from sysops_agent.storage.sqlite_history import Row, SqliteHistory, labels_json
-from sysops_agent.storage.sqlite_writer import HistoryDatabase, round7
+from sysops_agent.storage.sqlite_writer import HistoryDatabase
 from sysops_agent.storage.store import Store
+from sysops_agent.units import round_stored
 
 MINUTE = 60
 DAY = 86400
@@ -68,7 +69,7 @@ def row_values(kind: str, base: float, rng: random.Random) -> Tuple[float, float
         vals = [float(int(base + rng.uniform(-1e6, 1e6))) for _ in range(3)]
     else:
         vals = [float(int(base + rng.choice((0, 0, 0, 1))))] * 3
-    return round7(sum(vals) / 3), round7(min(vals)), round7(max(vals))
+    return round_stored(sum(vals) / 3), round_stored(min(vals)), round_stored(max(vals))
 
 
 def simulate(

@@ -129,7 +129,7 @@ async def test_stop_sends_pending_burst_follow_ups(tmp_path: Path) -> None:
     await r.clock.advance(1.0)
     assert len(r.alerts) == 1
     await r.stop()
-    assert r.alerts[-1].message == "20 I/O errors on sdd1 in 0.0 s"
+    assert r.alerts[-1].message == "20 I/O errors on sdd1 in 0s"
 
 
 def test_disabled_sources_are_not_built(tmp_path: Path) -> None:

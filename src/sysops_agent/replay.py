@@ -24,11 +24,11 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, TextIO, T
 
 from sysops_agent.alerting.dedup import DedupStage
 from sysops_agent.analysis import AnalysisTick
-from sysops_agent.analyzers.feed import is_impossible
 from sysops_agent.analyzers.registry import build_analyzers
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, Labels, Sample, make_labels
 from sysops_agent.storage.store import Store
+from sysops_agent.units import is_impossible
 
 #: (line number, sample)
 Numbered = Tuple[int, Sample]

@@ -7,11 +7,7 @@ from typing import Any, Iterable, List, MutableMapping
 from sysops_agent.analyzers.describe import subject
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.model import Alert, AlertState, SeriesKey
-
-
-def clean(value: float) -> float:
-    """A stored (float32) value as the 7 significant digits it really has: 5.95, not 5.9518094."""
-    return float(f"{value:.7g}")
+from sysops_agent.units import round_stored
 
 
 def transition_alert(
@@ -28,8 +24,8 @@ def transition_alert(
         hostname=hostname,
         severity=t.severity,
         metric=key.metric,
-        value=clean(t.value),
-        threshold=clean(threshold),
+        value=round_stored(t.value),
+        threshold=round_stored(threshold),
         message=message,
         analyzer=analyzer,
         labels=key.labels,

@@ -1,13 +1,14 @@
 """Human wording for alert messages: what a series is, and its value in its unit.
 
 Messages must explain themselves (``disk / 91.2% full (critical level 90%)``),
-so every analyzer words its alerts through these helpers. Units come from the
-metric name's suffix (SPEC §3: ``_percent``, ``_bytes``, ``_per_second`` …).
+so every analyzer words its alerts through these helpers. Values are shown in
+their unit by :func:`sysops_agent.units.format_value` (the unit catalog).
 """
 
 from __future__ import annotations
 
 from sysops_agent.model import SeriesKey
+from sysops_agent.units import format_value
 
 #: metric name -> how an operator calls it
 _SUBJECTS = {
@@ -20,76 +21,6 @@ _SUBJECTS = {
     "swap_usage_percent": "swap usage",
     "fd_usage_percent": "file descriptor usage",
 }
-
-_BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
-
-
-def fmt_num(x: float) -> str:
-    """A level as the user wrote it: ``95``, ``77.6``, ``0.25``."""
-    if x == int(x) and abs(x) < 1e15:
-        return str(int(x))
-    if abs(x) >= 100:
-        return f"{x:.1f}"
-    return f"{x:.3g}" if abs(x) < 1 else f"{x:.1f}"
-
-
-def fmt_bytes(n: float) -> str:
-    """Binary-scaled bytes with one decimal: ``2.1 GB``, ``180 MB``."""
-    sign = "-" if n < 0 else ""
-    n = abs(n)
-    unit = 0
-    while n >= 1024 and unit < len(_BYTE_UNITS) - 1:
-        n /= 1024
-        unit += 1
-    if unit == 0:
-        return f"{sign}{n:.0f} B"
-    text = f"{n:.1f}" if n < 100 else f"{n:.0f}"
-    return f"{sign}{text} {_BYTE_UNITS[unit]}"
-
-
-def fmt_value(metric: str, value: float) -> str:
-    """A measured value with its unit, at a precision that reads naturally."""
-    if metric.endswith("_percent"):
-        return f"{value:.1f}%"
-    if metric.endswith("_bytes_per_second"):
-        return f"{fmt_bytes(value)}/s"
-    if metric.endswith("_bytes"):
-        return fmt_bytes(value)
-    if metric.endswith("_per_second"):
-        return f"{_plain(value)}/s"
-    if metric.endswith("_seconds"):
-        return f"{_plain(value)} s"
-    return _plain(value)
-
-
-def fmt_level(metric: str, level: float) -> str:
-    """A configured level with its unit, without spurious decimals."""
-    if metric.endswith("_percent"):
-        return f"{fmt_num(level)}%"
-    return fmt_value(metric, level)
-
-
-def _plain(value: float) -> str:
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
-
-
-def fmt_duration(secs: float) -> str:
-    """``5h10m``, ``42m``, ``3d4h``, ``50s``."""
-    s = round(max(secs, 0.0))
-    if s < 60:
-        return f"{s}s"
-    m = s // 60
-    if m < 60:
-        return f"{m}m"
-    h, m = divmod(m, 60)
-    if h < 48:
-        return f"{h}h{m:02d}m" if m else f"{h}h"
-    d, h = divmod(h, 24)
-    return f"{d}d{h}h" if h else f"{d}d"
 
 
 def process_name(key: SeriesKey) -> str:
@@ -122,7 +53,7 @@ def subject(key: SeriesKey) -> str:
 
 def value_phrase(key: SeriesKey, value: float) -> str:
     """``91.2% full`` for disk usage, ``95.2%`` otherwise (after the subject)."""
-    text = fmt_value(key.metric, value)
+    text = format_value(key.metric, value)
     if key.metric == "disk_usage_percent":
         return f"{text} full"
     if key.metric == "disk_inode_usage_percent":

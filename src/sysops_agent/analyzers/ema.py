@@ -8,8 +8,8 @@ from its second sample on. It alerts when that level is BOTH
 
 * far from the EMA relative to its size: ``|x - ema| / max(|ema|, floor)``
   exceeds ``deviation`` — the SPEC's rule; ``floor`` (from the smallest change
-  that matters per unit, :func:`~sysops_agent.analyzers.units.min_change`) guards the division when the EMA
-  is near zero, and
+  that matters per unit, ``min_change`` in :func:`~sysops_agent.units.unit_of`)
+  guards the division when the EMA is near zero, and
 * large compared with the series' own noise: ``|x - ema| > noise_factor * noise``,
   so a metric that always jumps around by 50 % does not alert on every jump.
 
@@ -28,15 +28,14 @@ from typing import ClassVar, Dict, List, Optional, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import forget_gone, transition_alert
-from sysops_agent.analyzers.describe import fmt_value
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
 from sysops_agent.analyzers.rules import RuleBase, RuleKey, Selector, rule_value, toggle_key
-from sysops_agent.analyzers.units import min_change
 from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
+from sysops_agent.units import format_value, unit_of
 
 NAME = "ema"
 
@@ -83,7 +82,7 @@ EPSILON = 1e-9
 
 def relative_floor(metric: str, deviation: float) -> float:
     """The smallest |ema| a deviation of ``metric`` is measured against."""
-    return max(min_change(metric) / deviation, EPSILON)
+    return max(unit_of(metric).min_change / deviation, EPSILON)
 
 
 class _Series:
@@ -184,18 +183,18 @@ class EmaAnalyzer:
 
     def _alert(self, key: SeriesKey, series: _Series, t: Transition, rel: float) -> Alert:
         metric = key.metric
-        level = fmt_value(metric, series.ema)
+        level = format_value(metric, series.ema)
         if t.resolved:
-            message = f"{key} back to {fmt_value(metric, t.value)}, close to its average {level}"
+            message = f"{key} back to {format_value(metric, t.value)}, close to its average {level}"
             threshold = series.ema
         else:
             base = series.base
             up = t.value >= base
             change = abs(t.value - base) / max(abs(base), series.floor)
             message = (
-                f"{key} {'jumped' if up else 'dropped'} to {fmt_value(metric, t.value)}, "
+                f"{key} {'jumped' if up else 'dropped'} to {format_value(metric, t.value)}, "
                 f"{change * 100:.0f}% {'above' if up else 'below'} its recent average "
-                f"{fmt_value(metric, base)}"
+                f"{format_value(metric, base)}"
             )
             span = series.deviation * max(abs(base), series.floor)
             threshold = base + span if up else base - span

@@ -8,7 +8,8 @@ the samples appended since the previous one: O(1) work per new sample.
 It is also the ONE place where values that cannot be true are dropped before
 any analyzer sees them (NaN and infinity are already refused by
 ``Store.append``): a negative percentage, byte count, count, duration or rate
-is a collector bug or a corrupt input line, never a reading to alert on.
+is a collector bug or a corrupt input line, never a reading to alert on
+(the unit catalog, :func:`sysops_agent.units.unit_of`, says which are).
 """
 
 from __future__ import annotations
@@ -19,38 +20,7 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 from sysops_agent.model import SeriesKey
 from sysops_agent.storage.ringbuffer import Point, RingBuffer
 from sysops_agent.storage.store import Store
-
-#: metric-name suffixes whose values can never be negative (SPEC §3 units)
-NON_NEGATIVE_SUFFIXES = (
-    "_percent",
-    "_bytes",
-    "_count",
-    "_seconds",
-    "_total",
-    "_per_second",
-)
-#: SPEC §3 metrics without a unit suffix that still cannot be negative
-NON_NEGATIVE_NAMES = frozenset(
-    {
-        "load_avg_1m",
-        "load_avg_5m",
-        "load_avg_15m",
-        "fd_allocated",
-        "fd_max",
-        "process_threads",
-    }
-)
-
-
-def must_be_non_negative(metric: str) -> bool:
-    """True for metrics whose unit makes a negative value impossible."""
-    return metric in NON_NEGATIVE_NAMES or metric.endswith(NON_NEGATIVE_SUFFIXES)
-
-
-def is_impossible(metric: str, value: float) -> bool:
-    """A value no healthy collector can produce for ``metric`` (negative where impossible)."""
-    return value < 0 and must_be_non_negative(metric)
-
+from sysops_agent.units import unit_of
 
 _SKIP, _SELECTED, _NON_NEGATIVE = 0, 1, 2
 
@@ -153,7 +123,7 @@ class Feed:
     def _classify(self, key: SeriesKey) -> int:
         if not self._select(key):
             return _SKIP
-        return _NON_NEGATIVE if must_be_non_negative(key.metric) else _SELECTED
+        return _NON_NEGATIVE if unit_of(key.metric).non_negative else _SELECTED
 
     def cursor(self, key: SeriesKey) -> Optional[int]:
         entry = self._cursors.get(key)

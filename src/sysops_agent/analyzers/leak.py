@@ -20,7 +20,7 @@ from typing import ClassVar, Dict, List, Optional, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import forget_gone, transition_alert
-from sysops_agent.analyzers.describe import fmt_bytes, fmt_duration, process_name
+from sysops_agent.analyzers.describe import process_name
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.rules import RuleKey, Selector, toggle_key
@@ -28,6 +28,7 @@ from sysops_agent.analyzers.window import RollingRegression
 from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
+from sysops_agent.units import format_bytes, format_duration
 
 NAME = "leak"
 
@@ -129,7 +130,7 @@ class LeakAnalyzer:
     def _alert(self, key: SeriesKey, s: _Series, t: Transition) -> Alert:
         proc = process_name(key)
         if key.metric == RSS:
-            what, level, rate = "RSS", fmt_bytes(t.value), f"{fmt_bytes(s.slope_h)}/h"
+            what, level, rate = "RSS", format_bytes(t.value), f"{format_bytes(s.slope_h)}/h"
         else:
             what, level, rate = "open files", f"{t.value:.0f}", f"{s.slope_h:.0f}/h"
         sign = "+" if s.slope_h >= 0 else ""
@@ -137,7 +138,7 @@ class LeakAnalyzer:
             message = f"{proc} {what} {level}, growth stopped ({sign}{rate}, R² {s.r2:.2f})"
         else:
             message = (
-                f"{proc} {what} {level}, {sign}{rate} for {fmt_duration(s.span)} (R² {s.r2:.2f})"
+                f"{proc} {what} {level}, {sign}{rate} for {format_duration(s.span)} (R² {s.r2:.2f})"
             )
         return transition_alert(NAME, self.hostname, key, t, message, self.min_slope(key.metric))
 

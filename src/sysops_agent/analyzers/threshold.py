@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
-from sysops_agent.analyzers.common import clean
-from sysops_agent.analyzers.describe import fmt_level, fmt_value, subject, value_phrase
+from sysops_agent.analyzers.describe import subject, value_phrase
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import (
     Lifecycle,
@@ -30,6 +29,7 @@ from sysops_agent.analyzers.rules import label_globs_match
 from sysops_agent.model import Alert, AlertState, SeriesKey, Severity
 from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
+from sysops_agent.units import format_level, format_value, round_stored
 
 NAME = "threshold"
 
@@ -171,7 +171,7 @@ class ThresholdAnalyzer:
             below = resolve_level(rule.levels[0][0], rule.hysteresis)
             message = (
                 f"{subject(key)} back to {value_phrase(key, value)} "
-                f"(below {fmt_level(metric, round(below, 2))})"
+                f"(below {format_level(metric, round(below, 2))})"
             )
             threshold = below
         else:
@@ -180,12 +180,12 @@ class ThresholdAnalyzer:
             if metric in ("disk_usage_percent", "disk_inode_usage_percent"):
                 message = (
                     f"{subject(key)} {value_phrase(key, value)} "
-                    f"({t.severity.label} level {fmt_level(metric, level)})"
+                    f"({t.severity.label} level {format_level(metric, level)})"
                 )
             else:
                 message = (
-                    f"{subject(key)} {fmt_value(metric, value)} exceeds the "
-                    f"{t.severity.label} level {fmt_level(metric, level)}"
+                    f"{subject(key)} {format_value(metric, value)} exceeds the "
+                    f"{t.severity.label} level {format_level(metric, level)}"
                 )
             if t.previous is not None and t.previous > t.severity:
                 message += f", down from {t.previous.label}"
@@ -194,8 +194,8 @@ class ThresholdAnalyzer:
             hostname=self.hostname,
             severity=t.severity,
             metric=metric,
-            value=clean(value),
-            threshold=clean(threshold),
+            value=round_stored(value),
+            threshold=round_stored(threshold),
             message=message,
             analyzer=NAME,
             labels=key.labels,
@@ -209,7 +209,7 @@ class ThresholdAnalyzer:
             hostname=self.hostname,
             severity=t.severity,
             metric=key.metric,
-            value=clean(t.value),
+            value=round_stored(t.value),
             threshold=self._level(rule, t.severity),
             message=f"{subject(key)} is no longer reported; alert closed",
             analyzer=NAME,

@@ -27,7 +27,7 @@ from typing import ClassVar, Dict, List, Optional, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import forget_gone, transition_alert
-from sysops_agent.analyzers.describe import fmt_bytes, fmt_duration, subject
+from sysops_agent.analyzers.describe import subject
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.rules import RuleKey, Selector, toggle_key
@@ -35,6 +35,7 @@ from sysops_agent.analyzers.window import RollingRegression
 from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
+from sysops_agent.units import format_bytes, format_duration
 
 NAME = "trend"
 
@@ -190,7 +191,7 @@ class TrendAnalyzer:
             total = store.latest("memory_total_bytes")
             size = None if total is None else total[1]
         if size:
-            return f"{fmt_bytes(size * slope_h / FULL)}/h"
+            return f"{format_bytes(size * slope_h / FULL)}/h"
         return f"{slope_h:.2g}%/h" if abs(slope_h) < 1 else f"{slope_h:.1f}%/h"
 
     def _alert(
@@ -202,12 +203,12 @@ class TrendAnalyzer:
         if t.resolved:
             message = (
                 f"{what} {f.value:.1f}% {used}, no longer forecast to be {exhausted} within "
-                f"{fmt_duration(horizon)} (trend {growth}, R² {f.r2:.2f})"
+                f"{format_duration(horizon)} (trend {growth}, R² {f.r2:.2f})"
             )
         else:
             message = (
                 f"{what} {f.value:.1f}% {used}, growing {growth}, {exhausted} in "
-                f"~{fmt_duration(f.eta)} (R² {f.r2:.2f})"
+                f"~{format_duration(f.eta)} (R² {f.r2:.2f})"
             )
             if t.previous is not None:
                 message += f"; {t.severity.label}, was {t.previous.label}"

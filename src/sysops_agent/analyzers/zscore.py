@@ -13,7 +13,8 @@ quiet when nothing is wrong:
 * zero variance (a flat metric, or one that barely moves relative to its
   size) never alerts and never divides by zero; on a nearly idle metric the
   change must also be one that matters
-  (:func:`~sysops_agent.analyzers.units.min_change`: 5 points of a percentage…);
+  (the unit's ``min_change``, :func:`~sysops_agent.units.unit_of`: 5 points of a
+  percentage…);
 * |z| > ``threshold`` is not enough on its own: the
   :class:`~sysops_agent.analyzers.onset.Onset` rules also require the run of
   outliers to start with the highest/lowest value of ``extreme_window_secs``
@@ -36,16 +37,15 @@ from typing import ClassVar, Dict, List, Optional, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import forget_gone, transition_alert
-from sysops_agent.analyzers.describe import fmt_duration, fmt_value
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.analyzers.onset import Onset
 from sysops_agent.analyzers.rules import RuleBase, RuleKey, Selector, rule_value, toggle_key
-from sysops_agent.analyzers.units import min_change
 from sysops_agent.analyzers.window import RollingStats
 from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
+from sysops_agent.units import format_duration, format_value, unit_of
 
 NAME = "zscore"
 
@@ -147,7 +147,7 @@ class ZScoreAnalyzer:
                     continue
                 threshold = rule_value(self._rules, key, "zscore_threshold", cfg.threshold)
                 series = self._series[key] = _Series(
-                    cfg, points[0][0], threshold, min_change(key.metric)
+                    cfg, points[0][0], threshold, unit_of(key.metric).min_change
                 )
             stats, onset = series.stats, series.onset
             threshold, resolve_z = series.threshold, series.resolve_z
@@ -181,17 +181,17 @@ class ZScoreAnalyzer:
     def _alert(self, key: SeriesKey, series: _Series, t: Transition, z: float) -> Alert:
         stats = series.stats
         metric = key.metric
-        window = fmt_duration(series.window_secs())
+        window = format_duration(series.window_secs())
         if t.resolved:
             message = (
-                f"{key} back to {fmt_value(metric, t.value)}, within "
-                f"{abs(z):.1f}σ of its {window} mean of {fmt_value(metric, stats.mean)}"
+                f"{key} back to {format_value(metric, t.value)}, within "
+                f"{abs(z):.1f}σ of its {window} mean of {format_value(metric, stats.mean)}"
             )
         else:
             direction = "above" if z > 0 else "below"
             message = (
-                f"{key} {fmt_value(metric, t.value)} is {abs(z):.1f}σ {direction} "
-                f"its {window} mean of {fmt_value(metric, stats.mean)}"
+                f"{key} {format_value(metric, t.value)} is {abs(z):.1f}σ {direction} "
+                f"its {window} mean of {format_value(metric, stats.mean)}"
             )
         threshold = stats.mean + math.copysign(series.threshold, z or 1.0) * stats.std()
         return transition_alert(NAME, self.hostname, key, t, message, threshold)

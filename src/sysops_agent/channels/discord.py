@@ -27,16 +27,15 @@ from typing import Any, Dict, List, Optional, Sequence
 from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel, json_body
 from sysops_agent.channels.text import (
-    clean,
-    format_duration,
     format_labels,
-    format_value,
     one_line,
+    strip_control,
     truncate,
     utf16_len,
 )
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.schema import Problem, opt
+from sysops_agent.units import format_duration, format_number, format_value
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -137,7 +136,7 @@ def build_embed(alert: Alert, description_max: int = DESCRIPTION_MAX) -> Dict[st
             _field("Metric", metric),
             _field(
                 "Value (threshold)",
-                f"{format_value(alert.value)} ({format_value(alert.threshold)})",
+                f"{format_value(alert.metric, alert.value)} ({format_number(alert.threshold)})",
             ),
             _field("Duration", format_duration(alert.duration)),
             _field("Analyzer", alert.analyzer),
@@ -149,7 +148,7 @@ def build_embed(alert: Alert, description_max: int = DESCRIPTION_MAX) -> Dict[st
     budget = min(DESCRIPTION_MAX, description_max)
     if budget > 0 and alert.message:
         embed["description"] = truncate(
-            clean(alert.message).strip(), budget, utf16_len, escape_markdown
+            strip_control(alert.message).strip(), budget, utf16_len, escape_markdown
         )
     return embed
 

@@ -41,6 +41,7 @@ from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.redact import Redactor
 from sysops_agent.schema import Problem, opt
+from sysops_agent.units import format_duration, format_number, format_value
 
 if TYPE_CHECKING:
     import ssl
@@ -135,23 +136,6 @@ def _state_word(alert: Alert) -> str:
     return "RESOLVED" if alert.state is AlertState.RESOLVED else alert.severity.label.upper()
 
 
-def _value(v: float) -> str:
-    return f"{v:.6g}"
-
-
-def _duration(secs: Optional[float]) -> str:
-    if secs is None:
-        return "-"
-    secs = int(secs)
-    hours, rest = divmod(secs, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{seconds:02d}s"
-    return f"{seconds}s"
-
-
 def _labels(alert: Alert) -> str:
     return ", ".join(f"{k}={v}" for k, v in alert.labels)
 
@@ -163,7 +147,8 @@ def subject_for(alerts: Sequence[Alert], prefix: str = "[sysops]") -> str:
     host = hosts[0] if len(hosts) == 1 else f"{len(hosts)} hosts"
     if len(alerts) == 1:
         a = alerts[0]
-        text = f"{prefix} {_state_word(a)} {host}: {a.metric} {_value(a.value)} - {a.message}"
+        value = format_value(a.metric, a.value)
+        text = f"{prefix} {_state_word(a)} {host}: {a.metric} {value} - {a.message}"
     else:
         text = f"{prefix} {_state_word(worst)} {host}: {len(alerts)} alerts"
     return header_text(text.strip())
@@ -173,10 +158,13 @@ def _fields(alert: Alert) -> List[Tuple[str, str]]:
     rows = [
         ("Host", alert.hostname),
         ("Metric", alert.metric),
-        ("Value", f"{_value(alert.value)} (threshold {_value(alert.threshold)})"),
+        (
+            "Value",
+            f"{format_value(alert.metric, alert.value)} (threshold {format_number(alert.threshold)})",
+        ),
         ("Message", alert.message),
         ("Labels", _labels(alert) or "-"),
-        ("Duration", _duration(alert.duration)),
+        ("Duration", format_duration(alert.duration)),
         ("Analyzer", alert.analyzer),
         ("Time", iso_utc(alert.timestamp)),
         ("Alert id", alert.id),

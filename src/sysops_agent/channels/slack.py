@@ -26,15 +26,14 @@ from typing import Any, Dict, List, Optional, Sequence
 from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel
 from sysops_agent.channels.text import (
-    clean,
-    format_duration,
     format_labels,
-    format_value,
     one_line,
+    strip_control,
     truncate,
 )
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.schema import Problem, opt
+from sysops_agent.units import format_duration, format_number, format_value
 
 # Slack's limits (Block Kit reference; msg_blocks_too_long observed near 13k characters)
 TEXT_OBJECT_MAX = 3000
@@ -104,13 +103,16 @@ def alert_blocks(alert: Alert, message_budget: int) -> List[Dict[str, Any]]:
     text = f"{emoji} *{_esc(one_line(headline(alert)), 500)}*"
     if alert.message:
         text += "\n" + _esc(
-            clean(alert.message), min(message_budget, TEXT_OBJECT_MAX - len(text) - 1)
+            strip_control(alert.message), min(message_budget, TEXT_OBJECT_MAX - len(text) - 1)
         )
     metric = alert.metric + (" {" + format_labels(alert.labels) + "}" if alert.labels else "")
     facts = [
         ("Host", alert.hostname),
         ("Metric", metric),
-        ("Value (threshold)", f"{format_value(alert.value)} ({format_value(alert.threshold)})"),
+        (
+            "Value (threshold)",
+            f"{format_value(alert.metric, alert.value)} ({format_number(alert.threshold)})",
+        ),
         ("Duration", format_duration(alert.duration)),
         ("Analyzer", alert.analyzer),
         ("Time", iso_utc(alert.timestamp)),

@@ -27,16 +27,15 @@ from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel, json_body
 from sysops_agent.channels.text import (
     ELLIPSIS,
-    clean,
-    format_duration,
     format_labels,
-    format_value,
     one_line,
+    strip_control,
     truncate,
     utf16_len,
 )
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.schema import Problem, opt
+from sysops_agent.units import format_duration, format_number, format_value
 
 #: Telegram's limit for ``text`` after entity parsing, in UTF-16 code units
 MESSAGE_MAX = 4096
@@ -109,9 +108,12 @@ def alert_pieces(alert: Alert, message_budget: int) -> List[Piece]:
         Piece("\n"),
     ]
     if alert.message and message_budget > 0:
-        pieces += [Piece(_cut(clean(alert.message).strip(), message_budget)), Piece("\n")]
+        pieces += [Piece(_cut(strip_control(alert.message).strip(), message_budget)), Piece("\n")]
     facts = [
-        ("Value", f"{format_value(alert.value)} (threshold {format_value(alert.threshold)})"),
+        (
+            "Value",
+            f"{format_value(alert.metric, alert.value)} (threshold {format_number(alert.threshold)})",
+        ),
     ]
     if alert.labels:
         facts.append(("Labels", format_labels(alert.labels)))

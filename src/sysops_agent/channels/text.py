@@ -60,39 +60,9 @@ def one_line(text: str) -> str:
     return _CONTROL.sub("", _LINE_BREAKS.sub(" ", text))
 
 
-def clean(text: str) -> str:
+def strip_control(text: str) -> str:
     """Keep line breaks (as ``\\n``) but drop other control characters."""
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-
-
-def format_duration(seconds: float | None) -> str:
-    """``1h 5m``, ``3m 20s``, ``45s``; ``-`` when unknown."""
-    if seconds is None:
-        return "-"
-    total = int(max(0.0, seconds))
-    days, rem = divmod(total, 86400)
-    hours, rem = divmod(rem, 3600)
-    minutes, secs = divmod(rem, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
-
-
-def format_value(value: float) -> str:
-    """A metric value without float noise: ``95``, ``95.5``, ``0.0012``."""
-    if value != value:  # NaN
-        return "NaN"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return (
-        f"{value:.4g}"
-        if abs(value) < 1e-3 or abs(value) >= 1e6
-        else f"{value:.2f}".rstrip("0").rstrip(".")
-    )
 
 
 def format_labels(labels: tuple[tuple[str, str], ...]) -> str:

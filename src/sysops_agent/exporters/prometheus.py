@@ -5,7 +5,9 @@ the in-memory :class:`~sysops_agent.storage.store.Store` and turns the newest
 point of every fresh series into a Prometheus sample. ``prometheus_client``
 writes the exposition text (HELP/TYPE lines, label escaping).
 
-Naming (one table, :data:`SUFFIX_RULES`, applied by :func:`export_name`):
+Naming comes from the unit catalog (:func:`sysops_agent.units.unit_of`:
+``prom_suffix``, ``prom_type``, ``prom_scale``, ``prom_help``), applied by
+:func:`export_name`:
 
 ============================  ===================================  =======  ===========
 our metric                    exported as                          type     value
@@ -50,6 +52,7 @@ from sysops_agent.exporters.config import PrometheusConfig, is_loopback_address
 from sysops_agent.model import SeriesKey
 from sysops_agent.storage.ringbuffer import RingBuffer
 from sysops_agent.storage.store import Store
+from sysops_agent.units import COUNTER, GAUGE, unit_of
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -60,20 +63,6 @@ log = logging.getLogger(__name__)
 PREFIX = "sysops_"
 #: a series is stale after this many of its collection intervals without a sample
 STALE_INTERVALS = 3.0
-
-COUNTER = "counter"
-GAUGE = "gauge"
-
-#: (our suffix, exported suffix, type, scale, unit text for HELP) — first match wins,
-#: so longer suffixes come first.
-SUFFIX_RULES: Tuple[Tuple[str, str, str, float, str], ...] = (
-    ("_total", "_total", COUNTER, 1.0, "count since the agent started"),
-    ("_percent", "_ratio", GAUGE, 0.01, "ratio 0-1 (the agent's percentage / 100)"),
-    ("_bytes_per_second", "_bytes_per_second", GAUGE, 1.0, "bytes per second"),
-    ("_per_second", "_per_second", GAUGE, 1.0, "per second"),
-    ("_bytes", "_bytes", GAUGE, 1.0, "bytes"),
-    ("_seconds", "_seconds", GAUGE, 1.0, "seconds"),
-)
 
 _INVALID_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 
@@ -107,11 +96,13 @@ def _sanitize(name: str) -> str:
 def export_name(metric: str) -> ExportedName:
     """Map one of our metric names to its Prometheus name, type and scale (see the module doc)."""
     base = _sanitize(metric)
-    for suffix, new_suffix, kind, scale, unit in SUFFIX_RULES:
-        if base.endswith(suffix) and len(base) > len(suffix):
-            name = PREFIX + base[: -len(suffix)] + new_suffix
-            return ExportedName(name, kind, scale, f"SysOps Agent {metric}: {unit}")
-    return ExportedName(PREFIX + base, GAUGE, 1.0, f"SysOps Agent {metric}")
+    unit = unit_of(base)
+    help_text = f"SysOps Agent {metric}"
+    if unit.prom_help:
+        help_text += f": {unit.prom_help}"
+    if unit.suffix and base.endswith(unit.suffix):
+        base = base[: -len(unit.suffix)] + unit.prom_suffix
+    return ExportedName(PREFIX + base, unit.prom_type, unit.prom_scale, help_text)
 
 
 def label_name(name: str) -> str:
@@ -276,7 +267,6 @@ def render(collector: StoreCollector) -> bytes:
 
 
 __all__ = [
-    "SUFFIX_RULES",
     "ExportedName",
     "PrometheusExporter",
     "StoreCollector",

@@ -12,7 +12,7 @@ Bursts. The first occurrence of an event (pattern + key fields, e.g. the
 device) alerts at once — the operator should hear about a dying disk or an
 OOM kill immediately, not after an aggregation delay. Repeats within
 ``burst_window`` are only counted; when the window closes, one follow-up
-alert says how many there were ("500 I/O errors on sdb in 1.0 s"). While the
+alert says how many there were ("500 I/O errors on sdb in 1s"). While the
 flood goes on, each further window yields one more count, never one alert per
 line; a window without repeats ends the burst, and the next occurrence alerts
 at once again. So a burst costs two notifications, a lone event one.
@@ -34,6 +34,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from sysops_agent.clock import Clock
 from sysops_agent.logwatch.patterns import COUNTERS, Hit, PatternSpec, format_subject
 from sysops_agent.model import Alert, Sample, make_labels
+from sysops_agent.units import format_duration
 
 log = logging.getLogger("sysops_agent.logwatch")
 
@@ -51,10 +52,6 @@ def unit_of_cgroup(cgroup: str) -> Optional[str]:
     """``/system.slice/foo.service`` -> ``foo.service``; None for non-unit cgroups."""
     last = cgroup.rstrip("/").rsplit("/", 1)[-1]
     return last if _UNIT.search(last) else None
-
-
-def _span_text(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
 
 
 class DuplicateFilter:
@@ -189,7 +186,7 @@ class BurstAggregator:
             metric=f"log_{spec.name}",
             value=float(burst.count),
             threshold=1.0,
-            message=f"{burst.count} {spec.plural}{subject} in {_span_text(span)}{ongoing}",
+            message=f"{burst.count} {spec.plural}{subject} in {format_duration(span)}{ongoing}",
             analyzer="log",
             labels=make_labels(labels),
             duration=span,

@@ -61,9 +61,9 @@ from sysops_agent.storage.sqlite_writer import (
     HistoryDatabase,
     HistoryStats,
     Row,
-    round7,
 )
 from sysops_agent.storage.store import Store
+from sysops_agent.units import round_stored
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +88,14 @@ def aggregate(points: Sequence[Point]) -> List[Tuple[int, float, float, float, i
         b = int(ts) // ROW_SECONDS * ROW_SECONDS
         if b != bucket:
             if n:
-                out.append((bucket, round7(total / n), round7(lo), round7(hi), n))
+                out.append((bucket, round_stored(total / n), round_stored(lo), round_stored(hi), n))
             bucket, total, lo, hi, n = b, 0.0, value, value, 0
         total += value
         lo = min(lo, value)
         hi = max(hi, value)
         n += 1
     if n:
-        out.append((bucket, round7(total / n), round7(lo), round7(hi), n))
+        out.append((bucket, round_stored(total / n), round_stored(lo), round_stored(hi), n))
     return out
 
 

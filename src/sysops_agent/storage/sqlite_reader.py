@@ -16,7 +16,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 
 from sysops_agent.storage.sqlite_schema import SCHEMA_VERSION
-from sysops_agent.storage.sqlite_writer import round7
+from sysops_agent.units import round_stored
 
 #: (minute or step start, avg, min, max, sample count)
 HistoryPoint = Tuple[int, float, float, float, int]
@@ -108,7 +108,10 @@ class HistoryReader:
             {"step": max(int(step), 1), "sid": series_id, "since": int(since), "until": int(until)},
         )
         # the merged average carries float noise (0.09999999999999999): 7 digits were stored
-        return [(int(b), round7(a), round7(lo), round7(hi), int(n)) for b, a, lo, hi, n in cur]
+        return [
+            (int(b), round_stored(a), round_stored(lo), round_stored(hi), int(n))
+            for b, a, lo, hi, n in cur
+        ]
 
     def time_range(self, series_id: int) -> Optional[Tuple[int, int]]:
         row = self.conn.execute(

@@ -78,14 +78,6 @@ class HistoryStats:
     last_error: str = ""
 
 
-def round7(v: float) -> float:
-    """7 significant digits: the precision of the float32 ring buffer, without its noise.
-
-    It also lets SQLite store integral values (byte counts) as small integers.
-    """
-    return float(f"{v:.7g}")
-
-
 def _is_busy(e: BaseException) -> bool:
     text = str(e).lower()
     return isinstance(e, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
