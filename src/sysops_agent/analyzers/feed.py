@@ -18,8 +18,8 @@ import math
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from sysops_agent.model import SeriesKey
-from sysops_agent.storage.ringbuffer import Point, RingBuffer
-from sysops_agent.storage.store import Store
+from sysops_agent.storage.ringbuffer import Point
+from sysops_agent.storage.store import Cursors, Store
 from sysops_agent.units import unit_of
 
 _SKIP, _SELECTED, _NON_NEGATIVE = 0, 1, 2
@@ -56,7 +56,7 @@ class Feed:
         self._select = select
         self._recent = recent_secs
         self._backlog = max(1, backlog)
-        self._cursors: Dict[SeriesKey, Tuple[RingBuffer, int]] = {}
+        self._cursors = Cursors()
         #: per series: _SKIP, _SELECTED or _NON_NEGATIVE (selected, negatives dropped)
         self._selected: Dict[SeriesKey, int] = {}
         self._primed = False
@@ -82,19 +82,16 @@ class Feed:
                 want = selected[key] = self._classify(key)
             if not want:
                 continue
-            prev = cursors.get(key)
-            total = buf.total
-            if prev is None:
-                fresh, count = True, min(total, self._backlog)
-            else:
+            unread = cursors.unread(key, buf)
+            if cursors.knows(key):
                 present += 1
-                if prev[0] is not buf or prev[1] > total:  # re-created in the store
-                    fresh, count = True, min(total, self._backlog)
-                elif prev[1] == total:  # nothing new: the common case between samples
-                    continue
-                else:
-                    fresh, count = False, total - prev[1]
-            cursors[key] = (buf, total)
+            if unread is None:  # new to this feed, or re-created in the store
+                fresh, count = True, min(buf.total, self._backlog)
+            elif unread == 0:  # nothing new: the common case between samples
+                continue
+            else:
+                fresh, count = False, unread
+            cursors.mark(key, buf)
             points = buf.last_n(count)
             if want == _NON_NEGATIVE:
                 good = [p for p in points if p[1] >= 0]
@@ -111,9 +108,7 @@ class Feed:
             batches.append(Batch(key, points, fresh, False))
         gone: List[SeriesKey] = []
         if present != known:  # some selected series left the store (rare: scan for them)
-            gone = [k for k in cursors if store.get(k.metric, k.labels) is not cursors[k][0]]
-            for k in gone:
-                del cursors[k]
+            gone = cursors.forget_missing(store)
         if len(selected) > 2 * len(store) + 64:  # forget decisions about vanished series
             live = {k for k, _ in store.series()}
             for k in [k for k in selected if k not in live]:
@@ -126,8 +121,7 @@ class Feed:
         return _NON_NEGATIVE if unit_of(key.metric).non_negative else _SELECTED
 
     def cursor(self, key: SeriesKey) -> Optional[int]:
-        entry = self._cursors.get(key)
-        return None if entry is None else entry[1]
+        return self._cursors.position(key)
 
     def __iter__(self) -> Iterator[SeriesKey]:
         return iter(self._cursors)

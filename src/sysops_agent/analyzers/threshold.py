@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
+from sysops_agent.analyzers.common import transition_alert
 from sysops_agent.analyzers.describe import subject, value_phrase
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import (
@@ -26,10 +27,10 @@ from sysops_agent.analyzers.lifecycle import (
     resolve_level,
 )
 from sysops_agent.analyzers.rules import label_globs_match
-from sysops_agent.model import Alert, AlertState, SeriesKey, Severity
+from sysops_agent.model import Alert, SeriesKey, Severity
 from sysops_agent.schema import opt
 from sysops_agent.storage.store import Store
-from sysops_agent.units import format_level, format_value, round_stored
+from sysops_agent.units import format_level, format_value
 
 NAME = "threshold"
 
@@ -189,34 +190,11 @@ class ThresholdAnalyzer:
                 )
             if t.previous is not None and t.previous > t.severity:
                 message += f", down from {t.previous.label}"
-        return Alert(
-            timestamp=t.at,
-            hostname=self.hostname,
-            severity=t.severity,
-            metric=metric,
-            value=round_stored(value),
-            threshold=round_stored(threshold),
-            message=message,
-            analyzer=NAME,
-            labels=key.labels,
-            duration=t.duration,
-            state=AlertState.RESOLVED if t.resolved else AlertState.FIRING,
-        )
+        return transition_alert(NAME, self.hostname, key, t, message, threshold)
 
     def _gone_alert(self, key: SeriesKey, rule: _Compiled, t: Transition) -> Alert:
-        return Alert(
-            timestamp=t.at,
-            hostname=self.hostname,
-            severity=t.severity,
-            metric=key.metric,
-            value=round_stored(t.value),
-            threshold=self._level(rule, t.severity),
-            message=f"{subject(key)} is no longer reported; alert closed",
-            analyzer=NAME,
-            labels=key.labels,
-            duration=t.duration,
-            state=AlertState.RESOLVED,
-        )
+        message = f"{subject(key)} is no longer reported; alert closed"
+        return transition_alert(NAME, self.hostname, key, t, message, self._level(rule, t.severity))
 
 
 def create(cfg: ThresholdAnalyzerConfig, ctx: AnalyzerContext) -> ThresholdAnalyzer:

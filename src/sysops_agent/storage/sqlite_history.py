@@ -49,20 +49,20 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.model import Labels, SeriesKey
+from sysops_agent.model import Labels
 from sysops_agent.storage.config import StorageConfig, sqlite_db_path
-from sysops_agent.storage.ringbuffer import Point, RingBuffer
+from sysops_agent.storage.ringbuffer import Point
 from sysops_agent.storage.sqlite_schema import SCHEMA_VERSION
 from sysops_agent.storage.sqlite_writer import (
     HistoryDatabase,
     HistoryStats,
     Row,
 )
-from sysops_agent.storage.store import Store
+from sysops_agent.storage.store import Cursors, Store
 from sysops_agent.units import round_stored
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class SqliteHistory:
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sysops-sqlite")
         #: per series: the buffer and its append count at the previous flush
-        self._cursors: Dict[SeriesKey, Tuple[RingBuffer, int]] = {}
+        self._cursors = Cursors()
         #: samples older than this are not ours to write
         self._since = 0.0 if since is None else since
         self._closed = False
@@ -168,20 +168,20 @@ class SqliteHistory:
     def collect(self, store: Store, now: float) -> List[Row]:
         """The rows for every sample appended since the previous call (event-loop side)."""
         rows: List[Row] = []
-        cursors: Dict[SeriesKey, Tuple[RingBuffer, int]] = {}
+        cursors = self._cursors
         for key, buf in store.series():
-            seen = self._cursors.get(key)
-            if seen is not None and seen[0] is buf and seen[1] <= buf.total:
-                points = buf.new_since(seen[1])
+            unread = cursors.unread(key, buf)
+            if unread is not None:
+                points = buf.new_since(buf.total - unread)
             else:  # a new series (or one dropped and re-created since the last flush)
                 points = buf.since(self._since)
-            cursors[key] = (buf, buf.total)
+            cursors.mark(key, buf)
             if not points:
                 continue
             lj = labels_json(key.labels)
             for ts, avg, lo, hi, n in aggregate(points):
                 rows.append((key.metric, lj, ts, avg, lo, hi, n))
-        self._cursors = cursors
+        cursors.forget_missing(store)
         return rows
 
     async def flush(self, store: Store, now: float) -> None:

@@ -87,3 +87,52 @@ class Store:
 
     def memory_bytes(self) -> int:
         return sum(b.memory_bytes() for b in self._series.values())
+
+
+class Cursors:
+    """One reader's position in every series of a :class:`Store` (an analyzer's feed, the SQLite flush).
+
+    A position is the buffer it was taken on and that buffer's ``total``
+    (appends ever made) at the time, so the samples appended since are
+    ``total - position``: O(1) per series per read. A buffer re-created in
+    the store (a series dropped and back) counts as a new series.
+    """
+
+    __slots__ = ("_at",)
+
+    def __init__(self) -> None:
+        self._at: Dict[SeriesKey, Tuple[RingBuffer, int]] = {}
+
+    def unread(self, key: SeriesKey, buf: RingBuffer) -> Optional[int]:
+        """Samples of ``buf`` appended since :meth:`mark`; None when ``key`` is new to this reader.
+
+        "New" also covers a series whose buffer was re-created since.
+        """
+        prev = self._at.get(key)
+        if prev is None or prev[0] is not buf or prev[1] > buf.total:
+            return None
+        return buf.total - prev[1]
+
+    def mark(self, key: SeriesKey, buf: RingBuffer) -> None:
+        """Everything in ``buf`` up to now has been read."""
+        self._at[key] = (buf, buf.total)
+
+    def knows(self, key: SeriesKey) -> bool:
+        return key in self._at
+
+    def position(self, key: SeriesKey) -> Optional[int]:
+        entry = self._at.get(key)
+        return None if entry is None else entry[1]
+
+    def forget_missing(self, store: Store) -> List[SeriesKey]:
+        """Drop (and return) the series whose buffer is no longer the store's."""
+        gone = [k for k, (buf, _) in self._at.items() if store.get(k.metric, k.labels) is not buf]
+        for k in gone:
+            del self._at[k]
+        return gone
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def __iter__(self) -> Iterator[SeriesKey]:
+        return iter(self._at)
