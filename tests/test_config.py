@@ -218,3 +218,96 @@ def test_sample_config_lists_exactly_the_registered_plugins_and_their_keys() -> 
         }
         # the tables' own sub-tables: [collector.log], [[analyzer.rules]]
         assert stale <= {"log", "rules"}, stale
+
+
+def test_includes_merge_in_order_and_name_the_file_of_each_problem(tmp_path: Path) -> None:
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    main_file = tmp_path / "agent.toml"
+    main_file.write_text(
+        'include = ["conf.d/*.toml"]\n[agent]\nhostname = "main"\n'
+        '[[analyzer.rules]]\nmetric = "load_*"\nzscore = false\n'
+    )
+    (conf_d / "10-role.toml").write_text(
+        '[agent]\nhostname = "web-1"\n[collector.cpu]\ninterval_secs = "fast"\n'
+        '[[analyzer.rules]]\nmetric = "net_*"\nema = false\n'
+    )
+    (conf_d / "20-site.toml").write_text('[agent]\nhostname = "web-1.prod"\n')
+    loaded = load_config(main_file, env={})
+    assert loaded.config.agent.hostname == "web-1.prod"  # later files win
+    assert [r.metric for r in loaded.config.analyzer.rules] == ["load_*", "net_*"]  # appended
+    assert [str(p) for p in loaded.problems] == [
+        f"{conf_d / '10-role.toml'}: collector.cpu.interval_secs: expected number, "
+        "got 'fast'; using the default 10"
+    ]
+
+
+def test_include_errors_are_reported(tmp_path: Path) -> None:
+    main_file = tmp_path / "agent.toml"
+    main_file.write_text('include = ["missing.toml", "none.d/*.toml"]\n')
+    problems = [str(p) for p in load_config(main_file, env={}).problems]
+    assert problems == [f"include[0]: {tmp_path / 'missing.toml'} does not exist"]
+    (tmp_path / "inner.toml").write_text('include = ["x.toml"]\n[agent\n')
+    main_file.write_text('include = ["inner.toml"]\n')
+    problems = [str(p) for p in load_config(main_file, env={}).problems]
+    assert len(problems) == 1 and "invalid TOML" in problems[0] and "inner.toml" in problems[0]
+
+
+def test_a_literal_secret_in_an_included_file_needs_that_file_0600(tmp_path: Path) -> None:
+    main_file = tmp_path / "agent.toml"
+    main_file.write_text('include = ["secret.toml"]\n')
+    main_file.chmod(0o644)
+    secret = tmp_path / "secret.toml"
+    secret.write_text('[alerting.slack]\nwebhook_url = "https://hooks.slack.com/services/T/B/x"\n')
+    secret.chmod(0o644)
+    fatal = [str(p) for p in load_config(main_file, env={}).fatal]
+    assert len(fatal) == 1 and f"chmod 600 {secret}" in fatal[0], fatal
+    secret.chmod(0o600)
+    assert load_config(main_file, env={}).fatal == []
+
+
+def test_check_config_warns_about_rules_that_name_no_metric(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        "[thresholds.memory_usage_pct]\nwarn = 50.0\n"
+        "[thresholds.sysops_memory_usage_ratio]\nwarn = 0.5\n"
+        '[thresholds."disk_*_percent"]\nwarn = 70.0\n'
+        '[[analyzer.rules]]\nmetric = "nett_*"\nzscore = false\n'
+    )
+    assert main(["check-config", str(path)]) == 0  # warnings, not errors
+    out = capsys.readouterr().out
+    assert "thresholds.memory_usage_pct: no collector emits" in out
+    assert "did you mean memory_usage_percent" in out
+    assert "sysops_memory_usage_ratio is the exported Prometheus name" in out
+    assert "'memory_usage_percent' (in percent, not a 0-1 ratio)" in out
+    assert "analyzer.rules[0].metric: 'nett_*' matches no metric" in out
+    assert "disk_*_percent" not in out  # a glob that matches is fine
+    assert out.rstrip().endswith("configuration is valid")
+
+
+def test_every_fixture_metric_is_declared_by_a_collector() -> None:
+    """``METRICS`` on each collector's config class is what check-config trusts: it must be complete."""
+    import json
+
+    from sysops_agent.config import known_metrics
+
+    emitted = set()
+    for expected in (REPO / "tests" / "fixtures" / "proc").glob("*/expected.json"):
+        for step in json.loads(expected.read_text()).get("steps", []):
+            emitted.update(sample[0] for sample in step.get("samples", []))
+    assert emitted and emitted <= set(known_metrics()), emitted - set(known_metrics())
+
+
+@pytest.mark.parametrize("role", sorted((REPO / "config" / "examples").glob("*.toml")))
+def test_role_templates_are_valid_as_includes(role: Path, tmp_path: Path) -> None:
+    from sysops_agent.config import metric_name_problems
+
+    main_file = tmp_path / "agent.toml"
+    main_file.write_text(
+        SAMPLE.read_text().replace("[agent]\n", f'include = ["{role}"]\n[agent]\n', 1)
+    )
+    loaded = load_config(main_file, env={})
+    assert [str(p) for p in loaded.problems] == []
+    assert [str(p) for p in metric_name_problems(loaded.config)] == []

@@ -144,6 +144,83 @@ def parse_toml(text: str, source: str) -> Tuple[Dict[str, Any], List[Problem]]:
         return {}, [Problem("", f"{source}: invalid TOML: {e}", fatal=True)]
 
 
+def _read(path: str, problems: List[Problem]) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        problems.append(Problem("", f"cannot read {path}: {e.strerror or e}", fatal=True))
+    except UnicodeDecodeError as e:
+        problems.append(Problem("", f"{path} is not UTF-8 text: {e}", fatal=True))
+    return None
+
+
+def _merge(
+    base: Dict[str, Any],
+    extra: Dict[str, Any],
+    origin: Dict[str, str],
+    source: str,
+    prefix: str = "",
+) -> None:
+    """``extra`` over ``base``: tables merge key by key, arrays of tables append, the rest replaces."""
+    for key, value in extra.items():
+        path = f"{prefix}.{key}" if prefix else key
+        old = base.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            _merge(old, value, origin, source, path)
+        elif (
+            isinstance(value, list)
+            and isinstance(old, list)
+            and all(isinstance(x, dict) for x in value + old)
+        ):  # [[analyzer.rules]], [[collector.log.custom_patterns]]: every file's entries count
+            for i in range(len(value)):
+                origin[f"{path}[{len(old) + i}]"] = source
+            base[key] = old + value
+        else:
+            base[key] = value
+            origin[path] = source
+
+
+def origin_of(path: str, origin: Dict[str, str]) -> str:
+    """The file that set ``path`` (or a table or array entry above it); "" for the main file."""
+    best, found = "", ""
+    for key, source in origin.items():
+        if (path == key or path.startswith((key + ".", key + "["))) and len(key) >= len(best):
+            best, found = key, source
+    return found
+
+
+def _includes(
+    raw: Dict[str, Any], main: str, problems: List[Problem], origin: Dict[str, str]
+) -> Dict[str, Any]:
+    """Merge the files named by the top-level ``include`` globs, in order, into ``raw``."""
+    patterns = raw.pop("include", [])
+    if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+        problems.append(Problem("include", "expected a list of file paths or globs"))
+        return raw
+    import glob
+
+    base_dir = os.path.dirname(os.path.abspath(main)) if main else os.getcwd()
+    for i, pattern in enumerate(patterns):
+        full = pattern if os.path.isabs(pattern) else os.path.join(base_dir, pattern)
+        matches = sorted(glob.glob(full))
+        if not matches and not glob.has_magic(full):
+            problems.append(Problem(f"include[{i}]", f"{full} does not exist", fatal=True))
+        for file in matches:
+            text = _read(file, problems)
+            if text is None:
+                continue
+            data, parse_problems = parse_toml(text, file)
+            problems.extend(parse_problems)
+            if "include" in data:
+                problems.append(
+                    Problem("include", "an included file cannot include others", source=file)
+                )
+                data.pop("include")
+            _merge(raw, data, origin, file)
+    return raw
+
+
 def load_config(
     path: Optional[str | os.PathLike[str]] = None,
     env: Optional[Dict[str, str]] = None,
@@ -156,16 +233,14 @@ def load_config(
     raw: Dict[str, Any] = {}
     source = str(path) if path is not None else "<config>"
     if text is None and path is not None:
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            problems.append(Problem("", f"cannot read {source}: {e.strerror or e}", fatal=True))
-        except UnicodeDecodeError as e:
-            problems.append(Problem("", f"{source} is not UTF-8 text: {e}", fatal=True))
+        text = _read(source, problems)
+    #: key path -> the included file that set it (keys of the main file are absent)
+    origin: Dict[str, str] = {}
     if text is not None:
         raw, parse_problems = parse_toml(text, source)
         problems.extend(parse_problems)
+        if "include" in raw:
+            raw = _includes(raw, source if path is not None else "", problems, origin)
     refs: set[str] = set()
     raw = expand_env(raw, "", env, problems, refs)
     builder = Builder()
@@ -176,9 +251,18 @@ def load_config(
     # A bad value already reported is not reported again by a cross-check.
     seen = {p.path for p in problems}
     problems.extend(p for p in _cross_checks(config) if p.path not in seen)
-    literal = {p: v for p, v in builder.secret_values.items() if p not in refs}
+    if origin:  # name the included file that holds each bad key
+        problems = [
+            dataclasses.replace(p, source=origin_of(p.path, origin)) if not p.source else p
+            for p in problems
+        ]
+    literal = [p for p in builder.secret_values if p not in refs]
     if literal and path is not None and text is not None:
-        problems.extend(_check_secret_file_mode(os.fspath(path), sorted(literal)))
+        by_file: Dict[str, List[str]] = {}
+        for key in literal:
+            by_file.setdefault(origin_of(key, origin) or os.fspath(path), []).append(key)
+        for file, keys in by_file.items():
+            problems.extend(_check_secret_file_mode(file, sorted(keys)))
     return LoadResult(config, problems, builder.secret_values)
 
 
@@ -229,3 +313,67 @@ def resolve_hostname(config: Config) -> str:
     import socket
 
     return socket.gethostname()
+
+
+#: metric families that are not collectors' (the log watcher's counters and alerts, the agent's own)
+OTHER_METRIC_FAMILIES = ("agent_*", "kernel_*_total", "log_*")
+
+
+def known_metrics() -> List[str]:
+    """Every metric a registered collector says it emits (their config classes' ``METRICS``)."""
+    names: List[str] = []
+    for plugin in COLLECTORS:
+        names.extend(getattr(plugin.config_cls, "METRICS", ()))
+    return names
+
+
+def metric_name_problems(config: Config) -> List[Problem]:
+    """Warnings for thresholds and analyzer rules that name no metric the agent has.
+
+    A typo (``memory_usage_pct``) or the exported Prometheus name
+    (``sysops_memory_usage_ratio``) would silently do nothing. Used by
+    ``check-config`` (it imports :mod:`difflib`, which the daemon does not need).
+    """
+    import difflib
+    import fnmatch
+
+    known = known_metrics()
+
+    def exists(pattern: str) -> bool:
+        if any(fnmatch.fnmatchcase(pattern, family) for family in OTHER_METRIC_FAMILIES):
+            return True
+        return any(fnmatch.fnmatchcase(name, pattern) for name in known)
+
+    def hint(name: str) -> str:
+        if name.startswith("sysops_"):
+            ours = name[len("sysops_") :]
+            if ours.endswith("_ratio"):
+                ours = ours[: -len("_ratio")] + "_percent"
+            if ours in known:
+                return f"; {name} is the exported Prometheus name: here use {ours!r}" + (
+                    " (in percent, not a 0-1 ratio)" if ours.endswith("_percent") else ""
+                )
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        return f"; did you mean {', '.join(close)}?" if close else ""
+
+    out: List[Problem] = []
+    for name in config.thresholds:
+        if not exists(name):
+            out.append(
+                Problem(
+                    f"thresholds.{name}",
+                    f"no collector emits a metric named {name!r}, so this rule never fires"
+                    + hint(name),
+                    warning=True,
+                )
+            )
+    for i, rule in enumerate(config.analyzer.rules):
+        if not exists(rule.metric):
+            out.append(
+                Problem(
+                    f"analyzer.rules[{i}].metric",
+                    f"{rule.metric!r} matches no metric the collectors emit" + hint(rule.metric),
+                    warning=True,
+                )
+            )
+    return out

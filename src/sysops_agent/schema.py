@@ -30,9 +30,14 @@ class Problem:
     path: str
     message: str
     fatal: bool = False
+    #: advice rather than an error (``check-config`` still exits 0): a rule that matches nothing
+    warning: bool = False
+    #: the file that holds the key, when it is not the main file (``include``)
+    source: str = ""
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
+        text = f"{self.path}: {self.message}" if self.path else self.message
+        return f"{self.source}: {text}" if self.source else text
 
 
 def opt(

@@ -22,7 +22,7 @@ offline) gives no sample for that step.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import ClassVar, Dict, List, Optional, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
@@ -120,6 +120,16 @@ class CpuCollector:
 
 @dataclass(frozen=True)
 class CpuConfig:
+    #: the metrics this collector emits (check-config warns about rules naming others)
+    METRICS: ClassVar[Tuple[str, ...]] = (
+        "cpu_usage_percent",
+        "cpu_user_percent",
+        "cpu_system_percent",
+        "cpu_iowait_percent",
+        "cpu_steal_percent",
+        "cpu_core_usage_percent",
+    )
+
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(10)
     per_core: bool = opt(True, help="emit cpu_core_usage_percent{core}")

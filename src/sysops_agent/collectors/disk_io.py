@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+from typing import ClassVar, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
@@ -154,6 +154,15 @@ class DiskIOCollector:
 
 @dataclass(frozen=True)
 class DiskIOConfig:
+    #: the metrics this collector emits (check-config warns about rules naming others)
+    METRICS: ClassVar[Tuple[str, ...]] = (
+        "disk_read_bytes_per_second",
+        "disk_write_bytes_per_second",
+        "disk_read_ops_per_second",
+        "disk_write_ops_per_second",
+        "disk_io_util_percent",
+    )
+
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(10)
     exclude_devices: List[str] = opt(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, List, NamedTuple, Protocol, Set, Tuple
+from typing import Callable, ClassVar, List, NamedTuple, Protocol, Set, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
@@ -172,6 +172,13 @@ DEFAULT_EXCLUDED_FSTYPES = [
 
 @dataclass(frozen=True)
 class DiskUsageConfig:
+    #: the metrics this collector emits (check-config warns about rules naming others)
+    METRICS: ClassVar[Tuple[str, ...]] = (
+        "disk_usage_percent",
+        "disk_free_bytes",
+        "disk_inode_usage_percent",
+    )
+
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(60)
     exclude_fstypes: List[str] = opt(factory=lambda: list(DEFAULT_EXCLUDED_FSTYPES))

@@ -9,7 +9,7 @@ collector's ``process_fd_count``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, NamedTuple
+from typing import ClassVar, List, NamedTuple, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
@@ -56,6 +56,13 @@ class FdCollector:
 
 @dataclass(frozen=True)
 class FdConfig:
+    #: the metrics this collector emits (check-config warns about rules naming others)
+    METRICS: ClassVar[Tuple[str, ...]] = (
+        "fd_allocated",
+        "fd_max",
+        "fd_usage_percent",
+    )
+
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(30)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import ClassVar, List, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
@@ -39,6 +39,13 @@ class LoadCollector:
 
 @dataclass(frozen=True)
 class LoadConfig:
+    #: the metrics this collector emits (check-config warns about rules naming others)
+    METRICS: ClassVar[Tuple[str, ...]] = (
+        "load_avg_1m",
+        "load_avg_5m",
+        "load_avg_15m",
+    )
+
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(10)
 

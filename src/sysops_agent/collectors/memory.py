@@ -13,7 +13,7 @@ reading a second file each cycle would cost without adding a metric.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple
+from typing import ClassVar, Dict, List, NamedTuple, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
@@ -92,6 +92,15 @@ class MemoryCollector:
 
 @dataclass(frozen=True)
 class MemoryConfig:
+    #: the metrics this collector emits (check-config warns about rules naming others)
+    METRICS: ClassVar[Tuple[str, ...]] = (
+        "memory_usage_percent",
+        "memory_used_bytes",
+        "memory_available_bytes",
+        "memory_total_bytes",
+        "swap_usage_percent",
+    )
+
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(10)
 

@@ -10,7 +10,7 @@ split off at the colon, not by whitespace.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Tuple
+from typing import ClassVar, Dict, List, NamedTuple, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
@@ -124,6 +124,18 @@ class NetworkCollector:
 
 @dataclass(frozen=True)
 class NetworkConfig:
+    #: the metrics this collector emits (check-config warns about rules naming others)
+    METRICS: ClassVar[Tuple[str, ...]] = (
+        "net_rx_bytes_per_second",
+        "net_tx_bytes_per_second",
+        "net_rx_packets_per_second",
+        "net_tx_packets_per_second",
+        "net_rx_errors_per_second",
+        "net_tx_errors_per_second",
+        "net_rx_drops_per_second",
+        "net_tx_drops_per_second",
+    )
+
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(10)
     exclude_interfaces: List[str] = opt(

@@ -30,7 +30,7 @@ import heapq
 import logging
 import os
 from dataclasses import dataclass
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import ClassVar, Dict, List, NamedTuple, Optional, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
@@ -196,6 +196,15 @@ def _skip(stats: CollectorStats, reason: str) -> None:
 
 @dataclass(frozen=True)
 class ProcessConfig:
+    #: the metrics this collector emits (check-config warns about rules naming others)
+    METRICS: ClassVar[Tuple[str, ...]] = (
+        "process_count",
+        "process_rss_bytes",
+        "process_cpu_percent",
+        "process_fd_count",
+        "process_threads",
+    )
+
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(30)
     top_n: int = opt(20, min=0, max=1000, help="track the N largest processes by RSS")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import ClassVar, List, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
@@ -33,6 +33,9 @@ class UptimeCollector:
 
 @dataclass(frozen=True)
 class UptimeConfig:
+    #: the metrics this collector emits (check-config warns about rules naming others)
+    METRICS: ClassVar[Tuple[str, ...]] = ("uptime_seconds",)
+
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(60)
 

@@ -18,16 +18,22 @@ def register(sub: SubParsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sysops_agent.config import load_config
+    from sysops_agent.config import load_config, metric_name_problems
     from sysops_agent.redact import Redactor
 
     loaded = load_config(args.path)
     redact = Redactor(loaded.secrets.values())
-    if not loaded.problems:
+    errors = [p for p in loaded.problems if not p.warning]
+    warnings = [p for p in loaded.problems if p.warning]
+    if not loaded.fatal:
+        warnings += metric_name_problems(loaded.config)
+    for p in warnings:
+        print(f"{args.path}: warning: {redact(str(p))}")
+    if not errors:
         print(f"{args.path}: configuration is valid")
         return 0
-    print(f"{args.path}: {len(loaded.problems)} problem(s):")
-    for p in loaded.problems:
+    print(f"{args.path}: {len(errors)} problem(s):")
+    for p in errors:
         marker = "error" if p.fatal else "invalid"
         print(f"  {marker}: {redact(str(p))}")
     return 1
