@@ -108,8 +108,44 @@ def test_bad_lines_are_reported_with_line_numbers_and_skipped(
     # files are read interleaved in time order, so compare as sets
     expected = [f"{jsonl}:{n}" for n in (2, 3, 4, 5, 6, 8)] + [f"{csv}:{n}" for n in (3, 4, 5)]
     assert sorted(reported) == sorted(expected) and len(reported) == len(expected)
-    assert 'missing "value"' in err and "must be >= 0" in err and "not after" in err
+    assert 'missing "value"' in err and "cannot be negative" in err and "not after" in err
     assert "is not YYYY-MM-DD HH:MM:SS" in err and "expected 2 fields" in err
+
+
+def test_hostile_input_is_reported_line_by_line_never_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 18's reproductions: each used to end replay with a traceback or invalid JSON."""
+    good = {"ts": 1_700_000_000, "metric": "memory_usage_percent", "value": 95.0}
+    lines = [
+        json.dumps(good),  # 1
+        json.dumps({**good, "ts": 1_700_000_010, "value": int("9" * 400)}),  # 2: OverflowError
+        json.dumps({**good, "ts": 1_700_000_020_000}),  # 3: milliseconds
+        '{"a":' * 5000,  # 4: RecursionError
+        json.dumps({**good, "ts": 1_700_000_030, "value": 4e38}),  # 5: beyond float32
+        json.dumps({**good, "ts": 1_700_000_040, "value": 150.0}),  # 6: a percentage above 100
+        json.dumps({**good, "ts": 1_700_000_050}),  # 7
+    ]
+    jsonl = tmp_path / "x.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n")
+    csv = tmp_path / "y.csv"
+    csv.write_text(
+        "timestamp,value\n"
+        "2020-01-01 00:00:00,1\n"  # 2
+        "9999-12-31 23:59:59,2\n"  # 3: past 2106
+        "2020-01-01 00:00:00.5e400,3\n"  # 4: float infinity
+        "2020-01-01 00:00:10,1e999\n"  # 5: inf
+        "2020-01-01 00:00:20,4\n"  # 6
+    )
+    code, alerts, err = run_cli(capsys, str(jsonl), str(csv))
+    assert code == 0
+    reported = sorted(line.split(": ")[1] for line in err.splitlines())
+    expected = sorted([f"{jsonl}:{n}" for n in (2, 3, 4, 5, 6)] + [f"{csv}:{n}" for n in (3, 4, 5)])
+    assert reported == expected, err
+    assert "too large for a number" in err and "nested too deeply" in err
+    assert "float32" in err and "not unix seconds" in err and "above 100" in err
+    for alert in alerts:  # valid JSON all through: no Infinity, no "inf%"
+        assert "inf" not in json.dumps(alert, allow_nan=False).lower()
 
 
 def test_missing_file_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

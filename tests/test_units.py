@@ -120,7 +120,7 @@ TABLE = [
     # processes
     ("process_count", "count", 312.0, "312", "sysops_process_count"),
     ("process_rss_bytes", "bytes", 1.7 * 2**30, "1.7 GB", "sysops_process_rss_bytes"),
-    ("process_cpu_percent", "percent", 250.0, "250.0%", "sysops_process_cpu_ratio"),
+    ("process_cpu_percent", "core_percent", 250.0, "250.0%", "sysops_process_cpu_ratio"),
     ("process_fd_count", "count", 1024.0, "1024", "sysops_process_fd_count"),
     ("process_threads", "count", 17.0, "17", "sysops_process_threads"),
     # file descriptors, uptime
@@ -172,6 +172,7 @@ TABLE = [
 #: (unit, non_negative, min_change, resolution, Prometheus type, scale)
 UNIT_FACTS = {
     "percent": (True, 5.0, 0.01, "gauge", 0.01),
+    "core_percent": (True, 5.0, 0.01, "gauge", 0.01),
     "bytes": (True, 64.0 * 2**20, 1.0, "gauge", 1.0),
     "bytes_per_second": (True, 2.0**20, 1.0, "gauge", 1.0),
     "per_second": (True, 50.0, 0.001, "gauge", 1.0),
@@ -321,3 +322,29 @@ def test_format_bytes(n: float, text: str) -> None:
 )
 def test_round_stored_keeps_the_float32_digits(value: float, rounded: float) -> None:
     assert round_stored(value) == rounded
+
+
+@pytest.mark.parametrize(
+    ("metric", "ts", "value", "reason"),
+    [
+        ("memory_usage_percent", 1e9, 50.0, None),
+        ("memory_usage_percent", 1e9, 100.0000001, None),  # rounding of a computed share
+        ("fd_usage_percent", 1e9, 500.0, "impossible for fd_usage_percent"),  # garbled file-nr
+        ("fd_allocated", 1e9, -5.0, "impossible for fd_allocated (count cannot be negative)"),
+        ("process_cpu_percent", 1e9, 400.0, None),  # 4 cores busy
+        ("nab_value", 1e9, -3.0, None),  # unknown unit: anything goes
+        ("x", 1e9, 4e38, "beyond the float32 range"),
+        ("x", 1e9, float("inf"), "not a finite number"),
+        ("x", 1.7e12, 1.0, "not unix seconds"),  # milliseconds
+        ("x", 253402300799.0, 1.0, "not unix seconds"),  # 9999-12-31
+        ("x", -1.0, 1.0, "not unix seconds"),
+    ],
+)
+def test_sample_problem(metric: str, ts: float, value: float, reason: str | None) -> None:
+    from sysops_agent.units import sample_problem
+
+    problem = sample_problem(metric, ts, value)
+    if reason is None:
+        assert problem is None
+    else:
+        assert problem is not None and reason in problem, problem

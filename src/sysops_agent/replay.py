@@ -28,7 +28,7 @@ from sysops_agent.analyzers.registry import build_analyzers
 from sysops_agent.config import Config
 from sysops_agent.model import Alert, Labels, Sample, make_labels
 from sysops_agent.storage.store import Store
-from sysops_agent.units import is_impossible
+from sysops_agent.units import sample_problem
 
 #: (line number, sample)
 Numbered = Tuple[int, Sample]
@@ -41,11 +41,19 @@ class BadLine(ValueError):
 
 def _number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadLine(f"{what} must be a number, got {value!r}")
-    x = float(value)
+        raise BadLine(f"{what} must be a number, got {_short(value)}")
+    try:
+        x = float(value)
+    except OverflowError:  # a 400-digit integer
+        raise BadLine(f"{what} is too large for a number, got {_short(value)}") from None
     if not math.isfinite(x):
         raise BadLine(f"{what} must be finite, got {value!r}")
     return x
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_json_line(text: str) -> Sample:
@@ -53,6 +61,8 @@ def parse_json_line(text: str) -> Sample:
         obj = json.loads(text)
     except ValueError as e:
         raise BadLine(f"not valid JSON ({e})") from None
+    except RecursionError:  # {"a": {"a": ... thousands deep
+        raise BadLine("not valid JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise BadLine("expected a JSON object")
     metric = obj.get("metric")
@@ -106,9 +116,10 @@ def parse_timestamp(text: str) -> float:
         h, m, s = int(text[11:13]), int(text[14:16]), int(text[17:19])
         if h > 23 or m > 59 or s > 60:
             raise ValueError
-        frac = float(text[19:]) if len(text) > 19 and text[19] == "." else 0.0
-        if len(text) > 19 and text[19] != ".":
-            raise ValueError
+        rest = text[19:]
+        if rest and not (rest[0] == "." and rest[1:].isdigit() and rest[1:].isascii()):
+            raise ValueError  # only a decimal fraction: not ".5e400", not "+5"
+        frac = float(rest) if rest else 0.0
     except ValueError:
         raise BadLine(f"timestamp {text!r} is not YYYY-MM-DD HH:MM:SS") from None
     return base + h * 3600 + m * 60 + s + frac
@@ -161,11 +172,9 @@ def read_file(
         except BadLine as e:
             errors(f"{path}:{lineno}: {e}; skipped")
             continue
-        if is_impossible(sample.metric, sample.value):
-            errors(
-                f"{path}:{lineno}: value {sample.value:g} is impossible for {sample.metric} "
-                "(must be >= 0); skipped"
-            )
+        problem = sample_problem(sample.metric, sample.ts, sample.value)
+        if problem is not None:
+            errors(f"{path}:{lineno}: {problem}; skipped")
             continue
         yield lineno, sample
 

@@ -23,6 +23,7 @@ it sits at the bottom of the layers with ``model`` and ``clock``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Dict, Optional, Tuple
@@ -145,6 +146,8 @@ class Unit:
     resolution: Optional[float]
     #: the exported name's suffix in place of :attr:`suffix` (``_ratio`` for ``_percent``)
     prom_suffix: str
+    #: the largest possible value (None: no bound); ``percent`` is at most 100
+    maximum: Optional[float] = None
     #: multiply the stored value by this for Prometheus
     prom_scale: float = 1.0
     #: ``gauge`` or ``counter``
@@ -176,6 +179,7 @@ PERCENT = Unit(
     min_change=5.0,  # percentage points
     resolution=0.01,
     prom_suffix="_ratio",
+    maximum=100.0,
     prom_scale=0.01,
     prom_help="ratio 0-1 (the agent's percentage / 100)",
     formatter=_percent,
@@ -215,6 +219,19 @@ TOTAL = Unit(
     "total", "_total", True, 0.0, 1.0, "_total",
     prom_type=COUNTER, prom_help="count since the agent started",
 )  # fmt: skip
+#: percent of ONE core (a process busy on 4 cores shows 400): no upper bound
+CORE_PERCENT = Unit(
+    "core_percent",
+    "_percent",
+    non_negative=True,
+    min_change=5.0,
+    resolution=0.01,
+    prom_suffix="_ratio",
+    prom_scale=0.01,
+    prom_help="ratio 0-1 (the agent's percentage / 100)",
+    formatter=_percent,
+    level_formatter=lambda level: f"{_level_num(level)}%",
+)
 #: /proc/loadavg prints two decimals
 LOAD = Unit("load", "", True, 1.0, 0.01, "")
 #: recorded CSV files and the like: anything goes, only the statistics decide
@@ -239,6 +256,7 @@ NAMED: Dict[str, Unit] = {
     "load_avg_1m": LOAD,
     "load_avg_5m": LOAD,
     "load_avg_15m": LOAD,
+    "process_cpu_percent": CORE_PERCENT,
     "fd_allocated": COUNT,
     "fd_max": COUNT,
     "process_threads": COUNT,
@@ -272,6 +290,36 @@ def format_level(metric: str, level: float) -> str:
     return unit_of(metric).format_level(level)
 
 
+#: the largest finite float32 (the ring buffers' value type): beyond it a value becomes inf
+FLOAT32_MAX = 3.4028234663852886e38
+#: the ring buffers keep timestamps as unsigned 32-bit seconds (until 2106)
+TS_MAX = 2**32 - 1
+#: slack for a percentage computed from deltas (100.00000001 is 100)
+_PERCENT_SLACK = 1e-6
+
+
 def is_impossible(metric: str, value: float) -> bool:
-    """A value no healthy collector can produce for ``metric`` (negative where impossible)."""
-    return value < 0 and unit_of(metric).non_negative
+    """A value no healthy collector can produce for ``metric``: negative or above its maximum."""
+    unit = unit_of(metric)
+    if value < 0:
+        return unit.non_negative
+    return unit.maximum is not None and value > unit.maximum * (1 + _PERCENT_SLACK)
+
+
+def sample_problem(metric: str, ts: float, value: float) -> Optional[str]:
+    """Why a sample cannot be stored, or None: the one range check of every input path.
+
+    The store refuses (and counts) such samples from collectors; ``replay``
+    reports them with their line numbers.
+    """
+    if not math.isfinite(value):
+        return f"value {value!r} is not a finite number"
+    if abs(value) > FLOAT32_MAX:
+        return f"value {value:g} is beyond the float32 range the store keeps"
+    if not 0 <= ts <= TS_MAX:
+        return f"timestamp {ts:.0f} is not unix seconds between 1970 and 2106"
+    if is_impossible(metric, value):
+        unit = unit_of(metric)
+        bound = "negative" if value < 0 else f"above {format_number(unit.maximum or 0)}"
+        return f"value {value:g} is impossible for {metric} ({unit.name} cannot be {bound})"
+    return None

@@ -7,6 +7,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from sysops_agent.model import Labels, Sample, SeriesKey
 from sysops_agent.storage.ringbuffer import Point, RingBuffer
+from sysops_agent.units import sample_problem
 
 DAY = 86400.0
 
@@ -25,8 +26,10 @@ class Store:
         self.retention_secs = retention_secs
         self._series: Dict[SeriesKey, RingBuffer] = {}
         self._intervals: Dict[str, float] = {}
-        #: samples rejected because their value was NaN or infinite
+        #: samples refused because their value or timestamp cannot be true or stored
         self.rejected = 0
+        #: why the last one was refused (for the rate-limited warning)
+        self.last_rejected = ""
 
     def note_interval(self, metric: str, interval: float) -> None:
         self._intervals[metric] = interval
@@ -38,10 +41,17 @@ class Store:
         return max(2, min(self.max_samples, math.ceil(self.retention_secs / interval)))
 
     def append(self, sample: Sample) -> bool:
-        """Store one sample; returns False (and counts it) for NaN/inf values."""
+        """Store one sample; returns False (and counts it) for a value or time it cannot hold.
+
+        NaN, infinity, values beyond float32, timestamps outside 1970-2106 and
+        values impossible for the metric's unit (a negative count, a percentage
+        above 100: :func:`~sysops_agent.units.sample_problem`) are refused.
+        """
         value = sample.value
-        if not math.isfinite(value):
+        problem = sample_problem(sample.metric, sample.ts, value)
+        if problem is not None:
             self.rejected += 1
+            self.last_rejected = f"{sample.metric}: {problem}"
             return False
         key = SeriesKey(sample.metric, sample.labels)
         buf = self._series.get(key)
