@@ -35,6 +35,7 @@ from sysops_agent.procfs import ProcFS
 from sysops_agent.queues import SampleQueue
 from sysops_agent.redact import Redactor
 from sysops_agent.scheduler import CollectorScheduler
+from sysops_agent.sdnotify import SystemdService
 from sysops_agent.storage.store import Store
 
 if TYPE_CHECKING:
@@ -88,6 +89,7 @@ class Daemon:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._manager_task: Optional[asyncio.Task[None]] = None
         self._log_task: Optional[asyncio.Task[None]] = None
+        self.systemd = SystemdService.from_environ(self.clock)  # no-op without NOTIFY_SOCKET
 
     # ------------------------------------------------------------------ sinks
     def _put_samples(self, samples: List[Sample]) -> None:
@@ -98,6 +100,7 @@ class Daemon:
 
     def _put_alert(self, alert: Alert) -> None:
         """Queue an alert without blocking; when full, drop the oldest (counted, logged)."""
+        self.systemd.observe(alert)
         while True:
             try:
                 self.alerts.put_nowait(alert)
@@ -294,6 +297,8 @@ class Daemon:
         self._start_analyzers()
         self._spawn("analyzers", self._analyzer_loop())
         self._start_collectors()
+        assert self.scheduler is not None
+        self._spawn("systemd", self.systemd.run(self.scheduler.first_cycle))
         # Optional components: one that cannot start is reported and left out;
         # collection and alerting carry on without it.
         self._optional("log watcher", self._start_log_watcher)
@@ -389,6 +394,7 @@ class Daemon:
 
     async def shutdown(self) -> None:
         """Reverse order of start-up; every step bounded."""
+        self.systemd.stopping()
         self._stop_exporter()
         if self.scheduler is not None:
             await self.scheduler.stop()
