@@ -278,6 +278,7 @@ def test_installed_agent_refuses_python_before_3_9(packages: Path, tmp_path: Pat
         capture_output=True,
         text=True,
         timeout=60,
+        env=dict(os.environ, LC_ALL="C.UTF-8"),  # a UTF-8 terminal, for the "≥"
     )
     if "needs Python" not in proc.stderr and "SyntaxError" in proc.stderr:
         pytest.skip("this .pyz has no Python < 3.9 check yet (it comes with the wip-builds work)")
