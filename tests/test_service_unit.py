@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -91,7 +92,9 @@ def test_hardening_keeps_what_collection_needs(service: Dict[str, List[str]]) ->
 
 
 def test_lifecycle_settings(service: Dict[str, List[str]]) -> None:
-    assert one(service, "Type") == "simple"
+    assert one(service, "Type") == "notify"
+    assert one(service, "NotifyAccess") == "main"
+    assert one(service, "WatchdogSec") == "30"
     assert one(service, "Restart") == "on-failure"
     assert one(service, "RestartSec") == "5"
     assert one(service, "ExecReload") == "/bin/kill -HUP $MAINPID"
@@ -117,11 +120,31 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     text = UNIT.read_text().replace("/usr/local/bin/sysops-agent", sys.executable)
     copy = tmp_path / "sysops-agent.service"
     copy.write_text(text)
+    # Documentation=man:sysops-agent(1) must resolve: the page the packages install
+    man = tmp_path / "man"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "deploy" / "build_manpage.py"),
+            str(man / "man1" / "sysops-agent.1"),
+        ],
+        check=True,
+        timeout=60,
+    )
     proc = subprocess.run(
-        [analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60
+        [analyze, "verify", str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, MANPATH=str(man)),
     )
     output = (proc.stdout + proc.stderr).strip()
     if proc.returncode != 0 and "Failed to" in output and "sysops-agent.service" not in output:
         pytest.skip(f"systemd-analyze verify cannot run here: {output}")
     assert proc.returncode == 0, output
     assert "sysops-agent.service" not in output, output
+
+
+def test_documentation_names_the_man_page_and_the_readme() -> None:
+    docs = parse_unit(UNIT.read_text())["Unit"]["Documentation"]
+    assert docs == ["man:sysops-agent(1) file:///usr/share/doc/sysops-agent/README.md"]

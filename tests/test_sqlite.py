@@ -51,7 +51,7 @@ def fill_minute(store: Store, minute_start: float, n_series: int = 2, step: floa
     while t < minute_start + 60:
         store.add(t, "cpu_usage_percent", t - minute_start, CPU)
         for i in range(n_series - 1):
-            store.add(t, "disk_usage_percent", 50.0 + i, make_labels(mountpoint=f"/m{i}"))
+            store.add(t, "disk_usage_percent", 50.0 + i / 10, make_labels(mountpoint=f"/m{i}"))
         t += step
 
 

@@ -201,7 +201,7 @@ def test_only_new_samples_are_read_and_batches_are_handled() -> None:
 def test_negative_percent_is_rejected_not_alerted() -> None:
     store, an = Store(), make({"cpu_usage_percent": ThresholdRule(warn=-5)})
     alerts = feed(an, store, "cpu_usage_percent", [-1.0, -3.0])
-    assert alerts == [] and an._feed.rejected == 2
+    assert alerts == [] and store.rejected == 2  # refused by the store, never analyzed
 
 
 def test_registry_and_build_respects_enabled() -> None:

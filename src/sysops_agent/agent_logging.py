@@ -1,21 +1,77 @@
-"""Logging to stderr or ``agent.log_file``, with levels, and every line redacted."""
+"""Logging to stderr or ``agent.log_file``, with levels, and every line redacted.
+
+Two formats: ``text`` (one human line a record) and ``json`` (one JSON object
+a line: ``ts``, ``level``, ``logger``, ``message`` and ``fields``, the
+record's ``extra=`` values, plus ``exception`` when there is one), chosen
+with ``--log-format``. ``--log-level``/``--log-format`` given on the command
+line win over the configuration, on reloads too (:func:`set_overrides`).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Optional
+import time
+from typing import Any, Dict, Optional
 
 from sysops_agent.redact import RedactingFilter, Redactor, install_log_redaction
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HANDLER_NAME = "sysops-agent"
 
+#: the attributes every LogRecord has; anything else came from ``extra=``
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime"}
+)
+
+_overrides: Dict[str, Optional[str]] = {"level": None, "format": None}
+
+
+def set_overrides(level: Optional[str] = None, log_format: Optional[str] = None) -> None:
+    """The command line's ``--log-level``/``--log-format``: they beat the config's values."""
+    _overrides["level"] = level
+    _overrides["format"] = log_format
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: ts (UTC, ISO 8601), level, logger, message, fields."""
+
+    def __init__(self, redactor: Optional[Redactor] = None) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        fields: Dict[str, Any] = {
+            k: v for k, v in vars(record).items() if k not in _STANDARD_ATTRS and k[:1] != "_"
+        }
+        obj: Dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "fields": fields,
+        }
+        if self.redactor:
+            fields = {k: self.redactor(v) if isinstance(v, str) else v for k, v in fields.items()}
+        if record.exc_info:
+            obj["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            obj["exception"] = record.exc_text
+        return json.dumps(obj, default=str, ensure_ascii=False)
+
 
 def setup_logging(
-    level: str = "info", log_file: str = "", redactor: Optional[Redactor] = None
+    level: str = "info",
+    log_file: str = "",
+    redactor: Optional[Redactor] = None,
+    log_format: str = "text",
 ) -> None:
     """(Re)configure the ``sysops_agent`` logger; safe to call again on reload."""
+    level = _overrides["level"] or level
+    log_format = _overrides["format"] or log_format
     logger = logging.getLogger("sysops_agent")
     logger.setLevel(level.upper())
     logger.propagate = False
@@ -36,7 +92,9 @@ def setup_logging(
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(
+        JsonFormatter(redactor) if log_format == "json" else logging.Formatter(FORMAT)
+    )
     if redactor is not None:
         handler.addFilter(RedactingFilter(redactor))
         # also every other logger's records (httpx quotes request URLs), whatever the handler

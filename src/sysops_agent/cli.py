@@ -66,21 +66,88 @@ class Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
 
+#: exit statuses every command shares (each command's own are in its description)
+COMMON_EXIT_STATUS = (
+    "Every command: 2 for a usage error or an invalid configuration, 130 when "
+    "interrupted (Ctrl-C), 141 when its output pipe was closed early (e.g. by head)."
+)
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def add_logging_args(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` and ``--log-format``, which every command takes."""
+    group = parser.add_argument_group("logging")
+    group.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        metavar="LEVEL",
+        help="log level: " + ", ".join(LOG_LEVELS) + " (default: agent.log_level for run, "
+        "warning for the other commands)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        metavar="FORMAT",
+        help="text (default) or json: one JSON object per line with ts, level, logger, "
+        "message and fields",
+    )
+
+
+def first_word(argv: Optional[List[str]]) -> Optional[str]:
+    """The command: the first word that is not an option (the top level has no option
+    that takes a value)."""
+    return next((a for a in argv or () if not a.startswith("-")), None)
+
+
 def build_parser(argv: Optional[List[str]] = None) -> argparse.ArgumentParser:
     """The parser; for an ``argv`` naming a known command, with only that command's."""
     parser = Parser(
         prog="sysops-agent",
         description="Lightweight, security-minded monitoring daemon for Linux servers.",
+        epilog=COMMON_EXIT_STATUS,
     )
     parser.add_argument("--version", action="version", version=f"sysops-agent {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    # The command is the first word that is not an option (the top level has no option
-    # that takes a value).
-    named = next((a for a in argv or () if not a.startswith("-")), None)
+    named = first_word(argv)
     modules = [COMMANDS[named]] if named in COMMANDS else list(COMMANDS.values())
     for module in modules:
         importlib.import_module(module).register(sub)
+    for command_parser in sub.choices.values():
+        add_logging_args(command_parser)
     return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    return parser  # pragma: no cover - build_parser always adds the sub-commands
+
+
+def _unknown_command(parser: argparse.ArgumentParser, word: str) -> None:
+    """Exit 2 with the top-level usage and the closest command names."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(COMMANDS), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    parser.error(f"unknown command {word!r}{hint} (commands: {', '.join(COMMANDS)})")
+
+
+def _quiet_stdout() -> None:
+    """The reader of our stdout is gone: point it at /dev/null so that the interpreter's
+    last flush does not fail again (and print a traceback) on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    finally:
+        os.close(devnull)
+
+
+#: exit status after a closed output pipe: the shell's for a death by SIGPIPE (128 + 13)
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -88,11 +155,29 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    word = first_word(argv)
+    if word is not None and word not in COMMANDS:
+        _unknown_command(parser, word)
+    args, extra = parser.parse_known_args(argv)
     if not getattr(args, "command", None):
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         parser.print_help(sys.stderr)
         return 2
+    if extra:  # a bad flag gets the usage of the command it was given to
+        _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.log_level or args.log_format:
+        from sysops_agent import agent_logging
+
+        agent_logging.set_overrides(level=args.log_level, log_format=args.log_format)
+        if args.command != "run":  # run sets up logging itself, from its config
+            agent_logging.setup_logging(args.log_level or "warning")
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130

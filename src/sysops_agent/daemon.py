@@ -34,6 +34,7 @@ from sysops_agent.procfs import ProcFS
 from sysops_agent.queues import ALERT_QUEUE_CAPACITY, SAMPLE_QUEUE_CAPACITY, DropOldestQueue
 from sysops_agent.redact import Redactor
 from sysops_agent.scheduler import CollectorScheduler
+from sysops_agent.sdnotify import SystemdService
 from sysops_agent.selfmetrics import SELF_METRICS_INTERVAL, self_samples
 from sysops_agent.storage.store import Store
 
@@ -85,6 +86,7 @@ class Daemon:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._manager_task: Optional[asyncio.Task[None]] = None
         self._log_task: Optional[asyncio.Task[None]] = None
+        self.systemd = SystemdService.from_environ(self.clock)  # no-op without NOTIFY_SOCKET
 
     # ------------------------------------------------------------------ sinks
     def _put_samples(self, samples: List[Sample]) -> None:
@@ -94,6 +96,7 @@ class Daemon:
         self.samples.put(sample)
 
     def _put_alert(self, alert: Alert) -> None:
+        self.systemd.observe(alert)  # STATUS= shows what fires
         self.alerts.put(alert)
 
     # ------------------------------------------------------------- components
@@ -184,7 +187,8 @@ class Daemon:
             self.run_analyzers()
 
     def run_analyzers(self) -> None:
-        self.alerts.put_many(self.analysis(self.store, self.clock.time()))
+        for alert in self.analysis(self.store, self.clock.time()):
+            self._put_alert(alert)
 
     async def _alert_loop(self) -> None:
         while True:
@@ -262,6 +266,8 @@ class Daemon:
         self._start_analyzers()
         self._spawn("analyzers", self._analyzer_loop())
         self._start_collectors()
+        assert self.scheduler is not None
+        self._spawn("systemd", self.systemd.run(self.scheduler.first_cycle))
         # Optional components: one that cannot start is reported and left out;
         # collection and alerting carry on without it.
         self._optional("log watcher", self._start_log_watcher)
@@ -357,6 +363,7 @@ class Daemon:
 
     async def shutdown(self) -> None:
         """Reverse order of start-up; every step bounded."""
+        self.systemd.stopping()
         self._stop_exporter()
         if self.scheduler is not None:
             await self.scheduler.stop()

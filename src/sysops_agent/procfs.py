@@ -48,12 +48,10 @@ class ProcFS:
             return f.read().decode("utf-8", "replace")
 
     def pids(self) -> Iterator[int]:
-        """Numeric entries of the procfs root: the process ids alive at listing time."""
-        try:
-            entries = os.listdir(self.root)
-        except FileNotFoundError:
-            return
-        for name in entries:
+        """Numeric entries of the procfs root: the process ids alive at listing time.
+
+        A procfs root that does not exist is an error (OSError), not an empty list."""
+        for name in os.listdir(self.root):
             if name.isdigit():
                 yield int(name)
 

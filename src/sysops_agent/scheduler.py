@@ -52,8 +52,13 @@ class CollectorScheduler:
         self.durations: Dict[str, float] = {}
         #: failed or timed-out runs per collector
         self.failures: Dict[str, int] = {}
+        #: set once every collector has run once (systemd's READY=1 waits for it)
+        self.first_cycle = asyncio.Event()
+        self._first_runs = 0
 
     def start(self) -> None:
+        if not self.collectors:
+            self.first_cycle.set()
         for c in self.collectors:
             self._tasks.append(asyncio.ensure_future(self._loop(c)))
 
@@ -118,8 +123,14 @@ class CollectorScheduler:
 
     async def _loop(self, collector: Collector) -> None:
         next_run = self._clock.monotonic()
+        first = True
         while not self._stop.is_set():
             await self.run_once(collector)
+            if first:
+                first = False
+                self._first_runs += 1
+                if self._first_runs == len(self.collectors):
+                    self.first_cycle.set()
             next_run += collector.interval
             now = self._clock.monotonic()
             if next_run < now:  # fell behind: skip missed ticks instead of bursting

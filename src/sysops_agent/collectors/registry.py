@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, List, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from sysops_agent.collectors import (
     cpu,
@@ -72,6 +72,7 @@ def collect_once(
     sleep: Callable[[float], None] = time.sleep,
     between: Optional[Callable[[], None]] = None,
     factories: Optional[Mapping[str, CollectorFactory]] = None,
+    outcome: Optional[Dict[str, Optional[str]]] = None,
 ) -> List[Sample]:
     """One reading of every enabled collector, rates included (``collect --once``).
 
@@ -79,19 +80,25 @@ def collect_once(
     samples are discarded; the samples returned come from the second call,
     ``clock_sleep`` seconds later. ``between`` runs between the readings
     (tests use it to switch a fixture tree to its next step). A collector that
-    fails is logged and left out, as in the daemon.
+    fails is logged and left out, as in the daemon. ``outcome``, when given, is
+    filled with each collector's name -> None when it worked, else its error.
     """
     collectors = build_collectors(procfs, sections, factories)
-    failed: Set[str] = set()
+    failed: Dict[str, Optional[str]] = {}
     _run_all(collectors, time_fn(), failed)
     if clock_sleep > 0:
         sleep(clock_sleep)
     if between is not None:
         between()
-    return _run_all(collectors, time_fn(), failed)
+    samples = _run_all(collectors, time_fn(), failed)
+    if outcome is not None:
+        outcome.update((c.name, failed.get(c.name)) for c in collectors)
+    return samples
 
 
-def _run_all(collectors: List[Collector], now: float, failed: Set[str]) -> List[Sample]:
+def _run_all(
+    collectors: List[Collector], now: float, failed: Dict[str, Optional[str]]
+) -> List[Sample]:
     out: List[Sample] = []
     for c in collectors:
         if c.name in failed:
@@ -99,6 +106,8 @@ def _run_all(collectors: List[Collector], now: float, failed: Set[str]) -> List[
         try:
             out.extend(c.collect(now))
         except Exception as e:  # one broken collector must not hide the others
-            failed.add(c.name)
-            log.warning("collector %s failed: %s", c.name, e)
+            failed[c.name] = str(e)
+            log.warning(
+                "collector %s failed: %s", c.name, e, extra={"collector": c.name, "error": str(e)}
+            )
     return out

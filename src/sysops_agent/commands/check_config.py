@@ -11,7 +11,8 @@ def register(sub: SubParsers) -> None:
     p = sub.add_parser(
         "check-config",
         help="validate a configuration file",
-        description="Validate a configuration file: exit 0 when valid, 1 with every problem listed.",
+        description="Validate a configuration file and list every problem.",
+        epilog="Exit status: 0 when valid; 1 with every problem listed; 2 for a usage error.",
     )
     p.add_argument("path", metavar="PATH", help="configuration file (TOML)")
     p.set_defaults(func=run)

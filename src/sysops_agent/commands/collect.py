@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Dict, Optional
 
 from sysops_agent.commands import SubParsers, add_config_arg, load_or_exit
 
@@ -16,6 +17,11 @@ def register(sub: SubParsers) -> None:
         description=(
             "Run every enabled collector once (two readings one second apart, so that rates "
             "are included) and print the samples as a table or as JSON lines."
+        ),
+        epilog=(
+            "Exit status: 0 when every collector worked; 1 when some failed (their names "
+            "and errors on stderr, the others' samples printed); 3 when every collector "
+            "failed (nothing collected); 2 for a usage or config error."
         ),
     )
     add_config_arg(p)
@@ -41,17 +47,41 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_or_exit(args.config)
     agent = loaded.config.agent
     procfs = ProcFS(args.procfs or agent.proc_root, agent.sys_root)
-    samples = collect_once(procfs, loaded.config.collector, args.interval)
+    outcome: Dict[str, Optional[str]] = {}
+    samples = collect_once(procfs, loaded.config.collector, args.interval, outcome=outcome)
     out = sys.stdout
     if args.json:
         for s in samples:
             out.write(json.dumps(s.to_json_obj(), sort_keys=False) + "\n")
+    else:
+        width = max((len(s.metric) for s in samples), default=10)
+        for s in sorted(samples, key=lambda s: (s.metric, s.labels)):
+            labels = ",".join(f"{k}={v}" for k, v in s.labels)
+            out.write(f"{s.metric:<{width}}  {_fmt(s.value):>16}  {labels}\n")
+    out.flush()
+    return exit_status(outcome)
+
+
+#: every collector failed: nothing was collected
+EXIT_ALL_FAILED = 3
+
+
+def exit_status(outcome: Dict[str, Optional[str]]) -> int:
+    """0, or 1 / 3 with the failed collectors listed on stderr."""
+    failed = sorted(name for name, error in outcome.items() if error is not None)
+    if not failed:
         return 0
-    width = max((len(s.metric) for s in samples), default=10)
-    for s in sorted(samples, key=lambda s: (s.metric, s.labels)):
-        labels = ",".join(f"{k}={v}" for k, v in s.labels)
-        out.write(f"{s.metric:<{width}}  {_fmt(s.value):>16}  {labels}\n")
-    return 0
+    if len(failed) == len(outcome):
+        print(
+            f"sysops-agent: every collector failed ({', '.join(failed)}): nothing collected",
+            file=sys.stderr,
+        )
+        return EXIT_ALL_FAILED
+    print(
+        f"sysops-agent: {len(failed)} of {len(outcome)} collectors failed: {', '.join(failed)}",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _fmt(value: float) -> str:

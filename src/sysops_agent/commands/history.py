@@ -53,7 +53,10 @@ def register(sub: SubParsers) -> None:
         epilog=(
             "WHEN is a duration back from now (30m, 6h, 2d, 1w), an ISO-8601 time "
             "(2026-05-01T12:00, naive = UTC), @UNIX_SECONDS or 'now'. --png needs the plot "
-            "extra: pip install 'sysops-agent[plot]'."
+            "extra: pip install 'sysops-agent[plot]'. Exit status: 0 with output; 1 when "
+            "there is nothing to show (no database, an unknown metric, with the closest "
+            "names, no series with those labels, no rows in the range) or the chart cannot "
+            "be drawn; 2 for a malformed argument."
         ),
     )
     p.add_argument("metric", metavar="METRIC", help="metric name, e.g. cpu_usage_percent")

@@ -20,6 +20,10 @@ def register(sub: SubParsers) -> None:
             "(timestamps YYYY-MM-DD HH:MM:SS, UTC). Bad lines are reported on stderr with "
             "their line number and skipped."
         ),
+        epilog=(
+            "Exit status: 0 after the replay (bad lines are skipped, not fatal); 2 when a "
+            "file cannot be read or for a usage or config error."
+        ),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="JSON-lines or CSV file(s)")
     add_config_arg(p)

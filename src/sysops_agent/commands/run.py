@@ -13,6 +13,12 @@ def register(sub: SubParsers) -> None:
         "run",
         help="run the agent in the foreground",
         description="Run the agent in the foreground until SIGTERM/SIGINT; SIGHUP reloads the config.",
+        epilog=(
+            "Exit status: 0 after a clean stop (SIGTERM, SIGINT); 1 when the agent cannot "
+            "start (e.g. its PID file is held by a running agent); 2 for a usage error or "
+            "an invalid config. Under systemd (Type=notify) it reports READY=1 after the "
+            "first collection, pings the watchdog and shows the firing alerts in STATUS=."
+        ),
     )
     add_config_arg(p)
     p.add_argument("--procfs", metavar="DIR", help="procfs root (overrides agent.proc_root)")

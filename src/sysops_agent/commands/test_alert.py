@@ -49,8 +49,11 @@ def register(sub: SubParsers) -> None:
         help="send a test alert through the configured channels",
         description=(
             "Send a clearly marked test alert through every enabled channel (or only "
-            "--channel NAME) and report per channel OK or the error. Exit 0 when every "
-            "channel delivered, 1 when one failed, 2 for a config or usage error."
+            "--channel NAME) and report per channel OK or the error."
+        ),
+        epilog=(
+            "Exit status: 0 when every channel delivered; 1 when one failed; 2 for an "
+            "unknown or unconfigured channel, a usage or config error."
         ),
     )
     add_config_arg(p)
