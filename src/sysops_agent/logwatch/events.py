@@ -17,6 +17,13 @@ flood goes on, each further window yields one more count, never one alert per
 line; a window without repeats ends the burst, and the next occurrence alerts
 at once again. So a burst costs two notifications, a lone event one.
 
+Trust. Only a record the kernel provably wrote (every kmsg record, a journal entry
+with ``_TRANSPORT=kernel``, passed on as ``transport=kernel``) may raise an
+EMERGENCY, the one severity that bypasses the alert rate limiter. An emergency
+pattern matched anywhere else (a syslog file's ``kernel:`` tag can be written by any
+local user with ``logger -t kernel``; a custom pattern in a userland line) is sent as
+CRITICAL, with the label ``downgraded=emergency`` and a note in the message.
+
 Log alerts are events, not conditions: they are sent with state ``firing``
 and are never resolved (nothing tells us that "the I/O errors are over";
 absence of lines is not recovery). Alertmanager users see them expire after
@@ -33,7 +40,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import Clock
 from sysops_agent.logwatch.patterns import COUNTERS, Hit, PatternSpec, format_subject
-from sysops_agent.model import Alert, Sample, make_labels
+from sysops_agent.model import Alert, Sample, Severity, make_labels
 
 log = logging.getLogger("sysops_agent.logwatch")
 
@@ -51,6 +58,15 @@ def unit_of_cgroup(cgroup: str) -> Optional[str]:
     """``/system.slice/foo.service`` -> ``foo.service``; None for non-unit cgroups."""
     last = cgroup.rstrip("/").rsplit("/", 1)[-1]
     return last if _UNIT.search(last) else None
+
+
+def trusted(source: str, meta: Dict[str, str]) -> bool:
+    """Whether a record proves it came from the kernel (only then may it raise an emergency).
+
+    Every kmsg record does; a journal entry does when journald marked it
+    ``_TRANSPORT=kernel`` (the source passes that on as ``transport``); nothing else.
+    """
+    return source == "kmsg" or (source == "journal" and meta.get("transport") == "kernel")
 
 
 def _span_text(seconds: float) -> str:
@@ -99,6 +115,7 @@ class _Burst:
     first_window: bool
     last_line: str
     last_source: str
+    severity: Severity
 
 
 class BurstAggregator:
@@ -122,11 +139,16 @@ class BurstAggregator:
         labels: Dict[str, str],
         mono: float,
         wall: float,
+        severity: Optional[Severity] = None,
+        note: str = "",
     ) -> Optional[Alert]:
         """Count one occurrence; the alert to send now (the first of a burst) or None."""
+        sev = spec.severity if severity is None else severity
         key = (spec.name, tuple(fields.get(k, "") for k in spec.key_fields))
         burst = self._bursts.get(key)
         if burst is not None:
+            if sev > burst.severity:
+                burst.severity = sev
             if burst.count == 0:
                 burst.first = mono
             burst.count += 1
@@ -138,16 +160,18 @@ class BurstAggregator:
         if len(self._bursts) >= self.max_keys:
             self._bursts.popitem(last=False)
         key_fields = {k: fields[k] for k in spec.key_fields if fields.get(k)}
-        self._bursts[key] = _Burst(spec, key_fields, mono, 1, mono, mono, 1, True, line, source)
+        self._bursts[key] = _Burst(
+            spec, key_fields, mono, 1, mono, mono, 1, True, line, source, sev
+        )
         subject = format_subject(spec.subjects, fields)
         return Alert(
             timestamp=wall,
             hostname=self.hostname,
-            severity=spec.severity,
+            severity=sev,
             metric=f"log_{spec.name}",
             value=1.0,
             threshold=1.0,
-            message=f"{spec.title}{subject} [{source}]: {line[:200]}",
+            message=f"{spec.title}{subject} [{source}]{note}: {line[:200]}",
             analyzer="log",
             labels=make_labels(labels),
         )
@@ -185,7 +209,7 @@ class BurstAggregator:
         return Alert(
             timestamp=wall,
             hostname=self.hostname,
-            severity=spec.severity,
+            severity=burst.severity,
             metric=f"log_{spec.name}",
             value=float(burst.count),
             threshold=1.0,
@@ -266,7 +290,16 @@ class EventPipeline:
         labels.update(meta)
         labels.update(fields)
         labels.update(pattern=spec.name, source=source, line=hit.line[: self.max_line])
-        alert = self.bursts.add(spec, fields, hit.line, source, labels, mono, self.clock.time())
+        severity, note = spec.severity, ""
+        if severity is Severity.EMERGENCY and not trusted(source, meta):
+            severity, note = (
+                Severity.CRITICAL,
+                " (emergency pattern, unproven source: sent as critical)",
+            )
+            labels["downgraded"] = "emergency"
+        alert = self.bursts.add(
+            spec, fields, hit.line, source, labels, mono, self.clock.time(), severity, note
+        )
         if alert is not None:
             self.emit_alert(alert)
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logwatch.patterns import Hit, Matcher
+from sysops_agent.logwatch.patterns import Hit, Matcher, permits
 from sysops_agent.logwatch.state import load_state, save_state
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -207,8 +207,14 @@ class JournalSource:
         hits = self.matcher.scan_text(text)
         if hits:
             meta = entry_meta(entry)
+            # journald sets _TRANSPORT itself (a client cannot): "kernel" proves the origin
+            kernel = entry.get("_TRANSPORT") == "kernel"
+            if kernel:
+                meta["transport"] = "kernel"
+            ident = meta.get("ident")
             for hit in hits:
-                self.deliver(self.name, hit, meta)
+                if permits(hit.spec, self.name, kernel=kernel, ident=ident):
+                    self.deliver(self.name, hit, meta)
 
     def save_state(self) -> None:
         if (

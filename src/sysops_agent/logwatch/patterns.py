@@ -56,6 +56,13 @@ class PatternSpec:
     #: fixed labels (custom patterns)
     labels: Tuple[Tuple[str, str], ...] = ()
     custom: bool = False
+    #: a kernel pattern: matched only in kernel records (see :func:`permits`)
+    kernel: bool = True
+    #: userland identities (syslog tag / SYSLOG_IDENTIFIER) whose lines may match too; for a
+    #: non-kernel pattern, when set, only these (``kernel`` names the kernel's own records)
+    idents: Tuple[str, ...] = ()
+    #: source names (``kmsg``, ``journal``, ``files`` or a followed path); empty = all
+    sources: Tuple[str, ...] = ()
     extract_rx: Tuple[re.Pattern[str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -109,6 +116,8 @@ LIBRARY: Tuple[PatternSpec, ...] = (
         ),
         extract=(r"EDAC (?:\S+ )?(?P<mc>MC\d+)", r"\bCPU:? ?(?P<cpu>\d+)"),
         key_fields=("mc",),
+        # mcelog and rasdaemon decode machine checks in userland
+        idents=("mcelog", "rasdaemon"),
         title="Hardware error",
         plural="hardware errors",
         subjects=(" on {mc}",),
@@ -160,6 +169,8 @@ LIBRARY: Tuple[PatternSpec, ...] = (
             r"device \((?P<interface>[\w.@-]+)\)",
         ),
         key_fields=("interface",),
+        # the network managers report carrier loss themselves ("eno1: Lost carrier")
+        idents=("systemd-networkd", "NetworkManager", "dhcpcd"),
         title="Network link down",
         plural="network link-down events",
         subjects=(" on {interface}",),
@@ -229,7 +240,32 @@ def compile_custom(cp: CustomPattern) -> PatternSpec:
         plural=f"{cp.name} events",
         labels=tuple(sorted(cp.labels.items())),
         custom=True,
+        kernel=False,
+        idents=tuple(cp.idents),
+        sources=tuple(cp.sources),
     )
+
+
+def permits(spec: PatternSpec, source: str, *, kernel: bool, ident: Optional[str]) -> bool:
+    """Whether a hit of ``spec`` counts in a record from ``source`` (SPEC §7, trust).
+
+    ``kernel`` says that the record is the kernel's own (every kmsg record, a journal
+    entry with ``_TRANSPORT=kernel``, a syslog-file line tagged ``kernel`` while kmsg is
+    not reading); ``ident`` is the writer's tag, if any. Kernel patterns match kernel
+    records, plus the userland daemons in ``spec.idents``; userland patterns match
+    anywhere, unless scoped with ``sources`` / ``idents``.
+    """
+    if (
+        spec.sources
+        and source not in spec.sources
+        and not (source.startswith("/") and "files" in spec.sources)
+    ):
+        return False
+    if spec.kernel:
+        return kernel or (ident is not None and ident in spec.idents)
+    if spec.idents:
+        return ("kernel" if kernel else ident) in spec.idents
+    return True
 
 
 class Hit(NamedTuple):

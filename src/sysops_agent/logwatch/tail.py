@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logwatch.patterns import Hit, Matcher, parse_syslog_header
+from sysops_agent.logwatch.patterns import Hit, Matcher, parse_syslog_header, permits
 from sysops_agent.logwatch.state import load_state, save_state
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -119,8 +119,10 @@ class FileFollower:
         saved: Optional[Dict[str, Any]] = None,
         *,
         grace: float = ROTATE_GRACE,
+        kernel_lines: Callable[[], bool] = lambda: True,
     ) -> None:
         self.path = path
+        self.kernel_lines = kernel_lines
         self.matcher = matcher
         self.deliver = deliver
         self.clock = clock
@@ -288,9 +290,15 @@ class FileFollower:
     def _scan(self, buf: bytes) -> None:
         for hit in self.matcher.scan(buf):
             header = parse_syslog_header(hit.line)
+            ident = header.get("ident")
+            # the tag is whatever the writer said (``logger -t kernel``): a kernel line here
+            # proves little, so it serves only when kmsg is not reading (and never as trusted)
+            kernel = ident == "kernel" and self.kernel_lines()
+            if not permits(hit.spec, self.path, kernel=kernel, ident=ident):
+                continue
             meta: Dict[str, str] = {}
-            if "ident" in header:
-                meta["ident"] = header["ident"]
+            if ident is not None:
+                meta["ident"] = ident
             if "pid" in header:
                 meta["log_pid"] = header["pid"]
             self.deliver(self.path, hit, meta)
@@ -331,6 +339,7 @@ class TailSource:
         *,
         poll_interval: float = 1.0,
         grace: float = ROTATE_GRACE,
+        kernel_lines: Callable[[], bool] = lambda: True,
     ) -> None:
         self.state_path = os.fspath(state_path)
         self.clock = clock
@@ -344,6 +353,7 @@ class TailSource:
                 clock,
                 saved.get(p) if isinstance(saved.get(p), dict) else None,
                 grace=grace,
+                kernel_lines=kernel_lines,
             )
             for p in dict.fromkeys(paths)
         ]

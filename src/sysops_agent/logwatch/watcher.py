@@ -80,18 +80,18 @@ class LogWatcher:
         )
         deliver = self.pipeline.deliver
         self.sources: List[AnySource] = []
+        self.kmsg: Optional[KmsgSource] = None
         if config.kmsg:
-            self.sources.append(
-                KmsgSource(
-                    kmsg_path,
-                    os.path.join(self.data_dir, "kmsg.state"),
-                    self.matcher,
-                    deliver,
-                    clock,
-                    boot_id_path=boot_id_path,
-                    poll_interval=config.poll_interval_secs,
-                )
+            self.kmsg = KmsgSource(
+                kmsg_path,
+                os.path.join(self.data_dir, "kmsg.state"),
+                self.matcher,
+                deliver,
+                clock,
+                boot_id_path=boot_id_path,
+                poll_interval=config.poll_interval_secs,
             )
+            self.sources.append(self.kmsg)
         if config.journal:
             self.sources.append(
                 JournalSource(
@@ -113,11 +113,16 @@ class LogWatcher:
                     deliver,
                     clock,
                     poll_interval=config.poll_interval_secs,
+                    kernel_lines=self.files_serve_kernel,
                 )
             )
         self._tasks: List[asyncio.Task[None]] = []
         self._stopped: Optional[asyncio.Event] = None
         self._stopping = False
+
+    def files_serve_kernel(self) -> bool:
+        """Syslog files' ``kernel`` lines count only while kmsg (the proof) is not reading."""
+        return self.kmsg is None or not self.kmsg.reading
 
     def source(self, name: str) -> Optional[AnySource]:
         return next((s for s in self.sources if s.name == name), None)
