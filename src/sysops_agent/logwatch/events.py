@@ -35,8 +35,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import Clock
 from sysops_agent.logwatch.patterns import COUNTERS, Hit, PatternSpec, format_subject
@@ -47,9 +46,10 @@ log = logging.getLogger("sysops_agent.logwatch")
 #: systemd unit types, to name the unit of an OOM-killed process from its cgroup path
 _UNIT = re.compile(r"\.(service|scope|slice|socket|mount|swap|timer)$")
 
-#: bounded memory: distinct burst keys and dedup fingerprints kept at most
+#: bounded memory (bench/logflood.py): distinct burst keys and dedup fingerprints kept at
+#: most (about 1 KiB a burst, which keeps its last line, and 0.2 KiB a fingerprint)
 MAX_BURST_KEYS = 1000
-MAX_FINGERPRINTS = 10000
+MAX_FINGERPRINTS = 4096
 #: oom-kill: context lines remembered per source (pid -> cgroup)
 MAX_OOM_CONTEXT = 64
 
@@ -74,52 +74,96 @@ def _span_text(seconds: float) -> str:
 
 
 class DuplicateFilter:
-    """Recognises one line delivered by several sources (see the module docstring)."""
+    """Recognises one line delivered by several sources (see the module docstring).
+
+    Bounded: at most ``max_entries`` fingerprints, kept in arrival order, so expiry
+    and eviction pop from the front (O(1) amortised, never a rescan). A fingerprint
+    is a hash of (pattern, text): an entry costs the same whatever the line's length.
+    """
 
     def __init__(self, window: float, max_entries: int = MAX_FINGERPRINTS) -> None:
         self.window = window
         self.max_entries = max_entries
-        # fingerprint -> (first seen, counts per source)
-        self._seen: OrderedDict[Tuple[str, str], Tuple[float, Dict[str, int]]] = OrderedDict()
+        # hash(pattern, text) -> [first seen, source, count, source, count, ...]
+        self._seen: OrderedDict[int, List[Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def is_duplicate(self, pattern: str, text: str, source: str, now: float) -> bool:
         if self.window <= 0:
             return False
-        while self._seen:
-            oldest = next(iter(self._seen.values()))
-            if now - oldest[0] < self.window and len(self._seen) <= self.max_entries:
+        seen = self._seen
+        while seen:
+            oldest = next(iter(seen.values()))
+            if now - oldest[0] < self.window and len(seen) < self.max_entries:
                 break
-            self._seen.popitem(last=False)
-        key = (pattern, text)
-        entry = self._seen.get(key)
+            seen.popitem(last=False)
+        key = hash((pattern, text))
+        entry = seen.get(key)
         if entry is None:
-            self._seen[key] = (now, {source: 1})
+            seen[key] = [now, source, 1]
             return False
-        counts = entry[1]
-        mine = counts.get(source, 0) + 1
-        counts[source] = mine
-        others = max((n for s, n in counts.items() if s != source), default=0)
+        mine, others = 1, 0
+        for i in range(1, len(entry), 2):
+            if entry[i] == source:
+                entry[i + 1] += 1
+                mine = entry[i + 1]
+            else:
+                others = max(others, entry[i + 1])
+        if mine == 1:
+            entry.extend((source, 1))
         return mine <= others
 
 
-@dataclass
 class _Burst:
-    spec: PatternSpec
-    key_fields: Dict[str, str]
-    window_start: float
-    #: occurrences this window will report (the first window includes the prompt one)
-    count: int
-    first: float
-    last: float
-    total: int
-    first_window: bool
-    last_line: str
-    last_source: str
-    severity: Severity
+    """One burst's state (``__slots__``: up to MAX_BURST_KEYS of them exist)."""
+
+    __slots__ = (
+        "count",
+        "first",
+        "first_window",
+        "key_fields",
+        "last",
+        "last_line",
+        "last_source",
+        "severity",
+        "spec",
+        "total",
+        "window_start",
+    )
+
+    def __init__(
+        self,
+        spec: PatternSpec,
+        key_fields: Dict[str, str],
+        window_start: float,
+        line: str,
+        source: str,
+        severity: Severity,
+    ) -> None:
+        self.spec = spec
+        self.key_fields = key_fields
+        self.window_start = window_start
+        #: occurrences this window will report (the first window includes the prompt one)
+        self.count = 1
+        self.first = window_start
+        self.last = window_start
+        self.total = 1
+        self.first_window = True
+        self.last_line = line
+        self.last_source = source
+        self.severity = severity
 
 
 class BurstAggregator:
-    """Prompt alert for the first occurrence, one counted follow-up per window of repeats."""
+    """Prompt alert for the first occurrence, one counted follow-up per window of repeats.
+
+    Bounded: at most ``max_keys`` bursts, kept in the order their windows started (a
+    burst whose window restarts moves to the end), so :meth:`flush` looks only at the
+    bursts whose window closed (O(1) amortised, never a rescan). A new key beyond the
+    cap closes the oldest burst early: its count is sent with the next flush, not lost.
+    """
 
     def __init__(
         self, window: float, hostname: str, max_line: int, max_keys: int = MAX_BURST_KEYS
@@ -129,6 +173,12 @@ class BurstAggregator:
         self.max_line = max_line
         self.max_keys = max_keys
         self._bursts: OrderedDict[Tuple[str, Tuple[str, ...]], _Burst] = OrderedDict()
+        self._early: List[Alert] = []
+        #: bursts closed before their window ended because of the cap
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._bursts)
 
     def add(
         self,
@@ -147,22 +197,24 @@ class BurstAggregator:
         key = (spec.name, tuple(fields.get(k, "") for k in spec.key_fields))
         burst = self._bursts.get(key)
         if burst is not None:
-            if sev > burst.severity:
+            if sev > burst.severity:  # a proven occurrence after an unproven one
                 burst.severity = sev
             if burst.count == 0:
                 burst.first = mono
             burst.count += 1
             burst.total += 1
             burst.last = mono
-            burst.last_line = line
+            burst.last_line = line[: self.max_line]
             burst.last_source = source
             return None
-        if len(self._bursts) >= self.max_keys:
-            self._bursts.popitem(last=False)
+        while len(self._bursts) >= self.max_keys:
+            _, old = self._bursts.popitem(last=False)
+            self.evicted += 1
+            repeats = old.count - 1 if old.first_window else old.count
+            if repeats > 0:
+                self._early.append(self._summary(old, wall))
         key_fields = {k: fields[k] for k in spec.key_fields if fields.get(k)}
-        self._bursts[key] = _Burst(
-            spec, key_fields, mono, 1, mono, mono, 1, True, line, source, sev
-        )
+        self._bursts[key] = _Burst(spec, key_fields, mono, line[: self.max_line], source, sev)
         subject = format_subject(spec.subjects, fields)
         return Alert(
             timestamp=wall,
@@ -178,14 +230,17 @@ class BurstAggregator:
 
     def flush(self, mono: float, wall: float, force: bool = False) -> List[Alert]:
         """Follow-ups for windows that closed (every window with ``force``, at shutdown)."""
-        out: List[Alert] = []
-        for key in list(self._bursts):
-            burst = self._bursts[key]
+        out, self._early = self._early, []
+        bursts = self._bursts
+        while bursts:
+            key, burst = next(iter(bursts.items()))
             if not force and mono - burst.window_start < self.window:
-                continue
+                break  # ordered by window start: every later one is still open
             repeats = burst.count - 1 if burst.first_window else burst.count
             if repeats <= 0 or force:
-                del self._bursts[key]
+                del bursts[key]
+            else:
+                bursts.move_to_end(key)
             if repeats > 0:
                 out.append(self._summary(burst, wall))
                 burst.window_start = mono
