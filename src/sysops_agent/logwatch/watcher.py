@@ -19,7 +19,7 @@ from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
 from sysops_agent.logwatch.config import LogConfig, check_name, check_regex
 from sysops_agent.logwatch.events import EventPipeline
-from sysops_agent.logwatch.journal import JournalSource
+from sysops_agent.logwatch.journal import JOURNALD_SOCKET, JournalSource
 from sysops_agent.logwatch.kmsg import KmsgSource
 from sysops_agent.logwatch.patterns import LIBRARY, Matcher, PatternSpec, compile_custom
 from sysops_agent.logwatch.tail import TailSource
@@ -60,6 +60,7 @@ class LogWatcher:
         emit_sample: Callable[[Sample], None],
         kmsg_path: str = "/dev/kmsg",
         journalctl: str = "journalctl",
+        journald_socket: str = JOURNALD_SOCKET,
         boot_id_path: str = "/proc/sys/kernel/random/boot_id",
         own_pid: Optional[int] = None,
         journal_backoff: float = 1.0,
@@ -101,6 +102,7 @@ class LogWatcher:
                     deliver,
                     clock,
                     backoff_initial=journal_backoff,
+                    socket_path=journald_socket,
                 )
             )
         paths = list(config.files) or list(syslog_paths)
