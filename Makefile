@@ -38,15 +38,15 @@ typecheck: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
 
-## system-deps: the real Prometheus and Alertmanager for the integration tests (Debian packages)
-SYSTEM_DEPS_BINS := prometheus prometheus-alertmanager
+## system-deps: the real Prometheus, Alertmanager and logrotate for the integration tests (Debian packages)
+SYSTEM_DEPS_BINS := prometheus prometheus-alertmanager logrotate
 system-deps:
 	@missing=""; for b in $(SYSTEM_DEPS_BINS); do command -v $$b >/dev/null 2>&1 || missing="$$missing $$b"; done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "system-deps: installing$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  { apt-get update -q && apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager; } \
+	  { apt-get update -q && apt-get install -y -q --no-install-recommends prometheus prometheus-alertmanager logrotate; } \
 	    || echo "system-deps: apt-get failed: the Prometheus/Alertmanager integration tests will be skipped"; \
 	else \
 	  echo "system-deps: missing$$missing and cannot install (needs root and apt-get):" \

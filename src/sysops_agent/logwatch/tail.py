@@ -7,7 +7,12 @@ Per path, each poll:
   append before it reopens — rsyslog does until its HUP), then closed; the new
   file is read from its start.
 - **copytruncate** (same inode, size below our offset — or the bytes just
-  before our offset changed, i.e. truncated and refilled): read from 0.
+  before our offset changed, i.e. truncated and refilled): the lines written
+  since the last poll exist only in logrotate's copy, so the copy is looked for
+  (``<path>.1`` first, then other uncompressed ``<path>.*``: the one holding the
+  bytes we read, at the same offset) and its unread tail is read first; then the
+  file is read from 0. (A copy compressed at once, without ``delaycompress``,
+  cannot be read: those lines are lost, as logrotate's manual warns.)
 - **deleted** (no file at the path): the open file is still read; when the
   path reappears it is a rotation.
 - **created later** (no file at start): read from its start once it appears.
@@ -50,6 +55,8 @@ MAX_LINE = 64 * 1024
 FINGERPRINT = 64
 #: seconds a rotated-away file is still read after rotation
 ROTATE_GRACE = 5.0
+#: rotated copies with these suffixes are compressed: never read
+COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z")
 
 Deliver = Callable[[str, Hit, Dict[str, str]], None]
 
@@ -134,6 +141,8 @@ class FileFollower:
         self.bytes_read = 0
         self.rotations = 0
         self.truncations = 0
+        #: rotated copies whose unread tail was read after a copytruncate
+        self.copies_read = 0
         self.open_error: Optional[str] = None
 
     # -- opening --------------------------------------------------------------
@@ -183,6 +192,10 @@ class FileFollower:
         for key, offset, fp in positions:
             if key == (h.dev, h.ino):
                 if not self._resume(h, offset, fp):
+                    # truncated meanwhile (copytruncate): the copy's unread tail first
+                    saved = _Handle(h.fd, os.fstat(h.fd), offset)
+                    saved.tail = fp
+                    self._read_copy(saved)
                     log.info("%s changed while the agent was stopped; reading it all", self.path)
                 break
             old = self._find_rotated(key)
@@ -252,9 +265,40 @@ class FileFollower:
         ):
             return
         self.truncations += 1
+        self._read_copy(h)
         self._flush_partial(h)
         h.offset = 0
         h.tail = b""
+
+    def _read_copy(self, h: _Handle) -> bool:
+        """After a copytruncate: read the unread tail of the copy that holds what we read."""
+        if h.offset <= 0 or not h.tail:
+            return False
+        others = sorted(glob.glob(glob.escape(self.path) + ".*"))
+        first = self.path + ".1"
+        for cand in [first, *(c for c in others if c != first)]:
+            if cand.endswith(COMPRESSED):
+                continue
+            st = _stat(cand)
+            if st is None or h.same_file(st) or st.st_size < h.offset:
+                continue
+            try:
+                fd = os.open(cand, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            copy = _Handle(fd, os.fstat(fd), h.offset)
+            if _read_at(fd, h.offset - len(h.tail), len(h.tail)) != h.tail:
+                copy.close()
+                continue
+            copy.tail, copy.partial, h.partial = h.tail, h.partial, b""
+            n = self._read(copy, 1 << 62)
+            self._finish(copy)  # the copy is complete: its last partial line too
+            self.copies_read += 1
+            log.info(
+                "%s was truncated (copytruncate): read %d unread bytes of %s", self.path, n, cand
+            )
+            return True
+        return False
 
     def _read(self, h: _Handle, budget: int) -> int:
         total = 0
