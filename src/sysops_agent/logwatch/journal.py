@@ -29,7 +29,9 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
+from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.patterns import Hit, Matcher, permits
+from sysops_agent.logwatch.source import SourceContext
 from sysops_agent.logwatch.state import load_state, save_state
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -258,3 +260,18 @@ class JournalSource:
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.terminate()
+
+
+def create(config: LogConfig, ctx: SourceContext) -> Optional[JournalSource]:
+    """``journal = true``: the systemd journal, while journald runs."""
+    if not config.journal:
+        return None
+    return JournalSource(
+        ctx.journalctl,
+        os.path.join(ctx.data_dir, "journal.state"),
+        ctx.matcher,
+        ctx.deliver,
+        ctx.clock,
+        backoff_initial=ctx.journal_backoff,
+        socket_path=ctx.journald_socket,
+    )

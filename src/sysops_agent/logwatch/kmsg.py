@@ -26,7 +26,9 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
+from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.patterns import Hit, Matcher, permits
+from sysops_agent.logwatch.source import SourceContext
 from sysops_agent.logwatch.state import load_state, save_state
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -245,3 +247,18 @@ class KmsgSource:
             self.fd = None
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
+
+
+def create(config: LogConfig, ctx: SourceContext) -> Optional[KmsgSource]:
+    """``kmsg = true``: the kernel ring buffer."""
+    if not config.kmsg:
+        return None
+    return KmsgSource(
+        ctx.kmsg_path,
+        os.path.join(ctx.data_dir, "kmsg.state"),
+        ctx.matcher,
+        ctx.deliver,
+        ctx.clock,
+        boot_id_path=ctx.boot_id_path,
+        poll_interval=config.poll_interval_secs,
+    )

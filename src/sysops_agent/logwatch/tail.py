@@ -40,7 +40,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logwatch.patterns import Hit, Matcher, parse_syslog_header, permits
+from sysops_agent.logwatch.config import LogConfig
+from sysops_agent.logwatch.patterns import Matcher, parse_syslog_header, permits
+from sysops_agent.logwatch.source import Deliver, SourceContext
 from sysops_agent.logwatch.state import load_state, save_state
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -57,8 +59,6 @@ FINGERPRINT = 64
 ROTATE_GRACE = 5.0
 #: rotated copies with these suffixes are compressed: never read
 COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z")
-
-Deliver = Callable[[str, Hit, Dict[str, str]], None]
 
 
 class _Handle:
@@ -436,3 +436,19 @@ class TailSource:
     def close(self) -> None:
         for f in self.followers:
             f.close()
+
+
+def create(config: LogConfig, ctx: SourceContext) -> Optional[TailSource]:
+    """``files = [...]`` (empty: the distro's syslog files)."""
+    paths = list(config.files) or list(ctx.syslog_paths)
+    if not paths:
+        return None
+    return TailSource(
+        paths,
+        os.path.join(ctx.data_dir, "files.state"),
+        ctx.matcher,
+        ctx.deliver,
+        ctx.clock,
+        poll_interval=config.poll_interval_secs,
+        kernel_lines=ctx.files_serve_kernel,
+    )
