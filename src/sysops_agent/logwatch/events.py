@@ -47,9 +47,11 @@ log = logging.getLogger("sysops_agent.logwatch")
 _UNIT = re.compile(r"\.(service|scope|slice|socket|mount|swap|timer)$")
 
 #: bounded memory (bench/logflood.py): distinct burst keys and dedup fingerprints kept at
-#: most (about 1 KiB a burst, which keeps its last line, and 0.2 KiB a fingerprint)
+#: most (about 1 KiB a burst, which keeps its last line, and 0.2 KiB a fingerprint; both
+#: full: 1.35 MiB). 2,048 fingerprints cover 200 distinct matching lines a second over
+#: the default 10 s window; beyond that the oldest are dropped early.
 MAX_BURST_KEYS = 1000
-MAX_FINGERPRINTS = 4096
+MAX_FINGERPRINTS = 2048
 #: oom-kill: context lines remembered per source (pid -> cgroup)
 MAX_OOM_CONTEXT = 64
 
@@ -312,8 +314,8 @@ class EventPipeline:
         self.emit_sample = emit_sample
         self.max_line = max_line
         self.own_pid = str(own_pid)
-        self.dedup = DuplicateFilter(dedup_window)
-        self.bursts = BurstAggregator(burst_window, hostname, max_line)
+        self.dedup = DuplicateFilter(dedup_window, MAX_FINGERPRINTS)
+        self.bursts = BurstAggregator(burst_window, hostname, max_line, MAX_BURST_KEYS)
         self.counters = KernelCounters()
         self._oom: Dict[str, OrderedDict[str, Dict[str, str]]] = {}
         self.events = 0

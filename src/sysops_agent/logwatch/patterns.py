@@ -294,75 +294,15 @@ def extract_fields(spec: PatternSpec, line: str) -> Dict[str, str]:
 #: how common each byte is in syslog text (thousands per million lines, measured on
 #: bench/logs.py's file and shared/tools/logs/gen_syslog.py's, rounded): the prefilter keys
 #: each anchor on a rare byte. Bytes not listed (digits, most punctuation) count as common.
-BYTE_FREQ: Dict[int, int] = {
-    **dict(
-        zip(
-            b"JQZXVKGYBWHLMFIUOPEARCSDTN",
-            (
-                12,
-                43,
-                96,
-                43,
-                61,
-                63,
-                94,
-                78,
-                113,
-                145,
-                145,
-                159,
-                180,
-                208,
-                229,
-                246,
-                329,
-                409,
-                391,
-                395,
-                447,
-                560,
-                561,
-                592,
-                677,
-                1375,
-            ),
-        )
-    ),
-    **dict(
-        zip(
-            b"jzqxkhyvwbgfpmucldrtnisaoe",
-            (
-                54,
-                27,
-                126,
-                592,
-                680,
-                637,
-                875,
-                1652,
-                1426,
-                1190,
-                1397,
-                1558,
-                1661,
-                1687,
-                1372,
-                1667,
-                1912,
-                3472,
-                2948,
-                3219,
-                3224,
-                2627,
-                4250,
-                2214,
-                4940,
-                7213,
-            ),
-        )
-    ),
-    **dict.fromkeys(b"#+?<>@*&,()_", 300),
-}
+_FREQ_TABLE = (
+    "J12 Q43 Z96 X43 V61 K63 G94 Y78 B113 W145 H145 L159 M180 F208 I229 U246 O329 P409 "
+    "E391 A395 R447 C560 S561 D592 T677 N1375 "
+    "j54 z27 q126 x592 k680 h637 y875 v1652 w1426 b1190 g1397 f1558 p1661 m1687 u1372 "
+    "c1667 l1912 d3472 r2948 t3219 n3224 i2627 s4250 a2214 o4940 e7213 "
+    "#300 +300 ?300 <300 >300 @300 *300 &300 ,300 (300 )300 _300"
+)
+BYTE_FREQ: Dict[int, int] = {ord(item[0]): int(item[1:]) for item in _FREQ_TABLE.split()}
+#: the frequency assumed for bytes not in the table
 COMMON = 5000
 #: the byte every chosen key byte becomes in the prefilter's copy of a chunk
 SENTINEL = 0x01
