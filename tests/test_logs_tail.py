@@ -445,3 +445,27 @@ def test_10000_lines_through_20_mixed_logrotate_rotations_lose_nothing(
     exactly_once(got, 0, 10_000)
     w.close()
     f.close()
+
+
+def test_copytruncate_while_stopped_reads_the_copy_first(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    w.write(10)
+    f.poll()
+    saved = f.state()
+    f.close()
+    w.write(4)  # written while the agent is stopped: only in the copy after the truncation
+    shutil.copyfile(path, tmp_path / "syslog.1")
+    os.truncate(path, 0)
+    w.write(3)
+    again = follower(path, clock, got, saved)
+    again.poll()
+    assert again.copies_read == 1
+    exactly_once(got, 0, 17)
+    w.close()
+    again.close()
