@@ -62,15 +62,6 @@ def unit_of_cgroup(cgroup: str) -> Optional[str]:
     return last if _UNIT.search(last) else None
 
 
-def trusted(source: str, meta: Dict[str, str]) -> bool:
-    """Whether a record proves it came from the kernel (only then may it raise an emergency).
-
-    Every kmsg record does; a journal entry does when journald marked it
-    ``_TRANSPORT=kernel`` (the source passes that on as ``transport``); nothing else.
-    """
-    return source == "kmsg" or (source == "journal" and meta.get("transport") == "kernel")
-
-
 def _span_text(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
 
@@ -292,6 +283,15 @@ class KernelCounters:
         names = sorted(self.values) if everything else sorted(self._dirty)
         self._dirty.clear()
         return [Sample(ts, n, float(self.values[n])) for n in names]
+
+
+def trusted(source: str, meta: Dict[str, str]) -> bool:
+    """Whether a record proves it came from the kernel (only then may it raise an emergency).
+
+    Every kmsg record does; a journal entry does when journald marked it
+    ``_TRANSPORT=kernel`` (the source passes that on as ``transport``); nothing else.
+    """
+    return source == "kmsg" or (source == "journal" and meta.get("transport") == "kernel")
 
 
 class EventPipeline:
