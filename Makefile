@@ -39,10 +39,11 @@ pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest -q
 
 ## system-deps: Debian packages the tests use: the real Prometheus and Alertmanager
-## (integration tests), rpm and lintian (package checks), mandoc (man page lint)
+## (integration tests), rpm and lintian (package checks), mandoc (man page lint),
+## logrotate (log rotation tests)
 # command:package pairs; a package is installed only when its command is missing
 SYSTEM_DEPS := prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager \
-	rpm:rpm lintian:lintian mandoc:mandoc
+	rpm:rpm lintian:lintian mandoc:mandoc logrotate:logrotate
 system-deps:
 	@missing=""; for pair in $(SYSTEM_DEPS); do \
 	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \

@@ -1,7 +1,14 @@
 """Log matcher throughput: our file source + pattern library next to ``grep -cE``.
 
     .venv/bin/python bench/logs.py [--lines 1000000] [--file /tmp/sysops-bench-syslog]
-                                   [--runs 3] [--custom]
+                                   [--runs 3] [--custom] [--gen ../shared/tools/logs/gen_syslog.py]
+
+Two files: this script's own and the shared generator's (``gen_syslog.py``, a
+realistic mix with benign lines that share words with the patterns, such as
+``EXT4-fs (vda1): mounted filesystem``; skipped when the generator is missing).
+For each, lines per second next to grep's, the ratio, and the hit rate of every
+prefilter anchor (lines it let through, and how many of them matched); for the
+generator's file, our counts per category against its printed ground truth.
 
 Generates (once, seeded) a realistic rsyslog file — sshd, CRON, systemd, the
 kernel's firewall lines, postfix, dockerd, nginx, kubelet, sudo, … with
@@ -18,6 +25,7 @@ patterns (which makes us decode every chunk).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
@@ -26,7 +34,7 @@ import string
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import SystemClock
 from sysops_agent.logwatch.config import CustomPattern
@@ -169,12 +177,14 @@ def best_of(runs: int, fn: Callable[[], int]) -> Tuple[int, float, float]:
     return result, min(walls), min(cpus)
 
 
-def ours(path: str, matcher: Matcher) -> int:
+def ours(path: str, matcher: Matcher, per_pattern: Optional[Dict[str, int]] = None) -> int:
     hits = 0
 
     def deliver(source: str, hit: Hit, meta: Dict[str, str]) -> None:
         nonlocal hits
         hits += 1
+        if per_pattern is not None:
+            per_pattern[hit.spec.name] = per_pattern.get(hit.spec.name, 0) + 1
 
     st = os.stat(path)
     saved = {"files": [{"dev": st.st_dev, "ino": st.st_ino, "offset": 0, "fp": ""}]}
@@ -198,6 +208,73 @@ def grep(path: str, ere: str) -> Tuple[int, float, float]:
     return int(out.stdout.strip() or 0), wall, cpu
 
 
+#: gen_syslog.py's categories -> the library patterns that count them
+CATEGORIES = {
+    "oom": ("oom_kill",),
+    "hw": ("hardware_error",),
+    "fs": ("filesystem_error",),
+    "ro": (),  # "Remounting filesystem read-only" is a filesystem_error too: counted with fs
+    "hung": ("hung_task",),
+    "net": ("network_down",),
+    "io": ("io_error",),
+    "crash": ("segfault", "kernel_panic"),
+}
+
+
+def compare(path: str, lines: int, matcher: Matcher, ere: str, runs: int, expected: int) -> bool:
+    """Print ours vs grep and the prefilter hit rates for one file; True when counts agree."""
+    with open(path, "rb") as f:  # warm the page cache for both
+        while f.read(1 << 24):
+            pass
+    hits, wall, cpu = best_of(runs, lambda: ours(path, matcher))
+    g_hits, g_wall, g_cpu = min((grep(path, ere) for _ in range(runs)), key=lambda r: r[1])
+    print(f"grep -cE '<{len(ere)} chars: the library alternatives>' {path}")
+    print(
+        f"{'':14}{'matching':>10}{'wall s':>9}{'cpu s':>8}{'lines/s (wall)':>17}{'lines/s (cpu)':>16}"
+    )
+    for name, n, w, c in (("sysops-agent", hits, wall, cpu), ("grep -cE", g_hits, g_wall, g_cpu)):
+        print(
+            f"{name:14}{n:>10,}{w:>9.3f}{c:>8.3f}{lines / w:>17,.0f}{lines / max(c, 1e-9):>16,.0f}"
+        )
+    print(
+        f"ours / grep: {g_wall / wall:.2f} of grep's speed (wall), {g_cpu / max(cpu, 1e-9):.2f} (cpu)"
+        " (target >= 0.33)"
+    )
+    # hit rates, from one more pass with fresh counters
+    fresh = Matcher(matcher.library, matcher.custom)
+    ours(path, fresh)
+    pre = fresh.prefilter
+    assert pre is not None
+    print(f"prefilter: key bytes {pre.keys.decode()!r}; lines let through per anchor:")
+    print(f"  {'anchor':28}{'lines':>8}{'% of lines':>12}")
+    for anchor, n in zip(pre.anchors, fresh.prefilter_hits):
+        print(f"  {anchor:28}{n:>8,}{100 * n / lines:>11.4f}%")
+    passed = sum(fresh.prefilter_hits)
+    print(
+        f"  {'all anchors':28}{passed:>8,}{100 * passed / lines:>11.4f}%"
+        f"   ({fresh.confirmed:,} of them matched a pattern)"
+    )
+    ok = hits == g_hits == expected
+    if not ok:
+        print(f"MISMATCH: ours {hits}, grep {g_hits}, expected {expected}")
+    return ok
+
+
+def gen_file(gen: str, out: str, lines: int) -> Optional[Dict[str, object]]:
+    """Run the shared generator; its ground truth (None when it is not there)."""
+    if not os.path.exists(gen):
+        print(f"{gen} not found: the generator's file is skipped")
+        return None
+    res = subprocess.run(
+        [sys.executable, gen, "--out", out, "--lines", str(lines), "--seed", "42"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    truth: Dict[str, object] = json.loads(res.stdout.strip().splitlines()[-1])
+    return truth
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -206,6 +283,19 @@ def main() -> None:
     parser.add_argument("--file", default="/tmp/sysops-bench-syslog")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--custom", action="store_true", help="add two custom patterns")
+    parser.add_argument(
+        "--gen",
+        default=os.path.join(
+            os.path.dirname(os.path.abspath(__file__)),
+            "..",
+            "..",
+            "shared",
+            "tools",
+            "logs",
+            "gen_syslog.py",
+        ),
+        help="the shared generator (default: ../shared/tools/logs/gen_syslog.py)",
+    )
     args = parser.parse_args()
 
     path = args.file + (".custom" if args.custom else "")
@@ -221,23 +311,41 @@ def main() -> None:
     )
     matcher = Matcher(LIBRARY, custom)
     ere = "|".join([library_ere(), *(p for _, p in CUSTOM)] if args.custom else [library_ere()])
+    ok = compare(path, args.lines, matcher, ere, args.runs, expected)
 
-    with open(path, "rb") as f:  # warm the page cache for both
-        while f.read(1 << 24):
-            pass
-    hits, wall, cpu = best_of(args.runs, lambda: ours(path, matcher))
-    g_hits, g_wall, g_cpu = min((grep(path, ere) for _ in range(args.runs)), key=lambda r: r[1])
-    print(f"grep -cE '<{len(ere)} chars: the library alternatives>' {path}")
-    print(
-        f"{'':14}{'matching':>10}{'wall s':>9}{'cpu s':>8}{'lines/s (wall)':>17}{'lines/s (cpu)':>16}"
-    )
-    for name, n, w, c in (("sysops-agent", hits, wall, cpu), ("grep -cE", g_hits, g_wall, g_cpu)):
-        print(
-            f"{name:14}{n:>10,}{w:>9.3f}{c:>8.3f}{args.lines / w:>17,.0f}{args.lines / max(c, 1e-9):>16,.0f}"
+    gen_out = args.file + ".gen"
+    truth = gen_file(args.gen, gen_out, args.lines)
+    if truth is not None:
+        print()
+        print(f"generated {gen_out} with {args.gen}: {json.dumps(truth)}")
+        matcher = Matcher(LIBRARY)
+        ok = (
+            compare(
+                gen_out,
+                args.lines,
+                matcher,
+                library_ere(),
+                args.runs,
+                int(str(truth["alert_lines"])),
+            )
+            and ok
         )
-    print(f"grep is {wall / g_wall:.1f}x faster (wall), {cpu / max(g_cpu, 1e-9):.1f}x (cpu)")
-    if hits != g_hits or hits != expected:
-        sys.exit(f"MISMATCH: ours {hits}, grep {g_hits}, generated {expected}")
+        per: Dict[str, int] = {}
+        ours(gen_out, Matcher(LIBRARY), per)
+        cats = truth["per_category"]
+        assert isinstance(cats, dict)
+        print(f"  {'category':10}{'truth':>7}{'ours':>7}  patterns")
+        for cat, names in CATEGORIES.items():
+            if not names:
+                continue
+            want = int(cats.get(cat, 0)) + (int(cats.get("ro", 0)) if cat == "fs" else 0)
+            got = sum(per.get(n, 0) for n in names)
+            flag = "" if want == got else "   MISMATCH"
+            ok = ok and want == got
+            label = "fs+ro" if cat == "fs" else cat
+            print(f"  {label:10}{want:>7}{got:>7}  {', '.join(names)}{flag}")
+    if not ok:
+        sys.exit("MISMATCH")
 
 
 if __name__ == "__main__":

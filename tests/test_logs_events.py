@@ -224,3 +224,35 @@ def test_shutdown_flushes_pending_follow_ups() -> None:
 )
 def test_unit_of_cgroup(cgroup: str, unit: Optional[str]) -> None:
     assert unit_of_cgroup(cgroup) == unit
+
+
+def test_burst_state_is_capped_and_an_evicted_burst_keeps_its_count() -> None:
+    clock, sink = VirtualClock(), Sink()
+    p = pipeline(clock, sink)
+    p.bursts.max_keys = 100
+    occurrences = 0
+    for i in range(1000):  # 1,000 distinct devices, each seen twice: 10x the cap
+        for n in range(2):
+            feed(p, IO.format(dev=f"sd{i}", n=n))
+            occurrences += 1
+        clock.set(clock.time() + 0.01)
+        assert len(p.bursts) <= 100
+    p.tick(force_flush=True)
+    assert p.bursts.evicted == 900
+    # per device a prompt alert and a follow-up counting both occurrences: none lost
+    follow_ups = [a for a in sink.alerts if a.duration is not None]
+    assert len(sink.alerts) - len(follow_ups) == 1000
+    assert sum(a.value for a in follow_ups) == occurrences
+    assert len(p.bursts) == 0
+
+
+def test_dedup_state_is_capped() -> None:
+    clock, sink = VirtualClock(), Sink()
+    p = pipeline(clock, sink)
+    p.dedup.max_entries = 50
+    for i in range(500):
+        feed(p, IO.format(dev="sda", n=i))
+        assert len(p.dedup) <= 50
+    # the newest fingerprints are still there: the same line from another source is a duplicate
+    feed(p, IO.format(dev="sda", n=499), "journal")
+    assert p.duplicates == 1

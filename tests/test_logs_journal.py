@@ -113,11 +113,19 @@ class Harness:
             syslog_paths=[],
             emit_alert=self._alert,
             emit_sample=self.samples.append,
+            journald_socket=str(self.journald_socket(data)),
         )
         src = self.la.source("journal")
         assert isinstance(src, JournalSource)
         self.src = src
         self.task: Optional[asyncio.Task[None]] = None
+
+    @staticmethod
+    def journald_socket(data: Path) -> Path:
+        """journald's socket: the source starts journalctl only while it exists."""
+        path = data.parent / "journald.socket"
+        path.touch()
+        return path
 
     def _alert(self, alert: Alert) -> None:
         self.alerts.append(alert)
@@ -272,4 +280,26 @@ async def test_real_journalctl(tmp_path: Path) -> None:
         check=True,
     )
     await h.until(lambda: any(marker in a.message for a in h.alerts), timeout=15)
+    await h.stop()
+
+
+async def test_no_journald_socket_means_no_journalctl_until_it_appears(
+    tmp_path: Path, standin: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A host without journald gets no journalctl child (7 MiB); the socket is looked for hourly."""
+    caplog.set_level("INFO", logger="sysops_agent.logwatch")
+    h = Harness(tmp_path / "data")
+    socket_path = tmp_path / "journald.socket"
+    socket_path.unlink()
+    h.start()
+    await h.until(lambda: h.src.waiting_for_journald)
+    await h.clock.advance(1800)
+    assert h.src.starts == 0 and argv_log(tmp_path) == []
+    socket_path.touch()
+    await h.clock.advance(1799)
+    assert h.src.starts == 0, "looked for once an hour, not more"
+    await h.clock.advance(1)
+    await h.until(lambda: len(argv_log(tmp_path)) == 1)
+    assert caplog.text.count("journal source idle") == 1
+    assert "appeared; following the journal" in caplog.text
     await h.stop()

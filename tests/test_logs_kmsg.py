@@ -297,10 +297,11 @@ def test_real_kmsg_alert_comes_out_of_the_running_daemon(tmp_path: Path) -> None
         assert "test-host" in line
         write_kmsg(f"<4>sysops-test-custom {marker}")
         agent.wait_line("sysops_test", marker)
-        # the syslog file source runs in the same daemon
+        # the syslog file source runs in the same daemon (userland patterns: while kmsg
+        # is reading, the file's kernel lines are left to kmsg)
         with open(tmp_path / "syslog", "a") as f:
-            f.write(f"Nov 27 03:00:00 h kernel: [1.0] EXT4-fs error (device {marker}): x\n")
-        agent.wait_line("log_filesystem_error", marker)
+            f.write(f"Nov 27 03:00:00 h myapp[7]: sysops-test-custom file{marker}\n")
+        agent.wait_line("sysops_test", f"file{marker}")
     finally:
         code = agent.stop()
     assert code == 0, "".join(agent.stderr)

@@ -313,3 +313,60 @@ def test_a_pattern_that_matches_every_line_is_refused(pattern: str) -> None:
 def test_default_log_config_has_no_problems() -> None:
     assert LogConfig().check() == []
     assert load_config(text="", env={}).problems == []
+
+
+def test_the_prefilter_finds_exactly_the_lines_the_library_matches() -> None:
+    """Random lines made of anchor fragments, near misses and noise: same hits as a per-line
+    search with the library's own regex (the prefilter only skips lines, never changes them)."""
+    import random
+
+    rnd = random.Random(7)
+    pieces = [alt_anchor for spec in LIBRARY for _, alt_anchor in spec.detect]
+    fragments = [
+        *(re.sub(r"\[(.)[^\]]*\]", r"\1", a) for a in pieces),  # [Oo]ut -> Out
+        *(a.replace("[", "").replace("]", "") for a in pieces),
+        "EXT4-fs (vda1): mounted filesystem",
+        "error",
+        "ERROR",
+        " ",
+        "task x:1",
+        "Killed",
+        "\x01",
+        "é",
+        "120 seconds",
+        "0 CE",
+        "read-only",
+        "kernel: ",
+    ]
+    lines = []
+    for _ in range(3000):
+        parts = rnd.choices(fragments, k=rnd.randint(1, 4))
+        cut = rnd.randint(0, 3)
+        lines.append("".join(parts)[cut:])
+    verify = re.compile(
+        "|".join(f"(?P<p{i}>{'|'.join(a for a, _ in s.detect)})" for i, s in enumerate(LIBRARY))
+    )
+    want = []
+    for line in lines:
+        m = verify.search(line)
+        if m is not None and m.lastgroup is not None:
+            want.append((LIBRARY[int(m.lastgroup[1:])].name, line))
+    buf = "\n".join(lines).encode()
+    got = [(h.spec.name, h.line) for h in Matcher().scan(buf)]
+    assert got == want
+    assert len(want) > 500
+
+
+def test_the_prefilter_does_not_fire_on_common_benign_lines() -> None:
+    m = Matcher()
+    benign = (
+        b"Nov 24 00:00:01 web-01 kernel: [1.5] EXT4-fs (vda1): mounted filesystem with ordered "
+        b"data mode. Quota mode: none.\n"
+        b"Nov 24 00:00:01 web-01 kernel: [1.5] e1000e: eth0 NIC Link is Up 1000 Mbps Full\n"
+        b"Nov 24 00:00:01 web-01 kernel: [1.5] IPv6: ADDRCONF(NETDEV_CHANGE): veth1: link "
+        b"becomes ready\n"
+        b'Nov 24 00:00:01 web-01 dockerd[9]: level=error msg="Handler for GET returned error"\n'
+        b"Nov 24 00:00:01 web-01 systemd[1]: Started Session 4 of user root.\n"
+    )
+    assert m.scan(benign * 100) == []
+    assert sum(m.prefilter_hits) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Dict, List
 
@@ -361,3 +362,110 @@ def test_a_damaged_saved_position_starts_at_the_end(tmp_path: Path, clock: Virtu
     assert got.numbers == [3, 4]
     w.close()
     f.close()
+
+
+needs_logrotate = pytest.mark.skipif(
+    shutil.which("logrotate") is None, reason="logrotate is not installed (make system-deps)"
+)
+
+
+def logrotate(tmp_path: Path, path: Path, mode: str) -> None:
+    """The real logrotate, forced: ``copytruncate`` or ``create`` (rename), delaycompress."""
+    conf = tmp_path / f"logrotate-{mode}.conf"
+    conf.write_text(
+        f"{path} {{\n  rotate 50\n  missingok\n  compress\n  delaycompress\n  {mode}\n}}\n"
+    )
+    conf.chmod(0o644)
+    subprocess.run(
+        ["logrotate", "--force", "--state", str(tmp_path / "logrotate.state"), str(conf)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+
+
+def test_copytruncate_reads_the_unread_tail_of_the_copy(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    """Issue 18 item 6: the lines written since the last poll are only in syslog.1."""
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    w.write(40)
+    f.poll()
+    w.write(7)  # not polled yet
+    w.raw(b"Nov 27 03:00:00 host app[42]: li")  # and half a line
+    shutil.copyfile(path, tmp_path / "syslog.1")
+    os.truncate(path, 0)
+    w.raw(b"ne-000047 payload\n")  # the writer finishes its line in the emptied file
+    w.n += 1
+    w.write(5)
+    f.poll()
+    assert f.truncations == 1 and f.copies_read == 1
+    # the half line in the copy is delivered as it is; its rest in the new file has no number
+    assert sorted(set(got.numbers)) == [*range(0, 47), *range(48, 53)]
+    assert len(got.numbers) == len(set(got.numbers))
+    w.close()
+    f.close()
+
+
+@needs_logrotate
+def test_10000_lines_through_20_mixed_logrotate_rotations_lose_nothing(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    """Rename (create) and copytruncate rotations by the real logrotate, polled every second.
+
+    Each simulated second: 50 lines, maybe a rotation, 50 more lines, one poll; so every
+    rotation happens with unread lines behind it. Every line must arrive exactly once.
+    """
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    rotations = {"copytruncate": 0, "create": 0}
+    for second in range(100):
+        w.write(50)
+        if second % 5 == 2:
+            mode = "copytruncate" if (second // 5) % 2 == 0 else "create"
+            logrotate(tmp_path, path, mode)
+            rotations[mode] += 1
+            if mode == "create":
+                w.write(3)  # into the renamed file, before the writer's HUP
+                w.reopen()
+        w.write(47 if second % 5 == 2 and mode == "create" else 50)
+        f.poll()
+        clock.set(clock.time() + 1.0)
+    settle(f, clock)
+    assert w.n == 10_000
+    assert rotations == {"copytruncate": 10, "create": 10}
+    assert f.truncations == 10 and f.copies_read == 10 and f.rotations == 10
+    exactly_once(got, 0, 10_000)
+    w.close()
+    f.close()
+
+
+def test_copytruncate_while_stopped_reads_the_copy_first(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    path = tmp_path / "syslog"
+    w = Writer(path)
+    got = Collector()
+    f = follower(path, clock, got)
+    f.poll()
+    w.write(10)
+    f.poll()
+    saved = f.state()
+    f.close()
+    w.write(4)  # written while the agent is stopped: only in the copy after the truncation
+    shutil.copyfile(path, tmp_path / "syslog.1")
+    os.truncate(path, 0)
+    w.write(3)
+    again = follower(path, clock, got, saved)
+    again.poll()
+    assert again.copies_read == 1
+    exactly_once(got, 0, 17)
+    w.close()
+    again.close()

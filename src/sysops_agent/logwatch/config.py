@@ -9,6 +9,8 @@ from typing import Dict, List, Optional
 from sysops_agent.schema import Problem, opt
 
 SEVERITIES = ("info", "warn", "critical", "emergency")
+#: what ``custom_patterns[].sources`` may name besides a followed file's path
+SOURCE_NAMES = ("kmsg", "journal", "files")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -45,6 +47,16 @@ class CustomPattern:
     )
     severity: str = opt("warn", choices=SEVERITIES)
     labels: Dict[str, str] = opt(factory=dict, help="extra fixed labels for this pattern's alerts")
+    sources: List[str] = opt(
+        factory=list,
+        help="only lines from these sources: kmsg, journal, files or a followed path; "
+        "empty = every source",
+    )
+    idents: List[str] = opt(
+        factory=list,
+        help="only lines written by these syslog identifiers (tag / SYSLOG_IDENTIFIER; "
+        "kernel for the kernel's records); empty = any writer",
+    )
 
 
 @dataclass(frozen=True)
@@ -93,4 +105,12 @@ class LogConfig:
                 problems.append(Problem(f"{where}.name", "required"))
             if not cp.pattern:
                 problems.append(Problem(f"{where}.pattern", f"required (pattern {cp.name!r})"))
+            for j, src in enumerate(cp.sources):
+                if src not in SOURCE_NAMES and not src.startswith("/"):
+                    problems.append(
+                        Problem(
+                            f"{where}.sources[{j}]",
+                            f"{src!r} is not a source: kmsg, journal, files or an absolute path",
+                        )
+                    )
         return problems

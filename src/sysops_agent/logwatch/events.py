@@ -17,6 +17,13 @@ flood goes on, each further window yields one more count, never one alert per
 line; a window without repeats ends the burst, and the next occurrence alerts
 at once again. So a burst costs two notifications, a lone event one.
 
+Trust. Only a record the kernel provably wrote (every kmsg record, a journal entry
+with ``_TRANSPORT=kernel``, passed on as ``transport=kernel``) may raise an
+EMERGENCY, the one severity that bypasses the alert rate limiter. An emergency
+pattern matched anywhere else (a syslog file's ``kernel:`` tag can be written by any
+local user with ``logger -t kernel``; a custom pattern in a userland line) is sent as
+CRITICAL, with the label ``downgraded=emergency`` and a note in the message.
+
 Log alerts are events, not conditions: they are sent with state ``firing``
 and are never resolved (nothing tells us that "the I/O errors are over";
 absence of lines is not recovery). Alertmanager users see them expire after
@@ -28,12 +35,11 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import Clock
 from sysops_agent.logwatch.patterns import COUNTERS, Hit, PatternSpec, format_subject
-from sysops_agent.model import Alert, Sample, make_labels
+from sysops_agent.model import Alert, Sample, Severity, make_labels
 from sysops_agent.units import format_duration
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -41,9 +47,12 @@ log = logging.getLogger("sysops_agent.logwatch")
 #: systemd unit types, to name the unit of an OOM-killed process from its cgroup path
 _UNIT = re.compile(r"\.(service|scope|slice|socket|mount|swap|timer)$")
 
-#: bounded memory: distinct burst keys and dedup fingerprints kept at most
+#: bounded memory (bench/logflood.py): distinct burst keys and dedup fingerprints kept at
+#: most (about 1 KiB a burst, which keeps its last line, and 0.2 KiB a fingerprint; both
+#: full: 1.35 MiB). 2,048 fingerprints cover 200 distinct matching lines a second over
+#: the default 10 s window; beyond that the oldest are dropped early.
 MAX_BURST_KEYS = 1000
-MAX_FINGERPRINTS = 10000
+MAX_FINGERPRINTS = 2048
 #: oom-kill: context lines remembered per source (pid -> cgroup)
 MAX_OOM_CONTEXT = 64
 
@@ -55,51 +64,96 @@ def unit_of_cgroup(cgroup: str) -> Optional[str]:
 
 
 class DuplicateFilter:
-    """Recognises one line delivered by several sources (see the module docstring)."""
+    """Recognises one line delivered by several sources (see the module docstring).
+
+    Bounded: at most ``max_entries`` fingerprints, kept in arrival order, so expiry
+    and eviction pop from the front (O(1) amortised, never a rescan). A fingerprint
+    is a hash of (pattern, text): an entry costs the same whatever the line's length.
+    """
 
     def __init__(self, window: float, max_entries: int = MAX_FINGERPRINTS) -> None:
         self.window = window
         self.max_entries = max_entries
-        # fingerprint -> (first seen, counts per source)
-        self._seen: OrderedDict[Tuple[str, str], Tuple[float, Dict[str, int]]] = OrderedDict()
+        # hash(pattern, text) -> [first seen, source, count, source, count, ...]
+        self._seen: OrderedDict[int, List[Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
     def is_duplicate(self, pattern: str, text: str, source: str, now: float) -> bool:
         if self.window <= 0:
             return False
-        while self._seen:
-            oldest = next(iter(self._seen.values()))
-            if now - oldest[0] < self.window and len(self._seen) <= self.max_entries:
+        seen = self._seen
+        while seen:
+            oldest = next(iter(seen.values()))
+            if now - oldest[0] < self.window and len(seen) < self.max_entries:
                 break
-            self._seen.popitem(last=False)
-        key = (pattern, text)
-        entry = self._seen.get(key)
+            seen.popitem(last=False)
+        key = hash((pattern, text))
+        entry = seen.get(key)
         if entry is None:
-            self._seen[key] = (now, {source: 1})
+            seen[key] = [now, source, 1]
             return False
-        counts = entry[1]
-        mine = counts.get(source, 0) + 1
-        counts[source] = mine
-        others = max((n for s, n in counts.items() if s != source), default=0)
+        mine, others = 1, 0
+        for i in range(1, len(entry), 2):
+            if entry[i] == source:
+                entry[i + 1] += 1
+                mine = entry[i + 1]
+            else:
+                others = max(others, entry[i + 1])
+        if mine == 1:
+            entry.extend((source, 1))
         return mine <= others
 
 
-@dataclass
 class _Burst:
-    spec: PatternSpec
-    key_fields: Dict[str, str]
-    window_start: float
-    #: occurrences this window will report (the first window includes the prompt one)
-    count: int
-    first: float
-    last: float
-    total: int
-    first_window: bool
-    last_line: str
-    last_source: str
+    """One burst's state (``__slots__``: up to MAX_BURST_KEYS of them exist)."""
+
+    __slots__ = (
+        "count",
+        "first",
+        "first_window",
+        "key_fields",
+        "last",
+        "last_line",
+        "last_source",
+        "severity",
+        "spec",
+        "total",
+        "window_start",
+    )
+
+    def __init__(
+        self,
+        spec: PatternSpec,
+        key_fields: Dict[str, str],
+        window_start: float,
+        line: str,
+        source: str,
+        severity: Severity,
+    ) -> None:
+        self.spec = spec
+        self.key_fields = key_fields
+        self.window_start = window_start
+        #: occurrences this window will report (the first window includes the prompt one)
+        self.count = 1
+        self.first = window_start
+        self.last = window_start
+        self.total = 1
+        self.first_window = True
+        self.last_line = line
+        self.last_source = source
+        self.severity = severity
 
 
 class BurstAggregator:
-    """Prompt alert for the first occurrence, one counted follow-up per window of repeats."""
+    """Prompt alert for the first occurrence, one counted follow-up per window of repeats.
+
+    Bounded: at most ``max_keys`` bursts, kept in the order their windows started (a
+    burst whose window restarts moves to the end), so :meth:`flush` looks only at the
+    bursts whose window closed (O(1) amortised, never a rescan). A new key beyond the
+    cap closes the oldest burst early: its count is sent with the next flush, not lost.
+    """
 
     def __init__(
         self, window: float, hostname: str, max_line: int, max_keys: int = MAX_BURST_KEYS
@@ -109,6 +163,12 @@ class BurstAggregator:
         self.max_line = max_line
         self.max_keys = max_keys
         self._bursts: OrderedDict[Tuple[str, Tuple[str, ...]], _Burst] = OrderedDict()
+        self._early: List[Alert] = []
+        #: bursts closed before their window ended because of the cap
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._bursts)
 
     def add(
         self,
@@ -119,46 +179,58 @@ class BurstAggregator:
         labels: Dict[str, str],
         mono: float,
         wall: float,
+        severity: Optional[Severity] = None,
+        note: str = "",
     ) -> Optional[Alert]:
         """Count one occurrence; the alert to send now (the first of a burst) or None."""
+        sev = spec.severity if severity is None else severity
         key = (spec.name, tuple(fields.get(k, "") for k in spec.key_fields))
         burst = self._bursts.get(key)
         if burst is not None:
+            if sev > burst.severity:  # a proven occurrence after an unproven one
+                burst.severity = sev
             if burst.count == 0:
                 burst.first = mono
             burst.count += 1
             burst.total += 1
             burst.last = mono
-            burst.last_line = line
+            burst.last_line = line[: self.max_line]
             burst.last_source = source
             return None
-        if len(self._bursts) >= self.max_keys:
-            self._bursts.popitem(last=False)
+        while len(self._bursts) >= self.max_keys:
+            _, old = self._bursts.popitem(last=False)
+            self.evicted += 1
+            repeats = old.count - 1 if old.first_window else old.count
+            if repeats > 0:
+                self._early.append(self._summary(old, wall))
         key_fields = {k: fields[k] for k in spec.key_fields if fields.get(k)}
-        self._bursts[key] = _Burst(spec, key_fields, mono, 1, mono, mono, 1, True, line, source)
+        self._bursts[key] = _Burst(spec, key_fields, mono, line[: self.max_line], source, sev)
         subject = format_subject(spec.subjects, fields)
         return Alert(
             timestamp=wall,
             hostname=self.hostname,
-            severity=spec.severity,
+            severity=sev,
             metric=f"log_{spec.name}",
             value=1.0,
             threshold=1.0,
-            message=f"{spec.title}{subject} [{source}]: {line[:200]}",
+            message=f"{spec.title}{subject} [{source}]{note}: {line[:200]}",
             analyzer="log",
             labels=make_labels(labels),
         )
 
     def flush(self, mono: float, wall: float, force: bool = False) -> List[Alert]:
         """Follow-ups for windows that closed (every window with ``force``, at shutdown)."""
-        out: List[Alert] = []
-        for key in list(self._bursts):
-            burst = self._bursts[key]
+        out, self._early = self._early, []
+        bursts = self._bursts
+        while bursts:
+            key, burst = next(iter(bursts.items()))
             if not force and mono - burst.window_start < self.window:
-                continue
+                break  # ordered by window start: every later one is still open
             repeats = burst.count - 1 if burst.first_window else burst.count
             if repeats <= 0 or force:
-                del self._bursts[key]
+                del bursts[key]
+            else:
+                bursts.move_to_end(key)
             if repeats > 0:
                 out.append(self._summary(burst, wall))
                 burst.window_start = mono
@@ -182,7 +254,7 @@ class BurstAggregator:
         return Alert(
             timestamp=wall,
             hostname=self.hostname,
-            severity=spec.severity,
+            severity=burst.severity,
             metric=f"log_{spec.name}",
             value=float(burst.count),
             threshold=1.0,
@@ -210,6 +282,15 @@ class KernelCounters:
         return [Sample(ts, n, float(self.values[n])) for n in names]
 
 
+def trusted(source: str, meta: Dict[str, str]) -> bool:
+    """Whether a record proves it came from the kernel (only then may it raise an emergency).
+
+    Every kmsg record does; a journal entry does when journald marked it
+    ``_TRANSPORT=kernel`` (the source passes that on as ``transport``); nothing else.
+    """
+    return source == "kmsg" or (source == "journal" and meta.get("transport") == "kernel")
+
+
 class EventPipeline:
     """What every source feeds: hit -> dedup -> context -> counters -> burst -> alert."""
 
@@ -230,8 +311,8 @@ class EventPipeline:
         self.emit_sample = emit_sample
         self.max_line = max_line
         self.own_pid = str(own_pid)
-        self.dedup = DuplicateFilter(dedup_window)
-        self.bursts = BurstAggregator(burst_window, hostname, max_line)
+        self.dedup = DuplicateFilter(dedup_window, MAX_FINGERPRINTS)
+        self.bursts = BurstAggregator(burst_window, hostname, max_line, MAX_BURST_KEYS)
         self.counters = KernelCounters()
         self._oom: Dict[str, OrderedDict[str, Dict[str, str]]] = {}
         self.events = 0
@@ -263,7 +344,16 @@ class EventPipeline:
         labels.update(meta)
         labels.update(fields)
         labels.update(pattern=spec.name, source=source, line=hit.line[: self.max_line])
-        alert = self.bursts.add(spec, fields, hit.line, source, labels, mono, self.clock.time())
+        severity, note = spec.severity, ""
+        if severity is Severity.EMERGENCY and not trusted(source, meta):
+            severity, note = (
+                Severity.CRITICAL,
+                " (emergency pattern, unproven source: sent as critical)",
+            )
+            labels["downgraded"] = "emergency"
+        alert = self.bursts.add(
+            spec, fields, hit.line, source, labels, mono, self.clock.time(), severity, note
+        )
         if alert is not None:
             self.emit_alert(alert)
 

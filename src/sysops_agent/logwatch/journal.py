@@ -11,6 +11,10 @@ entries); a restart before any entry arrived asks ``--since`` the first start.
 When journalctl exits, it is restarted with exponential backoff (1 s doubling
 to 60 s, back to 1 s after a minute of good running). When there
 is no journalctl the source is off, with one info line.
+
+No journald, no child: journalctl (7 MiB of RSS) is started only while journald's
+socket (``/run/systemd/journal/socket``) exists. Without it the source idles, says
+so once, and looks again every hour (:data:`SOCKET_RECHECK`), and before each restart.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logwatch.patterns import Hit, Matcher
+from sysops_agent.logwatch.config import LogConfig
+from sysops_agent.logwatch.patterns import Hit, Matcher, permits
+from sysops_agent.logwatch.source import SourceContext
 from sysops_agent.logwatch.state import load_state, save_state
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -34,6 +40,10 @@ BACKOFF_INITIAL = 1.0
 BACKOFF_MAX = 60.0
 #: a journalctl that ran this long was healthy: the next restart waits BACKOFF_INITIAL again
 HEALTHY_SECS = 60.0
+#: where systemd-journald listens: no socket, no journal to follow
+JOURNALD_SOCKET = "/run/systemd/journal/socket"
+#: seconds between looks for the socket while it is missing
+SOCKET_RECHECK = 3600.0
 #: longest JSON line accepted from journalctl (a MESSAGE may be large)
 LINE_LIMIT = 4 * 1024 * 1024
 
@@ -77,8 +87,11 @@ class JournalSource:
         *,
         backoff_initial: float = BACKOFF_INITIAL,
         backoff_max: float = BACKOFF_MAX,
+        socket_path: str = JOURNALD_SOCKET,
     ) -> None:
         self.journalctl = journalctl
+        self.socket_path = socket_path
+        self.waiting_for_journald = False
         self.state_path = os.fspath(state_path)
         self.matcher = matcher
         self.deliver = deliver
@@ -111,6 +124,7 @@ class JournalSource:
     async def run(self) -> None:
         backoff = self.backoff_initial
         while True:
+            await self._wait_for_journald()
             started = self.clock.monotonic()
             try:
                 # exec looks journalctl up in PATH (no shutil.which: shutil costs 0.5 MiB)
@@ -126,6 +140,23 @@ class JournalSource:
             )
             await self.clock.sleep(backoff)
             backoff = min(backoff * 2, self.backoff_max)
+
+    async def _wait_for_journald(self) -> None:
+        """Return once journald's socket exists (at once when it does: the usual case)."""
+        if os.path.exists(self.socket_path):
+            return
+        log.info(
+            "journal source idle: %s is missing (no systemd-journald); looking again every %g s",
+            self.socket_path,
+            SOCKET_RECHECK,
+        )
+        self.waiting_for_journald = True
+        try:
+            while not os.path.exists(self.socket_path):
+                await self.clock.sleep(SOCKET_RECHECK)
+        finally:
+            self.waiting_for_journald = False
+        log.info("journal source: %s appeared; following the journal", self.socket_path)
 
     async def _run_once(self, exe: str) -> Optional[int]:
         args = self.command(exe)
@@ -207,8 +238,14 @@ class JournalSource:
         hits = self.matcher.scan_text(text)
         if hits:
             meta = entry_meta(entry)
+            # journald sets _TRANSPORT itself (a client cannot): "kernel" proves the origin
+            kernel = entry.get("_TRANSPORT") == "kernel"
+            if kernel:
+                meta["transport"] = "kernel"
+            ident = meta.get("ident")
             for hit in hits:
-                self.deliver(self.name, hit, meta)
+                if permits(hit.spec, self.name, kernel=kernel, ident=ident):
+                    self.deliver(self.name, hit, meta)
 
     def save_state(self) -> None:
         if (
@@ -223,3 +260,18 @@ class JournalSource:
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 self.proc.terminate()
+
+
+def create(config: LogConfig, ctx: SourceContext) -> Optional[JournalSource]:
+    """``journal = true``: the systemd journal, while journald runs."""
+    if not config.journal:
+        return None
+    return JournalSource(
+        ctx.journalctl,
+        os.path.join(ctx.data_dir, "journal.state"),
+        ctx.matcher,
+        ctx.deliver,
+        ctx.clock,
+        backoff_initial=ctx.journal_backoff,
+        socket_path=ctx.journald_socket,
+    )

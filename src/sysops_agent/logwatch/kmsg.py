@@ -26,7 +26,9 @@ from typing import Callable, Dict, List, NamedTuple, Optional
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logwatch.patterns import Hit, Matcher
+from sysops_agent.logwatch.config import LogConfig
+from sysops_agent.logwatch.patterns import Hit, Matcher, permits
+from sysops_agent.logwatch.source import SourceContext
 from sysops_agent.logwatch.state import load_state, save_state
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -217,10 +219,17 @@ class KmsgSource:
         if self.skipping_existing:
             return
         self.records += 1
-        meta = {"level": LEVELS[rec.level]}
+        # every record is the kernel's own: the one source kernel patterns can trust fully
+        meta = {"level": LEVELS[rec.level], "transport": "kernel"}
         hits: List[Hit] = self.matcher.scan_text(rec.message)
         for hit in hits:
-            self.deliver(self.name, hit, meta)
+            if permits(hit.spec, self.name, kernel=True, ident=None):
+                self.deliver(self.name, hit, meta)
+
+    @property
+    def reading(self) -> bool:
+        """Open and reading: syslog files' kernel lines are then left to this source."""
+        return self.fd is not None and self.error is None
 
     def save_state(self) -> None:
         if self.last_seq is None or self.last_seq == self.saved_seq:
@@ -238,3 +247,18 @@ class KmsgSource:
             self.fd = None
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
+
+
+def create(config: LogConfig, ctx: SourceContext) -> Optional[KmsgSource]:
+    """``kmsg = true``: the kernel ring buffer."""
+    if not config.kmsg:
+        return None
+    return KmsgSource(
+        ctx.kmsg_path,
+        os.path.join(ctx.data_dir, "kmsg.state"),
+        ctx.matcher,
+        ctx.deliver,
+        ctx.clock,
+        boot_id_path=ctx.boot_id_path,
+        poll_interval=config.poll_interval_secs,
+    )

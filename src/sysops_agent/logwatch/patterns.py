@@ -3,14 +3,14 @@
 Speed. A log file is scanned in big chunks (bytes, never split into lines
 first). One alternation regex of all library patterns is far too slow in
 Python's ``re`` (it tries every branch at every position: ~14 s for a
-120 MB syslog, measured). So every library alternative names an *anchor*, a
-literal that any matching line contains. A chunk is searched for the anchors
-only: the anchors that start with an upper-case letter in one regex (``re``
-then skips every byte that cannot start one: one cheap pass), the others with
-``bytes.find`` (C ``fastsearch``). Only the lines around anchor hits (a few
-per thousand) are decoded and checked against the full library regex, whose
-leftmost match decides the pattern. ``bench/logs.py`` measures this next to
-``grep -cE`` with :func:`library_ere`.
+120 MB syslog, measured). So every library alternative names an *anchor*, text
+that any matching line contains (literals and one-character classes), and the
+:class:`Prefilter` finds the lines holding an anchor in one ``re`` pass over a
+translated copy of the chunk (see there). Only those lines (0.1-0.2 % on
+realistic files) are checked against their anchor's alternatives, then decoded
+and matched with the full library regex, whose leftmost match decides the
+pattern. ``bench/logs.py`` measures this next to ``grep -cE`` with
+:func:`library_ere`, with each anchor's hit rate.
 
 Custom patterns are arbitrary Python regexes: each is searched over the
 decoded chunk (only decoded when custom patterns exist), and a hit counts
@@ -37,7 +37,8 @@ class PatternSpec:
 
     name: str
     severity: Severity
-    #: (alternative regex, anchor literal contained in every match of that alternative)
+    #: (alternative regex, anchor: text contained in every match of that alternative,
+    #: literal characters and ``[..]`` one-character classes; the prefilter looks for it)
     detect: Tuple[Tuple[str, str], ...]
     #: regexes run on a matching line; the named groups of each that matches become fields
     extract: Tuple[str, ...] = ()
@@ -56,6 +57,13 @@ class PatternSpec:
     #: fixed labels (custom patterns)
     labels: Tuple[Tuple[str, str], ...] = ()
     custom: bool = False
+    #: a kernel pattern: matched only in kernel records (see :func:`permits`)
+    kernel: bool = True
+    #: userland identities (syslog tag / SYSLOG_IDENTIFIER) whose lines may match too; for a
+    #: non-kernel pattern, when set, only these (``kernel`` names the kernel's own records)
+    idents: Tuple[str, ...] = ()
+    #: source names (``kmsg``, ``journal``, ``files`` or a followed path); empty = all
+    sources: Tuple[str, ...] = ()
     extract_rx: Tuple[re.Pattern[str], ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -70,7 +78,7 @@ LIBRARY: Tuple[PatternSpec, ...] = (
         Severity.CRITICAL,
         # "Out of memory: Killed process 123 (foo)" (4.x+), "Out of memory: Kill process 123
         # (foo) score 9 or sacrifice child" (3.10), "Memory cgroup out of memory: Killed ..."
-        detect=(("[Oo]ut of memory: Kill", "Kill"),),
+        detect=(("[Oo]ut of memory: Kill", "[Oo]ut of memory: Kill"),),
         extract=(
             r"Kill(?:ed)? process (?P<pid>\d+) \((?P<process>.+?)\)(?=[ ,]|$)",
             r"anon-rss:(?P<anon_rss>\d+kB)",
@@ -100,7 +108,7 @@ LIBRARY: Tuple[PatternSpec, ...] = (
         Severity.CRITICAL,
         detect=(
             ("Hardware Error", "Hardware Error"),
-            ("Machine [Cc]heck", "Machine "),
+            ("Machine [Cc]heck", "Machine [Cc]heck"),
             # bare MCE / ECC / EDAC also appear in boot banners ("MCE: In-kernel MCE decoding
             # enabled", "EDAC ie31200: No ECC support"): require an error word
             (r"\bMCE\b.*(error|ERROR)", "MCE"),
@@ -109,6 +117,8 @@ LIBRARY: Tuple[PatternSpec, ...] = (
         ),
         extract=(r"EDAC (?:\S+ )?(?P<mc>MC\d+)", r"\bCPU:? ?(?P<cpu>\d+)"),
         key_fields=("mc",),
+        # mcelog and rasdaemon decode machine checks in userland
+        idents=("mcelog", "rasdaemon"),
         title="Hardware error",
         plural="hardware errors",
         subjects=(" on {mc}",),
@@ -119,7 +129,7 @@ LIBRARY: Tuple[PatternSpec, ...] = (
         "filesystem_error",
         Severity.CRITICAL,
         detect=(
-            ("EXT[234]-fs error", "EXT"),
+            ("EXT[234]-fs error", "EXT[234]-fs error"),
             ("BTRFS error", "BTRFS error"),
             ("XFS.*error", "XFS"),
             ("Remounting.*read-only", "Remounting"),
@@ -149,7 +159,7 @@ LIBRARY: Tuple[PatternSpec, ...] = (
         Severity.WARN,
         detect=(
             ("Link is Down", "Link is Down"),
-            ("[Cc]arrier lost", "arrier lost"),
+            ("[Cc]arrier lost", "[Cc]arrier lost"),
             ("Lost carrier", "Lost carrier"),
             ("link is not ready", "link is not ready"),
         ),
@@ -160,6 +170,8 @@ LIBRARY: Tuple[PatternSpec, ...] = (
             r"device \((?P<interface>[\w.@-]+)\)",
         ),
         key_fields=("interface",),
+        # the network managers report carrier loss themselves ("eno1: Lost carrier")
+        idents=("systemd-networkd", "NetworkManager", "dhcpcd"),
         title="Network link down",
         plural="network link-down events",
         subjects=(" on {interface}",),
@@ -168,7 +180,7 @@ LIBRARY: Tuple[PatternSpec, ...] = (
     PatternSpec(
         "io_error",
         Severity.CRITICAL,
-        detect=(("I/O [Ee]rror", "I/O "), ("blk_update_request", "blk_update_request")),
+        detect=(("I/O [Ee]rror", "I/O [Ee]rror"), ("blk_update_request", "blk_update_request")),
         extract=(
             r"\bdev(?:ice)? (?P<device>[\w.:-]+?)(?=[,\s]|$)",
             r"\[(?P<device>sd[a-z]+|vd[a-z]+|xvd[a-z]+)\]",
@@ -229,7 +241,32 @@ def compile_custom(cp: CustomPattern) -> PatternSpec:
         plural=f"{cp.name} events",
         labels=tuple(sorted(cp.labels.items())),
         custom=True,
+        kernel=False,
+        idents=tuple(cp.idents),
+        sources=tuple(cp.sources),
     )
+
+
+def permits(spec: PatternSpec, source: str, *, kernel: bool, ident: Optional[str]) -> bool:
+    """Whether a hit of ``spec`` counts in a record from ``source`` (SPEC §7, trust).
+
+    ``kernel`` says that the record is the kernel's own (every kmsg record, a journal
+    entry with ``_TRANSPORT=kernel``, a syslog-file line tagged ``kernel`` while kmsg is
+    not reading); ``ident`` is the writer's tag, if any. Kernel patterns match kernel
+    records, plus the userland daemons in ``spec.idents``; userland patterns match
+    anywhere, unless scoped with ``sources`` / ``idents``.
+    """
+    if (
+        spec.sources
+        and source not in spec.sources
+        and not (source.startswith("/") and "files" in spec.sources)
+    ):
+        return False
+    if spec.kernel:
+        return kernel or (ident is not None and ident in spec.idents)
+    if spec.idents:
+        return ("kernel" if kernel else ident) in spec.idents
+    return True
 
 
 class Hit(NamedTuple):
@@ -254,6 +291,154 @@ def extract_fields(spec: PatternSpec, line: str) -> Dict[str, str]:
     return fields
 
 
+#: how common each byte is in syslog text (thousands per million lines, measured on
+#: bench/logs.py's file and shared/tools/logs/gen_syslog.py's, rounded): the prefilter keys
+#: each anchor on a rare byte. Bytes not listed (digits, most punctuation) count as common.
+_FREQ_TABLE = (
+    "J12 Q43 Z96 X43 V61 K63 G94 Y78 B113 W145 H145 L159 M180 F208 I229 U246 O329 P409 "
+    "E391 A395 R447 C560 S561 D592 T677 N1375 "
+    "j54 z27 q126 x592 k680 h637 y875 v1652 w1426 b1190 g1397 f1558 p1661 m1687 u1372 "
+    "c1667 l1912 d3472 r2948 t3219 n3224 i2627 s4250 a2214 o4940 e7213 "
+    "#300 +300 ?300 <300 >300 @300 *300 &300 ,300 (300 )300 _300"
+)
+BYTE_FREQ: Dict[int, int] = {ord(item[0]): int(item[1:]) for item in _FREQ_TABLE.split()}
+#: the frequency assumed for bytes not in the table
+COMMON = 5000
+#: the byte every chosen key byte becomes in the prefilter's copy of a chunk
+SENTINEL = 0x01
+
+
+def _anchor_tokens(anchor: str) -> List[bytes]:
+    """An anchor's characters: one-byte literals and ``[..]`` one-character classes."""
+    tokens: List[bytes] = []
+    i = 0
+    raw = anchor.encode()
+    while i < len(raw):
+        if raw[i : i + 1] == b"[":
+            j = raw.index(b"]", i + 1)
+            tokens.append(raw[i : j + 1])
+            i = j + 1
+        else:
+            tokens.append(raw[i : i + 1])
+            i += 1
+    return tokens
+
+
+class Prefilter:
+    """Finds lines that contain an anchor, in one pass of ``re`` over a translated chunk.
+
+    Python's ``re`` finds a pattern that starts with one literal byte with ``memchr``
+    (GB/s), but an alternation of many literals only byte by byte (a few hundred MB/s).
+    So each anchor is keyed on a rare byte of its own (:data:`BYTE_FREQ`; a byte another
+    anchor already uses costs nothing more); the chunk is translated (one C pass) so
+    that every key byte becomes :data:`SENTINEL`, and one regex finds every anchor:
+    ``\\x01(?:a(?:rest(?<=whole)|...)|b(?:...))``, grouped by the byte after the key so
+    that a sentinel that starts no anchor fails after a byte or two; the part of an
+    anchor before its key is checked with a look-behind. Anchors are literal text plus
+    ``[..]`` one-character classes, so the prefilter fires only on lines that contain an
+    anchor: it is exact.
+    """
+
+    def __init__(self, anchors: Sequence[str]) -> None:
+        self.anchors = list(anchors)
+        token_lists = [_anchor_tokens(a) for a in self.anchors]
+        options = [
+            [k for k, t in enumerate(tokens) if len(t) == 1 and t[0] != SENTINEL]
+            for tokens in token_lists
+        ]
+        for i, opts in enumerate(options):
+            if not opts:
+                raise ValueError(f"anchor {self.anchors[i]!r} has no literal byte")
+
+        def total(keys: List[int]) -> int:
+            """Sentinels per million lines for these key positions (+ slow empty rests)."""
+            used = {token_lists[i][k][0] for i, k in enumerate(keys)}
+            slow = sum(COMMON for i, k in enumerate(keys) if k == len(token_lists[i]) - 1)
+            return sum(BYTE_FREQ.get(b, COMMON) for b in used) + slow
+
+        # start from each anchor's rarest byte, then move anchors onto bytes that others
+        # already use while that lowers the total (a few rounds reach a fixed point)
+        def with_key(keys: List[int], i: int, k: int) -> List[int]:
+            return [*keys[:i], k, *keys[i + 1 :]]
+
+        keys = [
+            min(opts, key=lambda k: BYTE_FREQ.get(tokens[k][0], COMMON))
+            for opts, tokens in zip(options, token_lists)
+        ]
+        for _ in range(8):
+            changed = False
+            # drop a key byte when every anchor keyed on it can move to another used byte
+            for b in sorted({token_lists[i][k][0] for i, k in enumerate(keys)}):
+                trial = list(keys)
+                used = {token_lists[i][k][0] for i, k in enumerate(keys)} - {b}
+                for i, k in enumerate(keys):
+                    if token_lists[i][k][0] != b:
+                        continue
+                    moves = [m for m in options[i] if token_lists[i][m][0] in used]
+                    if not moves:
+                        break
+                    trial[i] = min(moves, key=lambda m: total(with_key(trial, i, m)))
+                else:
+                    if total(trial) < total(keys):
+                        keys, changed = trial, True
+            for i, opts in enumerate(options):
+                cost = {k: total(with_key(keys, i, k)) for k in opts}
+                best = min(opts, key=lambda k: (cost[k], k))
+                if cost[best] < cost[keys[i]]:
+                    keys[i] = best
+                    changed = True
+            if not changed:
+                break
+        key_at = dict(enumerate(keys))
+        chosen = {token_lists[i][k][0] for i, k in enumerate(keys)}
+        table = bytearray(range(256))
+        for b in chosen:
+            table[b] = SENTINEL
+        self.table = bytes(table)
+        self.keys = bytes(sorted(chosen))
+
+        def members(token: bytes) -> List[int]:
+            """The bytes a token matches in the translated chunk."""
+            raw = token if len(token) == 1 else token[1:-1]
+            return sorted({self.table[c] for c in raw})
+
+        def tr(token: bytes) -> bytes:
+            ms = members(token)
+            if len(ms) == 1:
+                return re.escape(bytes(ms))
+            return b"[" + b"".join(re.escape(bytes([c])) for c in ms) + b"]"
+
+        # grouped by the token after the key byte; the empty group at the end of each
+        # branch tells which anchor matched (entered only on a match: costs nothing)
+        groups: Dict[bytes, List[Tuple[int, bytes]]] = {}
+        for i, tokens in enumerate(token_lists):
+            k = key_at[i]
+            rest = [tr(t) for t in tokens[k + 1 :]]
+            behind = b"(?<=" + b"".join(tr(t) for t in tokens) + b")" if k else b""
+            head = rest[0] if rest else b""
+            groups.setdefault(head, []).append((i, b"".join(rest[1:]) + behind + b"()"))
+        #: anchor index per capturing group (numbered in the order they appear)
+        self.group_anchor = [i for branches in groups.values() for i, _ in branches]
+        after: List[int] = []
+        for i, tokens in enumerate(token_lists):
+            k = key_at[i]
+            after.extend(members(tokens[k + 1]) if k + 1 < len(tokens) else range(256))
+        # a sentinel not followed by any head byte is rejected by one class test
+        look = b""
+        if len(set(after)) < 256:
+            look = b"(?=[" + b"".join(re.escape(bytes([c])) for c in sorted(set(after))) + b"])"
+        self.rx = re.compile(
+            re.escape(bytes([SENTINEL]))
+            + look
+            + b"(?:"
+            + b"|".join(
+                head + b"(?:" + b"|".join(branch for _, branch in branches) + b")"
+                for head, branches in groups.items()
+            )
+            + b")"
+        )
+
+
 class Matcher:
     """Finds library and custom pattern hits in log text, scanning each chunk once."""
 
@@ -265,31 +450,32 @@ class Matcher:
         self.library = tuple(library)
         self.custom = tuple(custom)
         self._custom_rx = [(spec, re.compile(spec.detect[0][0], re.MULTILINE)) for spec in custom]
-        upper: List[bytes] = []
-        self._literals: List[bytes] = []
+        anchors: List[str] = []
+        #: per anchor, the alternatives it stands for, as bytes regexes (a line-level check)
+        self._alts: List[List[re.Pattern[bytes]]] = []
+        index: Dict[str, int] = {}
         branches = []
         for i, spec in enumerate(self.library):
-            for _alt, anchor in spec.detect:
-                a = anchor.encode()
-                if not a:
+            for alt, anchor in spec.detect:
+                if not anchor:
                     raise ValueError(
                         f"library pattern {spec.name} has an alternative without anchor"
                     )
-                if a[:1].isupper():
-                    upper.append(a)
-                else:
-                    self._literals.append(a)
+                if anchor not in index:
+                    index[anchor] = len(anchors)
+                    anchors.append(anchor)
+                    self._alts.append([])
+                self._alts[index[anchor]].append(re.compile(alt.encode()))
             branches.append(f"(?P<p{i}>{'|'.join(alt for alt, _ in spec.detect)})")
-        self._upper_rx: Optional[re.Pattern[bytes]] = (
-            re.compile(b"|".join(re.escape(a) for a in sorted(set(upper), key=len, reverse=True)))
-            if upper
-            else None
-        )
+        self.prefilter = Prefilter(anchors) if anchors else None
         self._verify = re.compile("|".join(branches)) if branches else None
+        #: lines the prefilter passed, per anchor, and lines that matched (bench/logs.py)
+        self.prefilter_hits = [0] * len(anchors)
+        self.confirmed = 0
 
     def scan(self, buf: bytes) -> List[Hit]:
         """Hits in ``buf`` (complete lines separated by ``\\n``), in line order per kind."""
-        hits = self._scan_library(buf) if self._verify is not None else []
+        hits = self._scan_library(buf) if self.prefilter is not None else []
         if self._custom_rx:
             hits.extend(self._scan_custom(buf.decode("utf-8", "replace")))
         return hits
@@ -298,31 +484,40 @@ class Matcher:
         return self.scan(text.encode("utf-8", "replace"))
 
     def _scan_library(self, buf: bytes) -> List[Hit]:
-        starts = set()
-        rfind = buf.rfind
-        if self._upper_rx is not None:
-            for um in self._upper_rx.finditer(buf):
-                starts.add(rfind(b"\n", 0, um.start()) + 1)
-        for lit in self._literals:
-            find = buf.find
-            i = find(lit)
-            while i >= 0:
-                ls = rfind(b"\n", 0, i) + 1
-                starts.add(ls)
-                le = find(b"\n", i)
-                if le < 0:
-                    break
-                i = find(lit, le + 1)
+        pre = self.prefilter
+        assert pre is not None and self._verify is not None
+        tbuf = buf.translate(pre.table)
+        search = pre.rx.search
+        find, rfind = buf.find, buf.rfind
         hits: List[Hit] = []
-        assert self._verify is not None
-        for ls in sorted(starts):
-            le = buf.find(b"\n", ls)
-            line = buf[ls : le if le >= 0 else len(buf)].decode("utf-8", "replace")
-            m = self._verify.search(line)
-            if m is None or m.lastgroup is None:
+        counts = self.prefilter_hits
+        alts = self._alts
+        pos = 0
+        n = len(buf)
+        while True:
+            m = search(tbuf, pos)
+            if m is None:
+                break
+            a = pre.group_anchor[m.lastindex - 1]  # type: ignore[operator]
+            counts[a] += 1
+            ls = rfind(b"\n", 0, m.start()) + 1
+            le = find(b"\n", m.end())
+            if le < 0:
+                le = n
+            pos = le + 1
+            # the anchor's own alternatives on the line: cheap, and a superset of what the
+            # full (str) verification below accepts
+            if not any(rx.search(buf, ls, le) for rx in alts[a]):
+                # another anchor later on this line may still stand for a match
+                pos = m.end()
                 continue
-            spec = self.library[int(m.lastgroup[1:])]
-            hits.append(Hit(spec, line, m.start(), extract_fields(spec, line)))
+            line = buf[ls:le].decode("utf-8", "replace")
+            v = self._verify.search(line)
+            if v is None or v.lastgroup is None:
+                continue
+            self.confirmed += 1
+            spec = self.library[int(v.lastgroup[1:])]
+            hits.append(Hit(spec, line, v.start(), extract_fields(spec, line)))
         return hits
 
     def _scan_custom(self, text: str) -> List[Hit]:

@@ -7,7 +7,12 @@ Per path, each poll:
   append before it reopens — rsyslog does until its HUP), then closed; the new
   file is read from its start.
 - **copytruncate** (same inode, size below our offset — or the bytes just
-  before our offset changed, i.e. truncated and refilled): read from 0.
+  before our offset changed, i.e. truncated and refilled): the lines written
+  since the last poll exist only in logrotate's copy, so the copy is looked for
+  (``<path>.1`` first, then other uncompressed ``<path>.*``: the one holding the
+  bytes we read, at the same offset) and its unread tail is read first; then the
+  file is read from 0. (A copy compressed at once, without ``delaycompress``,
+  cannot be read: those lines are lost, as logrotate's manual warns.)
 - **deleted** (no file at the path): the open file is still read; when the
   path reappears it is a rotation.
 - **created later** (no file at start): read from its start once it appears.
@@ -35,7 +40,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.logwatch.patterns import Hit, Matcher, parse_syslog_header
+from sysops_agent.logwatch.config import LogConfig
+from sysops_agent.logwatch.patterns import Matcher, parse_syslog_header, permits
+from sysops_agent.logwatch.source import Deliver, SourceContext
 from sysops_agent.logwatch.state import load_state, save_state
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -50,8 +57,8 @@ MAX_LINE = 64 * 1024
 FINGERPRINT = 64
 #: seconds a rotated-away file is still read after rotation
 ROTATE_GRACE = 5.0
-
-Deliver = Callable[[str, Hit, Dict[str, str]], None]
+#: rotated copies with these suffixes are compressed: never read
+COMPRESSED = (".gz", ".xz", ".bz2", ".zst", ".lz4", ".Z")
 
 
 class _Handle:
@@ -119,8 +126,10 @@ class FileFollower:
         saved: Optional[Dict[str, Any]] = None,
         *,
         grace: float = ROTATE_GRACE,
+        kernel_lines: Callable[[], bool] = lambda: True,
     ) -> None:
         self.path = path
+        self.kernel_lines = kernel_lines
         self.matcher = matcher
         self.deliver = deliver
         self.clock = clock
@@ -132,6 +141,8 @@ class FileFollower:
         self.bytes_read = 0
         self.rotations = 0
         self.truncations = 0
+        #: rotated copies whose unread tail was read after a copytruncate
+        self.copies_read = 0
         self.open_error: Optional[str] = None
 
     # -- opening --------------------------------------------------------------
@@ -181,6 +192,10 @@ class FileFollower:
         for key, offset, fp in positions:
             if key == (h.dev, h.ino):
                 if not self._resume(h, offset, fp):
+                    # truncated meanwhile (copytruncate): the copy's unread tail first
+                    saved = _Handle(h.fd, os.fstat(h.fd), offset)
+                    saved.tail = fp
+                    self._read_copy(saved)
                     log.info("%s changed while the agent was stopped; reading it all", self.path)
                 break
             old = self._find_rotated(key)
@@ -250,9 +265,40 @@ class FileFollower:
         ):
             return
         self.truncations += 1
+        self._read_copy(h)
         self._flush_partial(h)
         h.offset = 0
         h.tail = b""
+
+    def _read_copy(self, h: _Handle) -> bool:
+        """After a copytruncate: read the unread tail of the copy that holds what we read."""
+        if h.offset <= 0 or not h.tail:
+            return False
+        others = sorted(glob.glob(glob.escape(self.path) + ".*"))
+        first = self.path + ".1"
+        for cand in [first, *(c for c in others if c != first)]:
+            if cand.endswith(COMPRESSED):
+                continue
+            st = _stat(cand)
+            if st is None or h.same_file(st) or st.st_size < h.offset:
+                continue
+            try:
+                fd = os.open(cand, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            copy = _Handle(fd, os.fstat(fd), h.offset)
+            if _read_at(fd, h.offset - len(h.tail), len(h.tail)) != h.tail:
+                copy.close()
+                continue
+            copy.tail, copy.partial, h.partial = h.tail, h.partial, b""
+            n = self._read(copy, 1 << 62)
+            self._finish(copy)  # the copy is complete: its last partial line too
+            self.copies_read += 1
+            log.info(
+                "%s was truncated (copytruncate): read %d unread bytes of %s", self.path, n, cand
+            )
+            return True
+        return False
 
     def _read(self, h: _Handle, budget: int) -> int:
         total = 0
@@ -288,9 +334,15 @@ class FileFollower:
     def _scan(self, buf: bytes) -> None:
         for hit in self.matcher.scan(buf):
             header = parse_syslog_header(hit.line)
+            ident = header.get("ident")
+            # the tag is whatever the writer said (``logger -t kernel``): a kernel line here
+            # proves little, so it serves only when kmsg is not reading (and never as trusted)
+            kernel = ident == "kernel" and self.kernel_lines()
+            if not permits(hit.spec, self.path, kernel=kernel, ident=ident):
+                continue
             meta: Dict[str, str] = {}
-            if "ident" in header:
-                meta["ident"] = header["ident"]
+            if ident is not None:
+                meta["ident"] = ident
             if "pid" in header:
                 meta["log_pid"] = header["pid"]
             self.deliver(self.path, hit, meta)
@@ -331,6 +383,7 @@ class TailSource:
         *,
         poll_interval: float = 1.0,
         grace: float = ROTATE_GRACE,
+        kernel_lines: Callable[[], bool] = lambda: True,
     ) -> None:
         self.state_path = os.fspath(state_path)
         self.clock = clock
@@ -344,6 +397,7 @@ class TailSource:
                 clock,
                 saved.get(p) if isinstance(saved.get(p), dict) else None,
                 grace=grace,
+                kernel_lines=kernel_lines,
             )
             for p in dict.fromkeys(paths)
         ]
@@ -382,3 +436,19 @@ class TailSource:
     def close(self) -> None:
         for f in self.followers:
             f.close()
+
+
+def create(config: LogConfig, ctx: SourceContext) -> Optional[TailSource]:
+    """``files = [...]`` (empty: the distro's syslog files)."""
+    paths = list(config.files) or list(ctx.syslog_paths)
+    if not paths:
+        return None
+    return TailSource(
+        paths,
+        os.path.join(ctx.data_dir, "files.state"),
+        ctx.matcher,
+        ctx.deliver,
+        ctx.clock,
+        poll_interval=config.poll_interval_secs,
+        kernel_lines=ctx.files_serve_kernel,
+    )

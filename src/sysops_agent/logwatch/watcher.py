@@ -1,6 +1,7 @@
 """The log watcher (SPEC §7): sources -> matcher -> event pipeline -> alerts and counters.
 
-Each enabled source (``/dev/kmsg``, the journal, syslog files) runs as its own
+The sources are the entries of :data:`registry.SOURCES` (one module and one line
+each, see :mod:`sysops_agent.logwatch.source`). Each enabled source (``/dev/kmsg``, the journal, syslog files) runs as its own
 task; an exception in one is logged and that source alone is restarted after
 a backoff. A ticker sends burst follow-ups, the ``kernel_*_total`` counters and
 saves read positions. :meth:`stop` stops the sources, sends pending follow-ups
@@ -13,16 +14,17 @@ import asyncio
 import contextlib
 import logging
 import os
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, Optional
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
 from sysops_agent.logwatch.config import LogConfig, check_name, check_regex
 from sysops_agent.logwatch.events import EventPipeline
-from sysops_agent.logwatch.journal import JournalSource
+from sysops_agent.logwatch.journal import JOURNALD_SOCKET
 from sysops_agent.logwatch.kmsg import KmsgSource
 from sysops_agent.logwatch.patterns import LIBRARY, Matcher, PatternSpec, compile_custom
-from sysops_agent.logwatch.tail import TailSource
+from sysops_agent.logwatch.registry import SOURCES
+from sysops_agent.logwatch.source import LogSource, SourceContext
 from sysops_agent.model import Alert, Sample
 
 log = logging.getLogger("sysops_agent.logwatch")
@@ -30,9 +32,6 @@ log = logging.getLogger("sysops_agent.logwatch")
 #: seconds between ticks (burst windows are checked this often)
 TICK = 1.0
 SOURCE_RESTART_MAX = 60.0
-
-
-AnySource = Union[KmsgSource, JournalSource, TailSource]
 
 
 def build_matcher(config: LogConfig) -> Matcher:
@@ -60,6 +59,7 @@ class LogWatcher:
         emit_sample: Callable[[Sample], None],
         kmsg_path: str = "/dev/kmsg",
         journalctl: str = "journalctl",
+        journald_socket: str = JOURNALD_SOCKET,
         boot_id_path: str = "/proc/sys/kernel/random/boot_id",
         own_pid: Optional[int] = None,
         journal_backoff: float = 1.0,
@@ -78,48 +78,39 @@ class LogWatcher:
             max_line=config.max_line_length,
             own_pid=os.getpid() if own_pid is None else own_pid,
         )
-        deliver = self.pipeline.deliver
-        self.sources: List[AnySource] = []
-        if config.kmsg:
-            self.sources.append(
-                KmsgSource(
-                    kmsg_path,
-                    os.path.join(self.data_dir, "kmsg.state"),
-                    self.matcher,
-                    deliver,
-                    clock,
-                    boot_id_path=boot_id_path,
-                    poll_interval=config.poll_interval_secs,
-                )
-            )
-        if config.journal:
-            self.sources.append(
-                JournalSource(
-                    journalctl,
-                    os.path.join(self.data_dir, "journal.state"),
-                    self.matcher,
-                    deliver,
-                    clock,
-                    backoff_initial=journal_backoff,
-                )
-            )
-        paths = list(config.files) or list(syslog_paths)
-        if paths:
-            self.sources.append(
-                TailSource(
-                    paths,
-                    os.path.join(self.data_dir, "files.state"),
-                    self.matcher,
-                    deliver,
-                    clock,
-                    poll_interval=config.poll_interval_secs,
-                )
-            )
+        ctx = SourceContext(
+            data_dir=self.data_dir,
+            matcher=self.matcher,
+            deliver=self.pipeline.deliver,
+            clock=clock,
+            syslog_paths=list(syslog_paths),
+            files_serve_kernel=self.files_serve_kernel,
+            kmsg_path=kmsg_path,
+            boot_id_path=boot_id_path,
+            journalctl=journalctl,
+            journald_socket=journald_socket,
+            journal_backoff=journal_backoff,
+        )
+        self.sources: List[LogSource] = []
+        for plugin in SOURCES:
+            source = plugin.create(config, ctx)
+            if source is not None:
+                self.sources.append(source)
         self._tasks: List[asyncio.Task[None]] = []
         self._stopped: Optional[asyncio.Event] = None
         self._stopping = False
 
-    def source(self, name: str) -> Optional[AnySource]:
+    def files_serve_kernel(self) -> bool:
+        """Syslog files' ``kernel`` lines count only while kmsg (the proof) is not reading."""
+        kmsg = self.source("kmsg")
+        return not (isinstance(kmsg, KmsgSource) and kmsg.reading)
+
+    @property
+    def kmsg(self) -> Optional[KmsgSource]:
+        kmsg = self.source("kmsg")
+        return kmsg if isinstance(kmsg, KmsgSource) else None
+
+    def source(self, name: str) -> Optional[LogSource]:
         return next((s for s in self.sources if s.name == name), None)
 
     async def run(self) -> None:
@@ -144,7 +135,7 @@ class LogWatcher:
                     with contextlib.suppress(Exception):
                         s.close()
 
-    async def _supervise(self, source: AnySource) -> None:
+    async def _supervise(self, source: LogSource) -> None:
         backoff = 1.0
         while not self._stopping:
             try:
