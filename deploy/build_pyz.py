@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import io
 import os
 import re
 import shutil
@@ -214,18 +215,25 @@ def strip(target: Path) -> None:
 
 
 def write_archive(target: Path, out: Path, epoch: int) -> None:
-    """``target``'s files as a zip behind the shebang, the same bytes for the same files."""
+    """``target``'s files as a zip behind the shebang, the same bytes for the same files.
+
+    The zip is made on its own, its offsets counted from its first byte, then put
+    behind the ``#!`` line: a prefix any zip reader skips whatever its length, so
+    ``deploy/install.sh`` can name another interpreter in it (offsets counted from
+    the file's start, as :mod:`zipapp` writes them, break when the line grows).
+    """
     date_time = time.gmtime(max(epoch, ZIP_EPOCH))[:6]
     files = sorted((p.relative_to(target).as_posix(), p) for p in target.rglob("*") if p.is_file())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, path in files:
+            info = zipfile.ZipInfo(name, date_time)
+            info.create_system = 3  # Unix, so that the mode below is read
+            info.external_attr = 0o100644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes(), compresslevel=COMPRESSLEVEL)
     with open(out, "wb") as f:
-        f.write(SHEBANG)
-        with zipfile.ZipFile(f, "w") as zf:
-            for name, path in files:
-                info = zipfile.ZipInfo(name, date_time)
-                info.create_system = 3  # Unix, so that the mode below is read
-                info.external_attr = 0o100644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, path.read_bytes(), compresslevel=COMPRESSLEVEL)
+        f.write(SHEBANG + buf.getvalue())
 
 
 def build(

@@ -353,3 +353,13 @@ def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
     (wheel,) = first.glob("*.whl")
     assert sha256(first / "sysops-agent.pyz") == sha256(second / "sysops-agent.pyz")
     assert sha256(wheel) == sha256(second / wheel.name)
+
+
+@pytest.mark.parametrize("shebang", [b"#!/p", b"#!/opt/rh/python-3.11/root/usr/bin/python3.11"])
+def test_the_first_line_can_name_any_interpreter(pyz: Path, tmp_path: Path, shebang: bytes) -> None:
+    """What deploy/install.sh does: a shorter or a longer #! line, the archive still runs."""
+    copy = tmp_path / "sysops-agent"
+    copy.write_bytes(shebang + b"\n" + pyz.read_bytes().split(b"\n", 1)[1])
+    proc = run_pyz(sys.executable, copy, "--version", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"sysops-agent {__version__}"
