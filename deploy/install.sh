@@ -5,7 +5,8 @@
 #
 # What it does (every step is idempotent: running it again gives the same result):
 #   - system group and user "sysops-agent" (no home, no login shell)
-#   - /usr/local/bin/sysops-agent       the single-file build (dist/sysops-agent.pyz), 0755
+#   - /usr/local/bin/sysops-agent       the single-file build (dist/sysops-agent.pyz), 0755, its
+#                                       first line naming the newest python3.X (X >= 9) on PATH
 #   - /etc/sysops-agent/                0750 root:sysops-agent
 #   - /etc/sysops-agent/sysops-agent.toml  0600 sysops-agent, from config/sysops-agent.toml with
 #                                       data_dir = /var/lib/sysops-agent; NEVER overwritten
@@ -18,6 +19,8 @@
 #                     DIR/etc/passwd and DIR/etc/group; systemctl is never called
 #   --no-systemctl    do not call systemctl [SYSTEMCTL=:]
 #   --pyz FILE        the single-file build to install [PYZ] (default dist/sysops-agent.pyz)
+#   --python FILE     the Python >= 3.9 to run it with [INSTALL_PYTHON] (default: the newest
+#                     python3.X on PATH; the distribution's python3 may be too old, 3.6 on RHEL 8)
 #   --config FILE     the sample config to start from [CONFIG_SRC] (default config/sysops-agent.toml)
 set -eu
 
@@ -35,6 +38,7 @@ DESTDIR=${DESTDIR:-}
 SYSTEMCTL=${SYSTEMCTL:-systemctl}
 PYZ=${PYZ:-$REPO/dist/sysops-agent.pyz}
 CONFIG_SRC=${CONFIG_SRC:-$REPO/config/sysops-agent.toml}
+INSTALL_PYTHON=${INSTALL_PYTHON:-}
 UNIT_SRC="$HERE/sysops-agent.service"
 
 usage() {
@@ -53,6 +57,8 @@ while [ $# -gt 0 ]; do
         --no-systemctl) SYSTEMCTL=:; shift ;;
         --pyz) [ $# -ge 2 ] || die "--pyz needs a file"; PYZ=$2; shift 2 ;;
         --pyz=*) PYZ=${1#*=}; shift ;;
+        --python) [ $# -ge 2 ] || die "--python needs a file"; INSTALL_PYTHON=$2; shift 2 ;;
+        --python=*) INSTALL_PYTHON=${1#*=}; shift ;;
         --config) [ $# -ge 2 ] || die "--config needs a file"; CONFIG_SRC=$2; shift 2 ;;
         --config=*) CONFIG_SRC=${1#*=}; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -64,6 +70,46 @@ done
 [ -f "$PYZ" ] || die "$PYZ not found: build it first with 'make dist' (or pass --pyz FILE)"
 [ -f "$CONFIG_SRC" ] || die "sample config $CONFIG_SRC not found (pass --config FILE)"
 [ -f "$UNIT_SRC" ] || die "unit file $UNIT_SRC not found"
+[ "$(head -c 2 "$PYZ")" = "#!" ] || die "$PYZ does not start with a #! line: not a .pyz from 'make dist'"
+
+# --- the interpreter ----------------------------------------------------------
+# The installed file's #! line names a Python >= 3.9 by its own path (sys.executable,
+# so a pyenv shim or a symlink is resolved to the interpreter it runs).
+py_exe() {  # $1's sys.executable when it is a Python >= 3.9; fails otherwise
+    exe=$("$1" -c 'import sys; print(sys.executable if sys.version_info >= (3, 9) else "")' \
+        2>/dev/null) && [ -n "$exe" ] && echo "$exe"
+}
+
+newest_python() {  # the newest python3.X (X >= 9) on PATH that runs; empty when none
+    best="" best_minor=0
+    saved_ifs=$IFS
+    IFS=:
+    for dir in $PATH; do
+        IFS=$saved_ifs
+        for py in "${dir:-.}"/python3.[0-9] "${dir:-.}"/python3.[0-9][0-9]; do
+            [ -x "$py" ] || continue
+            minor=${py##*/python3.}
+            [ "$minor" -ge 9 ] && [ "$minor" -gt "$best_minor" ] || continue
+            exe=$(py_exe "$py") || continue
+            best=$exe best_minor=$minor
+        done
+    done
+    IFS=$saved_ifs
+    echo "$best"
+}
+
+if [ -n "$INSTALL_PYTHON" ]; then
+    python=$(py_exe "$INSTALL_PYTHON") \
+        || die "--python $INSTALL_PYTHON: not a Python >= 3.9 (sysops-agent needs Python >= 3.9)"
+else
+    python=$(newest_python)
+    if [ -z "$python" ]; then
+        have=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) \
+            || have="not found"
+        die "no Python >= 3.9 on PATH (python3 is $have): sysops-agent needs Python >= 3.9;" \
+            "install one (on RHEL 8: dnf install python39) or pass --python FILE"
+    fi
+fi
 if [ -n "$DESTDIR" ]; then
     DESTDIR=$(CDPATH='' cd -- "$DESTDIR" 2>/dev/null && pwd) || die "--destdir: no such directory"
     SYSTEMCTL=:
@@ -118,10 +164,14 @@ install -d -m 0755 -o 0 -g 0 "$DESTDIR/usr/local/bin" "$DESTDIR/etc/systemd/syst
 install -d -m 0750 -o 0 -g "$gid" "$DESTDIR$CONFIG_DIR"
 install -d -m 0750 -o "$uid" -g "$gid" "$DESTDIR$DATA_DIR"
 
-# the binary: replaced atomically, so a running agent keeps its open file
-install -m 0755 -o 0 -g 0 "$PYZ" "$DESTDIR$BIN_PATH.new"
+# the binary: the archive behind a #! line naming $python (a zip archive is read
+# from its end: what precedes it may change length); replaced atomically, so a
+# running agent keeps its open file
+{ printf '#!%s\n' "$python"; tail -n +2 "$PYZ"; } >"$DESTDIR$BIN_PATH.new"
+chown 0:0 "$DESTDIR$BIN_PATH.new"
+chmod 0755 "$DESTDIR$BIN_PATH.new"
 mv -f "$DESTDIR$BIN_PATH.new" "$DESTDIR$BIN_PATH"
-echo "installed $BIN_PATH"
+echo "installed $BIN_PATH (runs with $python)"
 
 if [ -e "$DESTDIR$CONFIG_PATH" ]; then
     echo "kept existing $CONFIG_PATH (not overwritten)"

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import pytest
 
@@ -43,6 +43,16 @@ def python39() -> Optional[str]:
         return preferred
     found = sorted(glob.glob(os.path.join(home, "3.9.*", "bin", "python3")))
     return found[-1] if found else None
+
+
+def old_pythons() -> List[str]:
+    """pyenv's Pythons older than 3.9 (2.7, 3.6 as on RHEL 8/CentOS 7, ...), when installed."""
+    home = os.path.expanduser("~/.pyenv/versions")
+    found = []
+    for minor in ("2.7", "3.6", "3.7", "3.8"):
+        names = sorted(glob.glob(os.path.join(home, f"{minor}.*", "bin", "python")))
+        found += names[-1:]
+    return found
 
 
 def system_python() -> Optional[str]:

@@ -22,6 +22,8 @@ import pytest
 from tests.agentproc import AgentProcess, write_meminfo
 from tests.distbuild import ROOT, built_pyz, system_python
 
+PYENV = Path("~/.pyenv/versions").expanduser()
+
 INSTALL = ROOT / "deploy" / "install.sh"
 UNINSTALL = ROOT / "deploy" / "uninstall.sh"
 SAMPLE_CONFIG = ROOT / "config" / "sysops-agent.toml"
@@ -86,7 +88,7 @@ def host_untouched() -> Iterator[None]:
 
 
 def run_script(
-    script: Path, scratch: Path, *args: str, tmp: Path
+    script: Path, scratch: Path, *args: str, tmp: Path, path: Optional[str] = None
 ) -> subprocess.CompletedProcess[str]:
     """Run under /bin/sh (dash on Debian: POSIX only). systemctl must never be called."""
     marker = tmp / "systemctl-called"
@@ -94,6 +96,8 @@ def run_script(
     fake.write_text(f'#!/bin/sh\necho "$@" >> {marker}\n')
     fake.chmod(0o755)
     env = dict(os.environ, SYSTEMCTL=str(fake))
+    if path is not None:
+        env["PATH"] = path
     proc = subprocess.run(
         ["/bin/sh", str(script), "--destdir", str(scratch), *args],
         capture_output=True,
@@ -105,10 +109,17 @@ def run_script(
     return proc
 
 
-def install(scratch: Path, pyz: Path, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    proc = run_script(INSTALL, scratch, "--pyz", str(pyz), *args, tmp=tmp)
+def install(
+    scratch: Path, pyz: Path, tmp: Path, *args: str, path: Optional[str] = None
+) -> subprocess.CompletedProcess[str]:
+    proc = run_script(INSTALL, scratch, "--pyz", str(pyz), *args, tmp=tmp, path=path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
+
+
+def split_shebang(path: Path) -> Tuple[bytes, bytes]:
+    first, rest = path.read_bytes().split(b"\n", 1)
+    return first, rest
 
 
 def account(scratch: Path, name: str, file: str) -> List[str]:
@@ -156,7 +167,10 @@ def test_install_creates_user_directories_and_files(
     assert mode_owner(scratch / DATA_DIR) == (0o750, uid, gid)
     assert mode_owner(scratch / BIN) == (0o755, 0, 0)
     assert mode_owner(scratch / UNIT_PATH) == (0o644, 0, 0)
-    assert (scratch / BIN).read_bytes() == pyz.read_bytes()
+    # the archive as built, behind a #! line naming a Python >= 3.9 by its path
+    shebang, archive = split_shebang(scratch / BIN)
+    assert archive == split_shebang(pyz)[1]
+    assert re.fullmatch(rb"#!/\S+/python3\.\d+", shebang), shebang
     assert (scratch / UNIT_PATH).read_text() == UNIT.read_text()
 
     # the sample config, with only data_dir pointed at the service's directory
@@ -222,6 +236,111 @@ def test_install_names_what_is_missing(scratch: Path, tmp_path: Path) -> None:
     assert "sysops-agent" not in (scratch / "etc" / "passwd").read_text()
 
 
+# ------------------------------------------------------------ the interpreter
+
+
+def pyenv_python(minor: str) -> Optional[Path]:
+    found = sorted(PYENV.glob(f"{minor}.*/bin/python{minor}"))
+    return found[-1] if found else None
+
+
+def link(directory: Path, name: str, target: Path) -> None:
+    directory.mkdir(exist_ok=True)
+    (directory / name).symlink_to(target)
+
+
+def fake_python(directory: Path, name: str, script: str) -> None:
+    directory.mkdir(exist_ok=True)
+    (directory / name).write_text("#!/bin/sh\n" + script + "\n")
+    (directory / name).chmod(0o755)
+
+
+def tools_without_python(tmp: Path) -> Path:
+    """Every command of /usr/bin and /usr/sbin but the Pythons: a host without a usable one."""
+    farm = tmp / "tools"
+    farm.mkdir()
+    for directory in (Path("/usr/sbin"), Path("/usr/bin")):
+        for tool in directory.iterdir():
+            if not tool.name.startswith("python") and not (farm / tool.name).exists():
+                (farm / tool.name).symlink_to(tool)
+    return farm
+
+
+def test_the_newest_python_39_or_later_on_path_runs_the_installed_agent(
+    scratch: Path, pyz: Path, tmp_path: Path
+) -> None:
+    py39, py313 = pyenv_python("3.9"), pyenv_python("3.13")
+    if py39 is None or py313 is None:
+        pytest.skip("needs pyenv's Python 3.9 and 3.13")
+    bin_ = tmp_path / "bin"
+    link(bin_, "python3.9", py39)
+    link(bin_, "python3.13", py313)
+    fake_python(bin_, "python3.14", "exit 1")  # broken: passed over
+    fake_python(bin_, "python3.8", "echo /usr/bin/python3.8")  # too old, whatever it says
+    install(scratch, pyz, tmp_path, path=f"{bin_}:{tools_without_python(tmp_path)}")
+    assert split_shebang(scratch / BIN)[0] == f"#!{bin_}/python3.13".encode()
+    # through the kernel's reading of that line, as systemd starts it
+    proc = subprocess.run(
+        [str(scratch / BIN), "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("sysops-agent ")
+
+
+def test_a_pyenv_shim_is_resolved_to_its_interpreter(
+    scratch: Path, pyz: Path, tmp_path: Path
+) -> None:
+    """A wrapper script (what pyenv puts on PATH) is not named: the interpreter it runs is."""
+    py310 = pyenv_python("3.10")
+    if py310 is None:
+        pytest.skip("needs pyenv's Python 3.10")
+    bin_ = tmp_path / "bin"
+    fake_python(bin_, "python3.10", f'exec {py310} "$@"')
+    install(scratch, pyz, tmp_path, path=f"{bin_}:{tools_without_python(tmp_path)}")
+    assert split_shebang(scratch / BIN)[0] == f"#!{py310}".encode()
+
+
+def test_without_a_python_39_the_installer_says_so_and_installs_nothing(
+    scratch: Path, pyz: Path, tmp_path: Path
+) -> None:
+    bin_ = tmp_path / "bin"
+    py36 = pyenv_python("3.6")
+    if py36 is not None:  # as on RHEL 8 and CentOS 7
+        link(bin_, "python3", py36)
+        link(bin_, "python3.6", py36)
+    else:
+        fake_python(bin_, "python3", "echo 3.6")
+    proc = run_script(
+        INSTALL,
+        scratch,
+        "--pyz",
+        str(pyz),
+        tmp=tmp_path,
+        path=f"{bin_}:{tools_without_python(tmp_path)}",
+    )
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "install.sh: no Python >= 3.9 on PATH (python3 is 3.6): sysops-agent needs"
+        " Python >= 3.9; install one (on RHEL 8: dnf install python39) or pass --python FILE\n"
+    )
+    assert "sysops-agent" not in (scratch / "etc" / "passwd").read_text()
+    assert not (scratch / BIN).exists()
+
+
+def test_python_option(scratch: Path, pyz: Path, tmp_path: Path) -> None:
+    old = pyenv_python("3.8") or pyenv_python("3.6")
+    if old is not None:
+        proc = run_script(INSTALL, scratch, "--pyz", str(pyz), "--python", str(old), tmp=tmp_path)
+        assert proc.returncode == 1
+        assert f"--python {old}: not a Python >= 3.9" in proc.stderr
+        assert not (scratch / BIN).exists()
+    python = system_python()
+    if python is None:
+        pytest.skip("no system /usr/bin/python3 >= 3.9")
+    install(scratch, pyz, tmp_path, "--python", python)
+    assert split_shebang(scratch / BIN)[0] == f"#!{python}".encode()
+
+
 # --------------------------------------------------------------- the headline
 
 
@@ -271,7 +390,9 @@ def test_install_start_alert_as_unprivileged_service(
     python = system_python()
     if python is None:
         pytest.skip("no system /usr/bin/python3 >= 3.9 that an unprivileged user can run")
-    install(scratch, pyz, tmp_path)
+    # the interpreter the service user can reach (pyenv's, under /root, it cannot)
+    install(scratch, pyz, tmp_path, "--python", python)
+    assert split_shebang(scratch / BIN)[0] == f"#!{python}".encode()
     uid, gid = ids(scratch)
     proc = fixture_procfs(scratch / "fixture")
 

@@ -1,6 +1,8 @@
 """asyncio without OpenSSL until something imports ssl; TLS works the moment it does.
 
 Each case runs in a fresh interpreter: this test process has long imported ssl.
+The deferral is enabled only on the Python versions the matrix tests
+(``lazyssl.PROVEN``); elsewhere asyncio is imported the plain way, with ssl.
 """
 
 from __future__ import annotations
@@ -11,6 +13,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from sysops_agent import lazyssl
+
+#: the cases that need the deferral: on a Python outside the matrix it is off by design
+deferring = pytest.mark.skipif(
+    not lazyssl.deferral_proven(sys.version_info),
+    reason="ssl deferral is off on a Python version the matrix does not test",
+)
 
 
 def run_python(code: str, tmp_path: Path) -> str:
@@ -25,6 +35,7 @@ def run_python(code: str, tmp_path: Path) -> str:
     return proc.stdout
 
 
+@deferring
 def test_asyncio_is_imported_without_openssl(tmp_path: Path) -> None:
     out = run_python(
         """
@@ -41,6 +52,7 @@ def test_asyncio_is_imported_without_openssl(tmp_path: Path) -> None:
     assert out.split() == ["False", "False", "True"]
 
 
+@deferring
 def test_tls_through_asyncio_after_a_later_import(tmp_path: Path) -> None:
     """A real TLS handshake on loopback, server and client both asyncio, after the hand-over."""
     pytest.importorskip("trustme")
@@ -103,6 +115,7 @@ def test_nothing_to_defer_when_ssl_is_already_loaded(tmp_path: Path) -> None:
     assert out.split() == ["False", "True"]
 
 
+@deferring
 async def test_the_daemon_sends_mail_over_starttls_after_deferring_ssl(tmp_path: Path) -> None:
     """End to end: the real agent (CLI, ssl deferred) e-mails a critical alert over STARTTLS."""
     import asyncio
@@ -147,6 +160,7 @@ ca_file = "{tls.ca_file}"
     assert code == 0, "".join(agent.stderr)
 
 
+@deferring
 def test_a_console_only_daemon_maps_no_openssl(tmp_path: Path) -> None:
     from tests.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo
 
@@ -164,6 +178,7 @@ def test_a_console_only_daemon_maps_no_openssl(tmp_path: Path) -> None:
     assert code == 0, "".join(agent.stderr)
 
 
+@deferring
 def test_httpx_over_https_after_the_hand_over(tmp_path: Path) -> None:
     """The HTTP channels' path: httpx imported after the deferral, a real HTTPS request.
 
@@ -214,3 +229,83 @@ def test_httpx_over_https_after_the_hand_over(tmp_path: Path) -> None:
         tmp_path,
     )
     assert out.split() == ["200", "ALERT"]
+
+
+# ------------------------------------------------ where the deferral is enabled
+
+
+@pytest.mark.parametrize(
+    ("version", "proven"),
+    [
+        ((3, 8, 18, "final", 0), False),
+        ((3, 9, 0, "final", 0), True),
+        ((3, 11, 7), True),
+        ((3, 13, 0, "final", 0), True),
+        ((3, 14, 0, "candidate", 1), False),
+        ((3, 15), False),
+        ((4, 0, 0), False),
+    ],
+)
+def test_the_deferral_is_enabled_on_the_tested_versions_only(version: tuple, proven: bool) -> None:
+    assert lazyssl.deferral_proven(version) is proven
+
+
+def test_an_unproven_python_imports_asyncio_the_plain_way(tmp_path: Path) -> None:
+    """A Python newer than the matrix (3.14 simulated): asyncio with ssl, no hook, TLS as usual."""
+    out = run_python(
+        """
+        import sys
+        from sysops_agent import lazyssl
+        print(lazyssl.import_asyncio((3, 14, 0, "final", 0)))
+        print("ssl" in sys.modules, "libssl" in open("/proc/self/maps").read())
+        import asyncio, ssl
+        print(asyncio.sslproto.ssl is ssl, asyncio.base_events.ssl is ssl)
+        print(any(type(f).__name__ == "_SSLWatcher" for f in sys.meta_path))
+        print(lazyssl.decision())
+        """,
+        tmp_path,
+    )
+    lines = out.splitlines()
+    assert lines[:4] == ["False", "True True", "True True", "False"]
+    assert lines[4] == (
+        "ssl loaded with asyncio: Python 3.14 is outside the versions the deferral "
+        "is tested on (3.9 to 3.13)"
+    )
+
+
+def test_this_python_defers_when_it_is_in_the_matrix(tmp_path: Path) -> None:
+    out = run_python(
+        """
+        import sys
+        from sysops_agent import lazyssl
+        print(lazyssl.import_asyncio(), "ssl" in sys.modules)
+        print(lazyssl.decision())
+        """,
+        tmp_path,
+    )
+    deferred = lazyssl.deferral_proven(sys.version_info)
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    lines = out.splitlines()
+    assert lines[0] == f"{deferred} {not deferred}"
+    if deferred:
+        assert lines[1] == f"ssl deferred until first use (Python {version})"
+    else:
+        assert lines[1].startswith(f"ssl loaded with asyncio: Python {version} is outside")
+
+
+@deferring
+def test_the_daemon_logs_the_decision_once_at_debug_level(tmp_path: Path) -> None:
+    from tests.agentproc import AgentProcess, agent_config, minimal_procfs
+
+    procfs = minimal_procfs(tmp_path)
+    config = agent_config(tmp_path, procfs)
+    config.write_text(config.read_text().replace('log_level = "info"', 'log_level = "debug"'))
+    agent = AgentProcess(["run", "--config", str(config)])
+    try:
+        agent.wait_stderr("collectors: ")
+    finally:
+        code = agent.stop()
+    assert code == 0, "".join(agent.stderr)
+    logged = [line for line in agent.stderr if "sysops_agent.lazyssl" in line]
+    assert len(logged) == 1, logged
+    assert " DEBUG sysops_agent.lazyssl: ssl deferred until first use (Python " in logged[0]

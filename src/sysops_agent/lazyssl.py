@@ -15,6 +15,17 @@ asyncio: ``ssl`` is set in ``base_events`` and ``selector_events`` and
 ``sslproto`` is re-executed, which is exactly the state a plain
 ``import asyncio`` would have left. No TLS connection can exist before that
 moment, so none sees the switch.
+
+This leans on asyncio's private layout (which modules bind ``ssl`` at import,
+and that ``sslproto`` builds constants from it), so it is enabled only on the
+Python versions the test matrix proves it on, :data:`PROVEN` (3.9 to 3.13,
+``make test-matrix``). On any other version :func:`import_asyncio` does a plain
+``import asyncio`` (OpenSSL loaded as usual, 4.4 MiB more RSS, nothing else
+changes): a newer Python costs memory, never a broken TLS channel. The choice
+is made once, at start-up (``cli.main``'s first step); :func:`decision` says
+which was taken and ``sysops-agent run`` logs it once at debug level. To enable
+a new version, add it to the matrix, run ``make test-matrix`` (the
+``tests/test_lazyssl.py`` cases are the proof), then widen :data:`PROVEN`.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ import importlib
 import importlib.machinery
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Optional, Sequence, cast
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple, cast
 
 if TYPE_CHECKING:
     from importlib.abc import Loader
@@ -31,11 +42,42 @@ if TYPE_CHECKING:
 #: asyncio's modules that look for ``ssl`` when imported (3.9 to 3.13 alike)
 ASYNCIO_SSL_USERS = ("asyncio.base_events", "asyncio.selector_events")
 ASYNCIO_SSLPROTO = "asyncio.sslproto"
+#: the first and last ``(major, minor)`` the deferral is tested on (``make test-matrix``)
+PROVEN = ((3, 9), (3, 13))
+
+_decision = "not made: import_asyncio() was not called"
 
 
-def import_asyncio() -> bool:
-    """Import asyncio without ssl; True if ssl was deferred (False: already loaded)."""
+def deferral_proven(version_info: Sequence[Any] = sys.version_info) -> bool:
+    """Whether asyncio's internals on this Python version are the ones tested here."""
+    version: Tuple[int, int] = (int(version_info[0]), int(version_info[1]))
+    return PROVEN[0] <= version <= PROVEN[1]
+
+
+def decision() -> str:
+    """What :func:`import_asyncio` did, in words (for the log)."""
+    return _decision
+
+
+def import_asyncio(version_info: Sequence[Any] = sys.version_info) -> bool:
+    """Import asyncio, without ssl where :func:`deferral_proven`; True if ssl was deferred.
+
+    False: ssl or asyncio was already loaded, or this Python version is not
+    proven (then asyncio is imported the plain way, with ssl).
+    """
+    global _decision
+    version = f"{version_info[0]}.{version_info[1]}"
     if "asyncio" in sys.modules or "ssl" in sys.modules:
+        _decision = "ssl not deferred: already imported"
+        return False
+    if not deferral_proven(version_info):
+        import asyncio
+
+        first, last = (f"{major}.{minor}" for major, minor in PROVEN)
+        _decision = (
+            f"ssl loaded with asyncio: Python {version} is outside the versions "
+            f"the deferral is tested on ({first} to {last})"
+        )
         return False
     sys.modules["ssl"] = None  # type: ignore[assignment]  # the documented "not importable" marker
     try:
@@ -43,6 +85,7 @@ def import_asyncio() -> bool:
     finally:
         del sys.modules["ssl"]
     sys.meta_path.insert(0, _SSLWatcher())
+    _decision = f"ssl deferred until first use (Python {version})"
     return True
 
 

@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     setup_logging(agent.log_level, agent.log_file, Redactor(loaded.secrets.values()))
     import logging
 
+    from sysops_agent import lazyssl
+
+    logging.getLogger("sysops_agent.lazyssl").debug("%s", lazyssl.decision())
     log = logging.getLogger("sysops_agent.config")
     for problem in loaded.problems:
         log.warning("config: %s", problem)
