@@ -15,6 +15,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.support.paths import ROOT
 
 NOT_ON_THE_DAEMON_PATH = [
@@ -40,6 +42,7 @@ NOT_ON_THE_DAEMON_PATH = [
 ]
 
 
+@pytest.mark.slow
 def test_the_daemon_path_imports_none_of_the_costly_modules(tmp_path: Path) -> None:
     root = ROOT
     code = textwrap.dedent(

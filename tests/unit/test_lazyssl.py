@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+#: every case starts a fresh interpreter
+pytestmark = pytest.mark.slow
+
 
 def run_python(code: str, tmp_path: Path) -> str:
     proc = subprocess.run(

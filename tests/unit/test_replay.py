@@ -125,6 +125,7 @@ def test_parse_timestamp() -> None:
             parse_timestamp(bad)
 
 
+@pytest.mark.slow
 def test_replay_as_a_real_process(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_text(

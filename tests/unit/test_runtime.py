@@ -59,6 +59,7 @@ class FakeCollector:
         return [Sample(now, f"{self.name}_value", float(self.calls))]
 
 
+@pytest.mark.slow
 async def test_scheduler_isolates_failures_and_never_overlaps(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

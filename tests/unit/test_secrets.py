@@ -302,7 +302,9 @@ def _logging() -> Iterator[None]:
         yield
 
 
-@pytest.mark.parametrize("case", ["reflect", "refused", "hang"])
+@pytest.mark.parametrize(
+    "case", ["reflect", "refused", pytest.param("hang", marks=pytest.mark.slow)]
+)
 async def test_failing_channels_leak_nothing_in_logs(
     case: str, tls: TLSFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -165,6 +165,7 @@ def test_collect_once_leaves_out_a_broken_collector(tmp_path: Path) -> None:
     assert {s.metric for s in samples} == {"uptime_seconds", "process_count"}
 
 
+@pytest.mark.slow  # forks a child that drops to nobody
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
 def test_unprivileged_run_counts_permission_denied() -> None:
     """As nobody, other users' /proc/[pid]/fd is closed: counted, not fatal, RSS still reported."""

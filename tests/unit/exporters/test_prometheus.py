@@ -171,6 +171,7 @@ def _get(url: str) -> tuple[int, str, str]:
         return resp.status, resp.headers["Content-Type"], resp.read().decode()
 
 
+@pytest.mark.slow
 def test_serves_metrics_and_stops_cleanly() -> None:
     exporter = PrometheusExporter(
         PrometheusConfig(enabled=True, port=0), _store(), hostname="h", clock=VirtualClock(NOW)
@@ -190,6 +191,7 @@ def test_serves_metrics_and_stops_cleanly() -> None:
         pass
 
 
+@pytest.mark.slow
 def test_allow_remote_binds_any_address() -> None:
     exporter = PrometheusExporter(
         PrometheusConfig(enabled=True, listen_address="0.0.0.0", port=0, allow_remote=True),

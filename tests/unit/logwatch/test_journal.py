@@ -140,6 +140,7 @@ class Harness:
         await asyncio.wait_for(self.task, 5)
 
 
+@pytest.mark.slow
 async def test_standin_journal_entries_become_alerts_and_the_cursor_survives_a_restart(
     tmp_path: Path, standin: Path
 ) -> None:
@@ -180,6 +181,7 @@ async def test_standin_journal_entries_become_alerts_and_the_cursor_survives_a_r
     await h2.stop()
 
 
+@pytest.mark.slow
 async def test_journalctl_that_dies_is_restarted_with_backoff(
     tmp_path: Path, standin: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

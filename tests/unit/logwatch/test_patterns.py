@@ -70,6 +70,7 @@ def test_fixture_files(name: str) -> None:
     _check(Matcher().scan((FIXTURES / name).read_bytes()), FIXTURE_HITS[name])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(FIXTURE_HITS))
 def test_same_lines_as_grep(name: str) -> None:
     grep = shutil.which("grep")
@@ -288,6 +289,7 @@ severity = "critical"
     ]
 
 
+@pytest.mark.slow
 def test_check_config_reports_an_invalid_custom_regex(tmp_path: Path) -> None:
     path = tmp_path / "agent.toml"
     path.write_text(

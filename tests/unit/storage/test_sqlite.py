@@ -255,6 +255,7 @@ async def test_labels_json_is_canonical() -> None:
 # --------------------------------------------------------------------------- retention
 
 
+@pytest.mark.slow
 async def test_daily_purge_deletes_old_rows_and_shrinks_the_file(
     tmp_path: Path, clock: VirtualClock
 ) -> None:
