@@ -43,7 +43,10 @@ class BadLine(ValueError):
 def _number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadLine(f"{what} must be a number, got {value!r}")
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an integer beyond the float range
+        raise BadLine(f"{what} is out of range") from None
     if not math.isfinite(x):
         raise BadLine(f"{what} must be finite, got {value!r}")
     return x
@@ -54,6 +57,8 @@ def parse_json_line(text: str) -> Sample:
         obj = json.loads(text)
     except ValueError as e:
         raise BadLine(f"not valid JSON ({e})") from None
+    except RecursionError:
+        raise BadLine("not valid JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise BadLine("expected a JSON object")
     metric = obj.get("metric")
