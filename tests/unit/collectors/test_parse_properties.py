@@ -39,6 +39,10 @@ PARSERS: Sequence[Tuple[Callable[[str], Any], Sequence[str], type]] = [
 ]
 
 
+#: built once: the strategies are the same for every example
+TEXTS = {parser: st.one_of(any_text(tokens), field_lines(tokens)) for parser, tokens, _ in PARSERS}
+
+
 def _ids(row: Tuple[Callable[[str], Any], Sequence[str], type]) -> str:
     return row[0].__name__
 
@@ -60,8 +64,8 @@ def test_any_text_gives_a_value_or_parse_error(
 ) -> None:
     """Any text, and lines of whitespace-separated fields (past the shape checks, into the
     conversions)."""
-    parser, tokens, returns = row
-    text = data.draw(st.one_of(any_text(tokens), field_lines(tokens)), label="text")
+    parser, _, returns = row
+    text = data.draw(TEXTS[parser], label="text")
     _check(parser, returns, text)
 
 
