@@ -42,14 +42,19 @@ class BadLine(ValueError):
 
 def _number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise BadLine(f"{what} must be a number, got {value!r}")
+        raise BadLine(f"{what} must be a number, got {_short(value)}")
     try:
         x = float(value)
-    except OverflowError:  # an integer beyond the float range
-        raise BadLine(f"{what} is out of range") from None
+    except OverflowError:  # a 400-digit integer
+        raise BadLine(f"{what} is too large for a number, got {_short(value)}") from None
     if not math.isfinite(x):
         raise BadLine(f"{what} must be finite, got {value!r}")
     return x
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def parse_json_line(text: str) -> Sample:
@@ -57,7 +62,7 @@ def parse_json_line(text: str) -> Sample:
         obj = json.loads(text)
     except ValueError as e:
         raise BadLine(f"not valid JSON ({e})") from None
-    except RecursionError:
+    except RecursionError:  # {"a": {"a": ... thousands deep
         raise BadLine("not valid JSON (nested too deeply)") from None
     if not isinstance(obj, dict):
         raise BadLine("expected a JSON object")
