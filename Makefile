@@ -7,7 +7,7 @@ PY39   ?= $(shell ls -d $$HOME/.pyenv/versions/3.9*/bin/python3 2>/dev/null | ta
 
 MATRIX_PYTHONS ?= $(shell for v in 3.9 3.10 3.11 3.12 3.13; do ls -d $$HOME/.pyenv/versions/$$v.*/bin/python3 2>/dev/null | sort -V | tail -n 1; done)
 
-.PHONY: run test test-fast system-deps lint typecheck pytest test-py39 test-matrix dist clean
+.PHONY: run test system-deps lint typecheck pytest test-py39 test-matrix dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ run: $(VENV)/.installed
 test: system-deps lint typecheck pytest test-py39
 
 ## test-fast: the edit-run loop (< 30 s): unit tests without the slow ones; no lint, no integration
+.PHONY: test-fast
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/pytest -q -m "not slow and not integration"
 
