@@ -37,6 +37,11 @@ run: $(VENV)/.installed
 ## test: lint, type-check and run the whole suite (also on Python 3.9 when available)
 test: system-deps lint typecheck pytest test-py39
 
+## test-fast: the edit-run loop (< 30 s): unit tests without the slow ones; no lint, no integration
+.PHONY: test-fast
+test-fast: $(VENV)/.dev-installed
+	$(BIN)/pytest -q -m "not slow and not integration"
+
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Iterator
+from pathlib import Path
+from typing import Iterator, List
 
 import pytest
+
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: List[pytest.Item]) -> None:
+    """Everything under tests/integration/ is marked ``integration``, new files included."""
+    for item in items:
+        if INTEGRATION in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -142,6 +142,8 @@ def parse_toml(text: str, source: str) -> Tuple[Dict[str, Any], List[Problem]]:
     except tomllib.TOMLDecodeError as e:
         # tomllib's message already ends with "(at line L, column C)"
         return {}, [Problem("", f"{source}: invalid TOML: {e}", fatal=True)]
+    except RecursionError:  # arrays or inline tables nested a thousand deep
+        return {}, [Problem("", f"{source}: invalid TOML: nested too deeply", fatal=True)]
 
 
 def _read(path: str, problems: List[Problem]) -> Optional[str]:

@@ -5,7 +5,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.integration.servers import Server, require_binary, start_alertmanager
+from tests.support.servers import Server, require_binary, start_alertmanager
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ import pytest
 from sysops_agent.channels.alertmanager import AlertmanagerChannel, AlertmanagerChannelConfig
 from sysops_agent.clock import SystemClock
 from sysops_agent.model import Alert, AlertState, Severity, make_labels
-from tests.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo
-from tests.integration.servers import Server, get_json, poll
+from tests.support.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo
+from tests.support.servers import Server, get_json, poll
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from tests.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo
-from tests.integration.servers import (
+from tests.support.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo
+from tests.support.servers import (
     free_port,
     get_json,
     poll,

@@ -88,7 +88,7 @@ def parse_retry_after(
 
             try:
                 when = email.utils.parsedate_to_datetime(header)
-            except (TypeError, ValueError, IndexError):
+            except (TypeError, ValueError, IndexError, OverflowError):  # year 99999999999
                 when = None
             if when is not None and when.tzinfo is not None:
                 return max(0.0, when.timestamp() - now)
