@@ -35,6 +35,7 @@ from sysops_agent.channels.registry import CHANNELS, AlertingConfig
 from sysops_agent.collectors.registry import COLLECTORS
 from sysops_agent.exporters.config import PrometheusConfig
 from sysops_agent.logwatch.config import LogConfig
+from sysops_agent.logwatch.registry import LogWatchConfig
 from sysops_agent.plugins import project, section_problems, sections_class
 from sysops_agent.schema import Builder, Problem, opt
 from sysops_agent.storage.config import StorageConfig
@@ -63,7 +64,7 @@ class AgentConfig:
 CollectorsConfig: Any = sections_class(
     "CollectorsConfig",
     COLLECTORS,
-    extra=[("log", LogConfig, opt(factory=LogConfig))],
+    extra=[("log", LogWatchConfig, opt(factory=LogWatchConfig))],
     module=__name__,
 )
 
@@ -287,7 +288,7 @@ def _cross_checks(config: Config) -> List[Problem]:
         )
     )
     problems.extend(config.prometheus.check())
-    problems.extend(config.collector.log.check())
+    problems.extend(project(config.collector.log, LogConfig).check())
     return problems
 
 

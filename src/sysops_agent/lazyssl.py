@@ -25,7 +25,7 @@ changes): a newer Python costs memory, never a broken TLS channel. The choice
 is made once, at start-up (``cli.main``'s first step); :func:`decision` says
 which was taken and ``sysops-agent run`` logs it once at debug level. To enable
 a new version, add it to the matrix, run ``make test-matrix`` (the
-``tests/test_lazyssl.py`` cases are the proof), then widen :data:`PROVEN`.
+``tests/unit/test_lazyssl.py`` cases are the proof), then widen :data:`PROVEN`.
 """
 
 from __future__ import annotations

@@ -236,3 +236,81 @@ def test_add_an_analyzer_is_one_module_and_one_registry_line(tmp_path: Path) -> 
     assert [(a["analyzer"], a["metric"], a["value"]) for a in alerts] == [
         ("ceiling", "app_queue", 70.0)
     ]
+
+
+LOG_SOURCE = '''
+"""Reads one file once, at start (a recipe test's log source)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Optional
+
+from sysops_agent.logwatch.source import SourceContext
+from sysops_agent.schema import opt
+
+
+@dataclass(frozen=True)
+class OnceConfig:
+    enabled: bool = opt(False)
+    path: str = opt("", help="the file to read once")
+
+
+class OnceSource:
+    name = "once"
+
+    def __init__(self, path: str, ctx: SourceContext) -> None:
+        self.path = path
+        self.ctx = ctx
+
+    async def run(self) -> None:
+        with open(self.path, "rb") as f:
+            for hit in self.ctx.matcher.scan(f.read()):
+                self.ctx.deliver("once", hit, {})
+        await asyncio.Event().wait()  # until cancelled
+
+    def save_state(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def create(cfg: OnceConfig, ctx: SourceContext) -> Optional[OnceSource]:
+    return OnceSource(cfg.path, ctx) if cfg.enabled else None
+'''
+
+
+def test_add_a_log_source_is_one_module_and_one_registry_line(tmp_path: Path) -> None:
+    from tests.support.agentproc import AgentProcess, agent_config, minimal_procfs
+
+    src = _copy_src(tmp_path)
+    pkg = src / "sysops_agent" / "logwatch"
+    (pkg / "once.py").write_text(LOG_SOURCE)
+    once = "sysops_agent.logwatch.once"
+    _register(
+        pkg / "registry.py",
+        once,
+        'Plugin("files", LogConfig, tail.create)',
+        f'Plugin("once", {once}.OnceConfig, {once}.create)',
+    )
+    log = tmp_path / "old.log"
+    log.write_text("Dec  1 03:00:00 h app[7]: nginx: upstream-recipe-marker segfault at 0 ip 0\n")
+    config = agent_config(tmp_path, minimal_procfs(tmp_path))
+    text = config.read_text().replace(
+        "[collector.log]\nenabled = false\n",
+        f'[collector.log]\nkmsg = false\njournal = false\nfiles = ["{tmp_path / "none.log"}"]\n'
+        f'[collector.log.once]\nenabled = true\npath = "{log}"\n',
+    )
+    config.write_text(text)
+    checked = _run(src, ["check-config", str(config)], tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    agent = AgentProcess(
+        ["run", "--config", str(config)], env=dict(os.environ, PYTHONPATH=str(src)), cwd=tmp_path
+    )
+    try:
+        line = agent.wait_line("log_segfault", "upstream-recipe-marker")
+        assert "[once]" in line or "source=once" in line
+    finally:
+        assert agent.stop() == 0, "".join(agent.stderr)

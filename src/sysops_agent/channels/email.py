@@ -20,7 +20,7 @@ protocol problems are final. The password is never part of a message.
 ``aiosmtplib`` and ``ssl`` are imported when the channel is created, the
 ``email`` package when a message is built, not with this module: the registry imports it for
 :class:`EmailChannelConfig`, and a host without e-mail must not pay for them
-(``tests/test_import_budget.py``).
+(``tests/unit/test_import_budget.py``).
 """
 
 from __future__ import annotations

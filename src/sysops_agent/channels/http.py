@@ -19,7 +19,7 @@
 httpx is imported when a channel is created, not when this module is
 imported: the registry imports every channel module for its
 config class, and a host that only prints to the console must not pay for
-httpx (about 5 MiB of RSS, ``tests/test_import_budget.py``).
+httpx (about 5 MiB of RSS, ``tests/unit/test_import_budget.py``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Adding a channel is its module plus one line in :data:`CHANNELS`.
 
 Importing this module imports every channel module, but none of them imports
 httpx, aiosmtplib or ssl before a channel is created or sends
-(``tests/test_import_budget.py``).
+(``tests/unit/test_import_budget.py``).
 
 :func:`build_channels` builds every enabled channel (the console when none
 is), :func:`build_channel` one by name (``test-alert``), and

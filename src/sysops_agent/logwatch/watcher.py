@@ -23,7 +23,7 @@ from sysops_agent.logwatch.events import EventPipeline
 from sysops_agent.logwatch.journal import JOURNALD_SOCKET
 from sysops_agent.logwatch.kmsg import KmsgSource
 from sysops_agent.logwatch.patterns import LIBRARY, Matcher, PatternSpec, compile_custom
-from sysops_agent.logwatch.registry import SOURCES
+from sysops_agent.logwatch.registry import SOURCES, section_for
 from sysops_agent.logwatch.source import LogSource, SourceContext
 from sysops_agent.model import Alert, Sample
 
@@ -93,7 +93,7 @@ class LogWatcher:
         )
         self.sources: List[LogSource] = []
         for plugin in SOURCES:
-            source = plugin.create(config, ctx)
+            source = plugin.create(section_for(plugin, config), ctx)
             if source is not None:
                 self.sources.append(source)
         self._tasks: List[asyncio.Task[None]] = []
