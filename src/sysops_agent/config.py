@@ -34,7 +34,6 @@ from sysops_agent.analyzers.threshold import ThresholdRule, default_thresholds
 from sysops_agent.channels.registry import CHANNELS, AlertingConfig
 from sysops_agent.collectors.registry import COLLECTORS
 from sysops_agent.exporters.config import PrometheusConfig
-from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.registry import LogWatchConfig
 from sysops_agent.plugins import project, section_problems, sections_class
 from sysops_agent.schema import Builder, Problem, opt
@@ -288,7 +287,7 @@ def _cross_checks(config: Config) -> List[Problem]:
         )
     )
     problems.extend(config.prometheus.check())
-    problems.extend(project(config.collector.log, LogConfig).check())
+    problems.extend(config.collector.log.check())
     return problems
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, List, Sequence, Tuple, Type, TypeVar
+from typing import Any, Callable, Generic, List, Optional, Sequence, Tuple, Type, TypeVar
 
 from sysops_agent.schema import Problem, opt
 
@@ -49,13 +49,16 @@ def sections_class(
     plugins: Sequence[Plugin[Any]],
     *,
     extra: Sequence[Tuple[str, Any, Any]] = (),
+    base: Optional[Type[Any]] = None,
     doc: str = "",
     module: str = __name__,
 ) -> Type[Any]:
     """A frozen dataclass with one field per plugin (its config class), after ``extra`` fields.
 
     ``extra`` are ``(name, type, opt(...))`` fields that belong to the table
-    itself rather than to one plugin (``[alerting] dedup_window_secs``).
+    itself rather than to one plugin (``[alerting] dedup_window_secs``). A
+    ``base`` (a frozen dataclass) gives the table its own keys and methods
+    instead: the derived class is a subclass, so it is still a ``base``.
     """
     names = [name for name, _tp, _field in extra] + [p.name for p in plugins]
     duplicates = {n for n in names if names.count(n) > 1}
@@ -64,7 +67,8 @@ def sections_class(
     spec: List[Tuple[str, Any, Any]] = list(extra)
     for p in plugins:
         spec.append((p.name, p.config_cls, opt(factory=p.config_cls)))
-    cls = dataclasses.make_dataclass(class_name, spec, frozen=True)
+    bases = (base,) if base is not None else ()
+    cls = dataclasses.make_dataclass(class_name, spec, bases=bases, frozen=True)
     cls.__doc__ = doc or f"Sections of {class_name}, one per registered plugin."
     cls.__module__ = module
     return cls

@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional, Tuple
 from sysops_agent.logwatch import journal, kmsg, tail
 from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.source import LogSource, SourceContext
-from sysops_agent.plugins import Plugin, fields_of, sections_class
+from sysops_agent.plugins import Plugin, sections_class
 
 SourceFactory = Callable[[Any, SourceContext], Optional[LogSource]]
 
@@ -31,7 +31,7 @@ SOURCES: Tuple[Plugin[SourceFactory], ...] = (
 LogWatchConfig: Any = sections_class(
     "LogWatchConfig",
     [p for p in SOURCES if p.config_cls is not LogConfig],
-    extra=fields_of(LogConfig),
+    base=LogConfig,
     module=__name__,
 )
 
