@@ -24,6 +24,7 @@ from sysops_agent.collectors import (
     load,
     memory,
     network,
+    pressure,
     process,
     uptime,
 )
@@ -43,6 +44,7 @@ COLLECTORS: Tuple[Plugin[CollectorFactory], ...] = (
     Plugin("process", process.ProcessConfig, process.create),
     Plugin("fd", fd.FdConfig, fd.create),
     Plugin("load", load.LoadConfig, load.create),
+    Plugin("pressure", pressure.PressureConfig, pressure.create),
     Plugin("uptime", uptime.UptimeConfig, uptime.create),
 )
 
