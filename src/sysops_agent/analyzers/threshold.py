@@ -52,13 +52,18 @@ class ThresholdRule:
 
 
 def default_thresholds() -> Dict[str, ThresholdRule]:
-    """SPEC §5 defaults: CPU 80/95, memory 80/90, disk 80/90, FD 80/95, emergency 99."""
+    """SPEC §5 defaults: CPU 80/95, memory 80/90, disk 80/90, FD 80/95, emergency 99.
+
+    The others are levels that mean the same on every host (README, "Metrics").
+    """
     return {
         "cpu_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99, for_secs=60),
         "memory_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
         "disk_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
         "disk_inode_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
         "fd_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99),
+        # systemd-oomd's DefaultMemoryPressureLimit=60% over DefaultMemoryPressureDurationSec=30s
+        "pressure_memory_full_percent": ThresholdRule(critical=60, for_secs=30),
     }
 
 
