@@ -6,12 +6,15 @@ from __future__ import annotations
 import errno
 import logging
 from pathlib import Path
+from typing import List, Optional, Tuple
 
 import pytest
 
-from sysops_agent.analyzers.threshold import default_thresholds
+from sysops_agent.analyzers.threshold import ThresholdAnalyzer, ThresholdRule, default_thresholds
 from sysops_agent.collectors import pressure
+from sysops_agent.model import Alert, Labels, make_labels
 from sysops_agent.procfs import ProcFS
+from sysops_agent.storage.store import Store
 
 
 class _PsiOff(ProcFS):
@@ -67,3 +70,67 @@ def test_parse_pressure_rejects_what_the_kernel_does_not_write(text: str) -> Non
 def test_memory_full_pressure_default_is_systemd_oomds_kill_level() -> None:
     rule = default_thresholds()["pressure_memory_full_percent"]
     assert (rule.warn, rule.critical, rule.for_secs) == (None, 60, 30)
+
+
+# --- thresholds for the new metrics ---------------------------------------------------
+
+T0 = 1_700_000_000.0
+
+
+def _feed(metric: str, values: List[float], labels: Labels = ()) -> List[Alert]:
+    store, analyzer = Store(), ThresholdAnalyzer(default_thresholds(), "web1")
+    out: List[Alert] = []
+    for i, v in enumerate(values):
+        store.add(T0 + 10 * i, metric, v, labels)
+        out.extend(analyzer.analyze(store, T0 + 10 * i))
+    return out
+
+
+def _states(alerts: List[Alert]) -> List[Tuple[str, str]]:
+    return [(a.state.value, a.severity.label) for a in alerts]
+
+
+def test_link_that_was_up_and_goes_down_is_critical_once() -> None:
+    eth0 = make_labels(interface="eth0")
+    alerts = _feed("net_link_up", [1, 1, 0, 0, 0, 1, 0], eth0)
+    assert _states(alerts) == [
+        ("firing", "critical"),
+        ("resolved", "critical"),
+        ("firing", "critical"),
+    ]
+    assert alerts[0].message == "link eth0 is down (it was up)"
+    assert alerts[0].labels == eth0 and alerts[0].threshold == 0
+    assert alerts[1].message == "link eth0 is up again"
+
+
+def test_link_never_up_is_quiet_until_it_has_been_up() -> None:
+    ifb0 = make_labels(interface="ifb0")
+    assert _feed("net_link_up", [0, 0, 0, 0], ifb0) == []
+    assert _states(_feed("net_link_up", [0, 0, 1, 0], ifb0)) == [("firing", "critical")]
+
+
+def test_below_rule_levels_descend_and_resolve_above() -> None:
+    rule = ThresholdRule(warn=20, critical=10, below=True, hysteresis=0.1)
+    store, analyzer = Store(), ThresholdAnalyzer({"x_free_percent": rule}, "web1")
+    alerts: List[Alert] = []
+    for i, v in enumerate([50.0, 20.0, 9.0, 10.5, 21.0, 22.5]):
+        store.add(T0 + 10 * i, "x_free_percent", v)
+        alerts.extend(analyzer.analyze(store, T0 + 10 * i))
+    # 10.5 stays critical (hysteresis: leaves critical above 11), 21 is still warn (22 to leave)
+    assert _states(alerts) == [
+        ("firing", "warn"),
+        ("firing", "critical"),
+        ("firing", "warn"),
+        ("resolved", "warn"),
+    ]
+    assert alerts[0].message == "x_free_percent 20.0% is at or below the warn level 20%"
+    assert alerts[1].threshold == 10
+    assert alerts[3].message == "x_free_percent back to 22.5% (above 22%)"
+
+
+@pytest.mark.parametrize(
+    ("value", "severity"), [(79.0, None), (80.0, "warn"), (91.0, "critical"), (95.5, "emergency")]
+)
+def test_conntrack_levels(value: float, severity: Optional[str]) -> None:
+    alerts = _feed("conntrack_usage_percent", [10.0, value])
+    assert [a.severity.label for a in alerts] == ([severity] if severity else [])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import clean
@@ -49,6 +49,15 @@ class ThresholdRule:
         help="fraction below a level the value must fall before the alert resolves",
     )
     labels: Dict[str, str] = opt(factory=dict, help="only series whose labels match these globs")
+    below: bool = opt(
+        False,
+        help="fire when the value is at or below a level (levels then descend: warn >= critical)",
+    )
+    after_healthy: bool = opt(
+        False,
+        help="fire only for a series seen healthy since the agent started "
+        "(a link that was never up is not a link that went down)",
+    )
 
 
 def default_thresholds() -> Dict[str, ThresholdRule]:
@@ -64,6 +73,10 @@ def default_thresholds() -> Dict[str, ThresholdRule]:
         "fd_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99),
         # systemd-oomd's DefaultMemoryPressureLimit=60% over DefaultMemoryPressureDurationSec=30s
         "pressure_memory_full_percent": ThresholdRule(critical=60, for_secs=30),
+        # a full table drops new connections
+        "conntrack_usage_percent": ThresholdRule(warn=80, critical=90, emergency=95),
+        # a link that was up and went down (one never up, e.g. an unplugged spare port, is quiet)
+        "net_link_up": ThresholdRule(critical=0, below=True, after_healthy=True),
     }
 
 
@@ -80,15 +93,21 @@ def is_glob(pattern: str) -> bool:
 
 
 class _Compiled:
-    __slots__ = ("for_secs", "hysteresis", "levels", "rule")
+    """A rule's levels, ascending; a ``below`` rule is judged on the negated value and levels."""
+
+    __slots__ = ("for_secs", "hysteresis", "levels", "rule", "sign")
 
     def __init__(self, rule: ThresholdRule) -> None:
         self.rule = rule
+        self.sign = -1.0 if rule.below else 1.0
         self.levels = make_levels(
             [
-                (rule.warn, Severity.WARN),
-                (rule.critical, Severity.CRITICAL),
-                (rule.emergency, Severity.EMERGENCY),
+                (None if lv is None else lv * self.sign, sev)
+                for lv, sev in (
+                    (rule.warn, Severity.WARN),
+                    (rule.critical, Severity.CRITICAL),
+                    (rule.emergency, Severity.EMERGENCY),
+                )
             ]
         )
         self.for_secs = rule.for_secs
@@ -115,6 +134,8 @@ class ThresholdAnalyzer:
             else:
                 self._exact[pattern] = compiled
         self._rules: Dict[SeriesKey, _Compiled] = {}
+        #: series of ``after_healthy`` rules that have been healthy at least once
+        self._armed: Set[SeriesKey] = set()
         self._feed = Feed(self._select, backlog=64, recent_secs=recent_secs)
         self._lifecycle = Lifecycle()
 
@@ -146,6 +167,7 @@ class ThresholdAnalyzer:
         batches, gone = self._feed.pull(store, now)
         for key in gone:
             gone_rule = self._rules.pop(key, None)
+            self._armed.discard(key)
             t = lifecycle.drop(key, now)
             if t is not None and gone_rule is not None:
                 alerts.append(self._gone_alert(key, gone_rule, t))
@@ -153,10 +175,21 @@ class ThresholdAnalyzer:
             if history:  # stored before this analyzer existed: the next sample decides
                 continue
             rule = self._rules[key]
-            levels, hysteresis, for_secs = rule.levels, rule.hysteresis, rule.for_secs
+            levels, hysteresis, for_secs, sign = (
+                rule.levels,
+                rule.hysteresis,
+                rule.for_secs,
+                rule.sign,
+            )
+            wait_healthy = rule.rule.after_healthy and key not in self._armed
             for ts, value in points:
                 current = lifecycle.active(key)
-                severity = level_severity(value, levels, current, hysteresis)
+                severity = level_severity(value * sign, levels, current, hysteresis)
+                if wait_healthy:
+                    if severity is not None:
+                        continue  # never healthy yet: nothing has been lost
+                    self._armed.add(key)
+                    wait_healthy = False
                 if severity is None and current is None and lifecycle.started(key) is None:
                     continue  # healthy and nothing pending: the common case, no work
                 t = lifecycle.step(key, severity, ts, value, for_secs)
@@ -165,20 +198,33 @@ class ThresholdAnalyzer:
         return alerts
 
     def _level(self, rule: _Compiled, severity: Severity) -> float:
+        """The level of ``severity`` as the user wrote it."""
         for level, sev in rule.levels:
             if sev == severity:
-                return level
-        return rule.levels[0][0]  # pragma: no cover - severities come from the levels
+                return level * rule.sign
+        return rule.levels[0][0] * rule.sign  # pragma: no cover - severities come from the levels
 
     def _alert(self, key: SeriesKey, rule: _Compiled, t: Transition) -> Alert:
         metric, value = key.metric, t.value
-        if t.resolved:
-            below = resolve_level(rule.levels[0][0], rule.hysteresis)
+        if metric == "net_link_up":
+            name = key.label("interface", "?")
+            if t.resolved:
+                message, threshold = f"link {name} is up again", 1.0
+            else:
+                message, threshold = f"link {name} is down (it was up)", 0.0
+        elif t.resolved:
+            below = resolve_level(rule.levels[0][0], rule.hysteresis) * rule.sign
             message = (
                 f"{subject(key)} back to {value_phrase(key, value)} "
-                f"(below {fmt_level(metric, round(below, 2))})"
+                f"({'above' if rule.rule.below else 'below'} {fmt_level(metric, round(below, 2))})"
             )
             threshold = below
+        elif rule.rule.below:
+            threshold = self._level(rule, t.severity)
+            message = (
+                f"{subject(key)} {fmt_value(metric, value)} is at or below the "
+                f"{t.severity.label} level {fmt_level(metric, threshold)}"
+            )
         else:
             level = self._level(rule, t.severity)
             threshold = level
