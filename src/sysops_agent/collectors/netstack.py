@@ -30,7 +30,7 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, FrozenSet, Iterable, List, Optional
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
@@ -64,8 +64,15 @@ _UNKNOWN = "unknown"
 Tables = Dict[str, Dict[str, int]]
 
 
-def parse_snmp(text: str, source: str) -> Tables:
-    """``/proc/net/snmp`` or ``/proc/net/netstat``: ``{"Tcp": {"InSegs": 1, ...}, ...}``."""
+#: the tables read; the others (Ip, Icmp, IpExt, MPTcpExt ...) are not even split
+WANTED = frozenset({"Tcp", "Udp", "TcpExt"})
+
+
+def parse_snmp(text: str, source: str, wanted: Optional[FrozenSet[str]] = None) -> Tables:
+    """``/proc/net/snmp`` or ``/proc/net/netstat``: ``{"Tcp": {"InSegs": 1, ...}, ...}``.
+
+    Only the tables in ``wanted`` (all when None) are parsed.
+    """
     out: Tables = {}
     lines = [line for line in text.split("\n") if line.strip()]
     if len(lines) % 2:
@@ -75,6 +82,8 @@ def parse_snmp(text: str, source: str) -> Tables:
         vprefix, vsep, values = values_line.partition(":")
         if not sep or not vsep or prefix != vprefix:
             raise ParseError(source, f"line {values_line!r} does not follow {names_line!r}")
+        if wanted is not None and prefix not in wanted:
+            continue
         keys = names.split()
         fields = values.split()
         if len(keys) != len(fields):
@@ -101,8 +110,11 @@ def parse_sockstat(text: str) -> Dict[str, int]:
 def _read_sys(path: str) -> Optional[str]:
     """A sysfs attribute, stripped; None when absent or unreadable in this state (EINVAL)."""
     try:
-        with open(path, "rb") as f:
-            return f.read().decode("ascii", "replace").strip()
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return os.read(fd, 256).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.EINVAL, errno.ENOTDIR, errno.ENODEV):
             return None
@@ -150,7 +162,7 @@ class NetStackCollector:
             if text is None:
                 continue
             try:
-                tables.update(parse_snmp(text, f"/proc/net/{rel}"))
+                tables.update(parse_snmp(text, f"/proc/net/{rel}", WANTED))
             except ParseError:
                 self._skip(f"unparsable /proc/net/{rel}")
         return tables
