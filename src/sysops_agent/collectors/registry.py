@@ -17,6 +17,7 @@ import time
 from typing import Any, Callable, List, Mapping, Optional, Set, Tuple
 
 from sysops_agent.collectors import (
+    cgroup,
     cpu,
     disk_io,
     disk_usage,
@@ -44,6 +45,7 @@ COLLECTORS: Tuple[Plugin[CollectorFactory], ...] = (
     Plugin("network", network.NetworkConfig, network.create),
     Plugin("netstack", netstack.NetStackConfig, netstack.create),
     Plugin("process", process.ProcessConfig, process.create),
+    Plugin("cgroup", cgroup.CgroupConfig, cgroup.create),
     Plugin("fd", fd.FdConfig, fd.create),
     Plugin("load", load.LoadConfig, load.create),
     Plugin("pressure", pressure.PressureConfig, pressure.create),
