@@ -134,3 +134,68 @@ def test_below_rule_levels_descend_and_resolve_above() -> None:
 def test_conntrack_levels(value: float, severity: Optional[str]) -> None:
     alerts = _feed("conntrack_usage_percent", [10.0, value])
     assert [a.severity.label for a in alerts] == ([severity] if severity else [])
+
+
+def test_cgroup_oom_kill_is_critical_and_names_the_container() -> None:
+    docker = make_labels(
+        cgroup="/system.slice/docker-4f1c2a9d8e7b.scope", name="docker 4f1c2a9d8e7b"
+    )
+    alerts = _feed("cgroup_memory_oom_kills", [0, 0, 2, 0], docker)
+    assert _states(alerts) == [("firing", "critical"), ("resolved", "critical")]
+    assert alerts[0].message == (
+        "OOM kill in docker 4f1c2a9d8e7b: 2 processes killed for exceeding the cgroup's memory limit"
+    )
+    assert alerts[0].labels == docker
+
+
+def test_leak_analyzer_flags_a_cgroup_whose_memory_grows_for_hours() -> None:
+    from sysops_agent.analyzers.leak import LeakAnalyzer, LeakConfig
+    from sysops_agent.analyzers.rules import Selector
+
+    nginx = make_labels(cgroup="/system.slice/nginx.service", name="nginx.service")
+    flat = make_labels(cgroup="/system.slice/cron.service", name="cron.service")
+    store, analyzer = Store(), LeakAnalyzer(LeakConfig(), Selector("leak", []), "web1")
+    alerts: List[Alert] = []
+    mb = 1024.0 * 1024.0
+    for i in range(int(3 * 3600 / 30)):  # 3 h at 30 s, nginx +120 MB/h, cron flat
+        ts = T0 + 30 * i
+        store.add(ts, "cgroup_memory_bytes", 300 * mb + 120 * mb * i * 30 / 3600, nginx)
+        store.add(ts, "cgroup_memory_bytes", 20 * mb, flat)
+        alerts.extend(analyzer.analyze(store, ts))
+    assert [(a.state.value, a.labels) for a in alerts] == [("firing", nginx)]
+    assert alerts[0].message.startswith("nginx.service memory ")
+    assert "+120 MB/h" in alerts[0].message
+
+
+def test_cgroup_v1_without_oom_kill_count_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    from sysops_agent.collectors.cgroup import CgroupCollector
+
+    case = Path(__file__).parent / "fixtures" / "proc" / "cgroup_v1" / "step0"
+    collector = CgroupCollector(ProcFS(case / "proc", case / "sys"))
+    with caplog.at_level(logging.INFO, logger="sysops_agent.collectors.cgroup"):
+        for i in range(3):
+            assert collector.collect(1000.0 + 30 * i)
+    said = [r for r in caplog.records if "no oom_kill count" in r.getMessage()]
+    assert len(said) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("/system.slice/nginx.service", "nginx.service"),
+        ("/system.slice/docker-" + "ab" * 32 + ".scope", "docker abababababab"),
+        ("/machine.slice/libpod-" + "cd" * 32 + ".scope", "podman cdcdcdcdcdcd"),
+        (
+            "/kubepods.slice/x.slice/cri-containerd-" + "ef" * 32 + ".scope",
+            "cri-containerd efefefefefef",
+        ),
+        ("/kubepods.slice/x.slice/crio-" + "01" * 32 + ".scope", "crio 010101010101"),
+        ("/docker/" + "9f" * 32, "docker 9f9f9f9f9f9f"),
+        ("/user.slice/user-1000.slice", "user-1000.slice"),
+        ("/lxc/web", "web"),
+    ],
+)
+def test_cgroup_names(path: str, name: str) -> None:
+    from sysops_agent.collectors.cgroup import cgroup_name
+
+    assert cgroup_name(path) == name

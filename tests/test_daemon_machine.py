@@ -40,3 +40,26 @@ def test_conntrack_full_and_link_down_alerts(tmp_path: Path) -> None:
         code = agent.stop()
     assert code == 0, "".join(agent.stderr)
     assert not [line for line in agent.stdout if "ifb0" in line]
+
+
+def test_oom_kill_in_a_cgroup_raises_a_critical_alert_naming_the_unit(tmp_path: Path) -> None:
+    proc = minimal_procfs(tmp_path)
+    cgroot = tmp_path / "sys" / "fs" / "cgroup"
+    _write(cgroot / "cgroup.controllers", "cpuset cpu io memory pids\n")
+    nginx = cgroot / "system.slice" / "nginx.service"
+    _write(nginx / "memory.current", "314572800\n")
+    _write(nginx / "memory.max", "536870912\n")
+    events = "low 0\nhigh 0\nmax {n}\noom {n}\noom_kill {n}\noom_group_kill 0\n"
+    _write(nginx / "memory.events", events.format(n=0))
+    # a warn level the service is already above: its alert shows the collector has read it once
+    extra = "[collector.cgroup]\ninterval_secs = 1\n[thresholds.cgroup_memory_usage_percent]\nwarn = 50.0\n"
+    config = agent_config(tmp_path, proc, extra)
+    agent = AgentProcess(["run", "--config", str(config)])
+    try:
+        agent.wait_line("cgroup_memory_usage_percent", "[WARN]")
+        _write(nginx / "memory.events", events.format(n=1))
+        line = agent.wait_line("OOM kill in nginx.service")
+        assert "[CRITICAL]" in line and "1 process killed" in line
+    finally:
+        code = agent.stop()
+    assert code == 0, "".join(agent.stderr)

@@ -77,6 +77,8 @@ def default_thresholds() -> Dict[str, ThresholdRule]:
         "conntrack_usage_percent": ThresholdRule(warn=80, critical=90, emergency=95),
         # a link that was up and went down (one never up, e.g. an unplugged spare port, is quiet)
         "net_link_up": ThresholdRule(critical=0, below=True, after_healthy=True),
+        # the kernel killed a process of this service/container for exceeding its memory limit
+        "cgroup_memory_oom_kills": ThresholdRule(critical=1),
     }
 
 
@@ -206,7 +208,18 @@ class ThresholdAnalyzer:
 
     def _alert(self, key: SeriesKey, rule: _Compiled, t: Transition) -> Alert:
         metric, value = key.metric, t.value
-        if metric == "net_link_up":
+        if metric == "cgroup_memory_oom_kills":
+            name = key.label("name", key.label("cgroup", "?"))
+            if t.resolved:
+                message, threshold = f"no new OOM kill in {name}", 1.0
+            else:
+                n = int(value)
+                threshold = 1.0
+                message = (
+                    f"OOM kill in {name}: {n} process{'' if n == 1 else 'es'} killed "
+                    f"for exceeding the cgroup's memory limit"
+                )
+        elif metric == "net_link_up":
             name = key.label("interface", "?")
             if t.resolved:
                 message, threshold = f"link {name} is up again", 1.0
