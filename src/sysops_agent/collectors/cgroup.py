@@ -44,7 +44,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter
@@ -63,6 +63,12 @@ _MAX_BYTES_PER_SEC = 1e12
 _CONTAINER_SCOPE = re.compile(
     r"^(docker|libpod|cri-containerd|crio|containerd)-([0-9a-f]{12,})\.scope$"
 )
+#: one read returns a whole control file; longer ones are read on in chunks of this size
+_CHUNK = 8192
+
+#: how often (in collections) the v1 controllers of each cgroup are looked up again
+_PRESENT_CYCLES = 20
+
 _CONTAINER_DIR = re.compile(r"^[0-9a-f]{64}$")
 _USER_SLICE = re.compile(r"^user-\d+\.slice$")
 
@@ -100,13 +106,13 @@ def _read(path: str) -> Optional[str]:
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b"".join(chunks).decode("ascii", "replace")
+        data = os.read(fd, _CHUNK)
+        if len(data) == _CHUNK:  # io.stat of a cgroup touching many devices
+            chunks = [data]
+            while chunk := os.read(fd, _CHUNK):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        return data.decode("ascii", "replace")
     except OSError:  # removed while reading (ENODEV)
         return None
     finally:
@@ -206,6 +212,9 @@ class CgroupCollector:
         self.oom: Dict[str, int] = {}
         self._labels: Dict[str, Labels] = {}
         self._said: set[str] = set()
+        #: v1: controllers per cgroup, looked up again every _PRESENT_CYCLES collections
+        self._present: Dict[str, FrozenSet[str]] = {}
+        self._cycles = 0
 
     def _say_once(self, what: str, message: str) -> None:
         if what not in self._said:
@@ -225,24 +234,38 @@ class CgroupCollector:
         return out
 
     def _walk(self, top: str) -> List[str]:
-        """Relative paths (``/system.slice/nginx.service``) of the cgroups we report on."""
+        """Relative paths (``/system.slice/nginx.service``) of the cgroups we report on.
+
+        A directory's link count is 2 + its subdirectories on kernfs (cgroup v1 and
+        v2) and on ordinary file systems, so a leaf is recognised with one ``stat``
+        instead of listing its thirty-odd control files.
+        """
         found: List[str] = []
         stack: List[Tuple[str, int]] = [("", 0)]
         while stack:
             rel, depth = stack.pop()
             try:
                 with os.scandir(top + rel) as it:
-                    subdirs = [e.name for e in it if e.is_dir(follow_symlinks=False)]
+                    subdirs = [e for e in it if e.is_dir(follow_symlinks=False)]
             except OSError:
                 continue  # removed while walking
-            for name in subdirs:
+            if not subdirs and rel and not rel.endswith(".slice"):
+                found.append(rel)  # a cgroupfs leaf: /docker/<id>, /lxc/<name>
+            for e in subdirs:
+                name = e.name
                 child = f"{rel}/{name}"
                 if _is_unit(name) or depth + 1 >= self.max_depth:
                     found.append(child)
                     continue
+                try:
+                    nlink = e.stat(follow_symlinks=False).st_nlink
+                except OSError:
+                    continue
+                if nlink == 2:  # no subdirectories
+                    if not name.endswith(".slice"):
+                        found.append(child)
+                    continue
                 stack.append((child, depth + 1))
-            if not subdirs and rel and not rel.endswith(".slice"):
-                found.append(rel)  # a cgroupfs leaf: /docker/<id>, /lxc/<name>
         return found
 
     # --- reading ------------------------------------------------------------------------
@@ -265,6 +288,9 @@ class CgroupCollector:
                 return []
             top = v1["memory"]
             memory_file = "memory.usage_in_bytes"
+        self._cycles += 1
+        if self._cycles % _PRESENT_CYCLES == 0:
+            self._present.clear()  # a controller attached to an existing cgroup later
         ranked: List[Tuple[int, str]] = []
         for rel in self._walk(top):
             mem = _int(_read(f"{top}{rel}/{memory_file}"))
@@ -282,7 +308,7 @@ class CgroupCollector:
         self.cpu.prune()
         self.io.prune()
         keep = set(chosen)
-        for state in (self.periods, self.oom):
+        for state in (self.periods, self.oom, self._present):
             for rel in [k for k in state if k not in keep]:
                 del state[rel]
         if len(self._labels) > 4 * (len(keep) + 16):
@@ -306,8 +332,18 @@ class CgroupCollector:
         r.pids_max = _int(_read(f"{d}/pids.max"))  # "max": None
         return r
 
-    def _read_v1(self, dirs: Dict[str, str], rel: str) -> _Reading:
+    def _v1_present(self, dirs: Dict[str, str], rel: str) -> Dict[str, str]:
+        """The v1 controllers that have this cgroup (others would only cost failed opens)."""
+        present = self._present.get(rel)
+        if present is None:
+            present = self._present[rel] = frozenset(
+                what for what, d in dirs.items() if os.path.isdir(d + rel)
+            )
+        return {what: d for what, d in dirs.items() if what in present}
+
+    def _read_v1(self, all_dirs: Dict[str, str], rel: str) -> _Reading:
         r = _Reading()
+        dirs = self._v1_present(all_dirs, rel)
         mem = dirs["memory"] + rel
         limit = _int(_read(f"{mem}/memory.limit_in_bytes"))
         r.limit = limit if limit is not None and limit < _V1_UNLIMITED else None
