@@ -22,6 +22,7 @@ from sysops_agent.collectors import (
     disk_io,
     disk_usage,
     fd,
+    hardware,
     load,
     memory,
     netstack,
@@ -50,6 +51,7 @@ COLLECTORS: Tuple[Plugin[CollectorFactory], ...] = (
     Plugin("load", load.LoadConfig, load.create),
     Plugin("pressure", pressure.PressureConfig, pressure.create),
     Plugin("uptime", uptime.UptimeConfig, uptime.create),
+    Plugin("hardware", hardware.HardwareConfig, hardware.create),
 )
 
 
