@@ -199,3 +199,32 @@ def test_cgroup_names(path: str, name: str) -> None:
     from sysops_agent.collectors.cgroup import cgroup_name
 
     assert cgroup_name(path) == name
+
+
+def test_md_degraded_is_critical() -> None:
+    md1 = make_labels(device="md1")
+    alerts = _feed("md_degraded", [0, 1, 1, 0], md1)
+    assert _states(alerts) == [("firing", "critical"), ("resolved", "critical")]
+    assert alerts[0].message == "RAID array md1 is degraded"
+
+
+def test_temperature_alerts_at_the_devices_own_limits() -> None:
+    pkg = make_labels(chip="coretemp", sensor="Package id 0", hwmon="hwmon2")
+    crit = _feed("hardware_temperature_crit_percent", [45.0, 101.0, 50.0], pkg)
+    assert _states(crit) == [("firing", "critical"), ("resolved", "critical")]
+    assert crit[0].message == "temperature coretemp Package id 0 at 101% of its critical limit"
+    warn = _feed("hardware_temperature_max_percent", [56.0, 99.0, 101.2], pkg)
+    assert _states(warn) == [("firing", "warn")]
+    assert warn[0].message == "temperature coretemp Package id 0 at 101% of its maximum limit"
+
+
+def test_edac_uncorrectable_is_critical_and_any_correctable_warns() -> None:
+    mc0 = make_labels(controller="mc0")
+    assert _states(_feed("edac_uncorrectable_errors", [0, 1, 0], mc0)) == [
+        ("firing", "critical"),
+        ("resolved", "critical"),
+    ]
+    assert _states(_feed("edac_correctable_errors_per_second", [0.0, 1 / 60, 0.0], mc0)) == [
+        ("firing", "warn"),
+        ("resolved", "warn"),
+    ]

@@ -63,3 +63,25 @@ def test_oom_kill_in_a_cgroup_raises_a_critical_alert_naming_the_unit(tmp_path: 
     finally:
         code = agent.stop()
     assert code == 0, "".join(agent.stderr)
+
+
+def test_md_array_losing_a_disk_raises_a_critical_alert(tmp_path: Path) -> None:
+    proc = minimal_procfs(tmp_path)
+    healthy = (
+        "Personalities : [raid1]\n"
+        "md1 : active raid1 sdb2[1] sda2[0]\n"
+        "      976630464 blocks super 1.2 [2/2] [UU]\n\n"
+        "unused devices: <none>\n"
+    )
+    _write(proc / "mdstat", healthy)
+    config = agent_config(tmp_path, proc, "[collector.hardware]\ninterval_secs = 1\n")
+    agent = AgentProcess(["run", "--config", str(config)])
+    try:
+        agent.wait_stderr("collectors: ")
+        degraded = healthy.replace("sdb2[1]", "sdb2[1](F)").replace("[2/2] [UU]", "[2/1] [U_]")
+        _write(proc / "mdstat", degraded)
+        line = agent.wait_line("RAID array md1 is degraded")
+        assert "[CRITICAL]" in line
+    finally:
+        code = agent.stop()
+    assert code == 0, "".join(agent.stderr)

@@ -79,6 +79,13 @@ def default_thresholds() -> Dict[str, ThresholdRule]:
         "net_link_up": ThresholdRule(critical=0, below=True, after_healthy=True),
         # the kernel killed a process of this service/container for exceeding its memory limit
         "cgroup_memory_oom_kills": ThresholdRule(critical=1),
+        # the device's own limits (the metrics are the reading as a share of them)
+        "hardware_temperature_max_percent": ThresholdRule(warn=100),
+        "hardware_temperature_crit_percent": ThresholdRule(critical=100),
+        "md_degraded": ThresholdRule(critical=1),
+        "edac_uncorrectable_errors": ThresholdRule(critical=1),
+        # any correctable error (one in a 60 s interval is 0.017/s): a DIMM starting to fail
+        "edac_correctable_errors_per_second": ThresholdRule(warn=0.0001),
     }
 
 
@@ -219,6 +226,17 @@ class ThresholdAnalyzer:
                     f"OOM kill in {name}: {n} process{'' if n == 1 else 'es'} killed "
                     f"for exceeding the cgroup's memory limit"
                 )
+        elif metric == "md_degraded" and not t.resolved:
+            threshold = 1.0
+            message = f"RAID array {key.label('device', '?')} is degraded"
+        elif metric in ("hardware_temperature_max_percent", "hardware_temperature_crit_percent"):
+            limit = "maximum" if metric == "hardware_temperature_max_percent" else "critical"
+            where = f"{key.label('chip', '?')} {key.label('sensor', '?')}"
+            threshold = self._level(rule, t.severity)
+            if t.resolved:
+                message = f"temperature {where} back below its {limit} limit ({value:.0f}% of it)"
+            else:
+                message = f"temperature {where} at {value:.0f}% of its {limit} limit"
         elif metric == "net_link_up":
             name = key.label("interface", "?")
             if t.resolved:
