@@ -85,3 +85,19 @@ def test_md_array_losing_a_disk_raises_a_critical_alert(tmp_path: Path) -> None:
     finally:
         code = agent.stop()
     assert code == 0, "".join(agent.stderr)
+
+
+def test_gpu_at_its_temperature_limit_raises_a_critical_alert(tmp_path: Path) -> None:
+    from tests.test_collector_gpu import fake_nvidia_smi
+
+    proc = minimal_procfs(tmp_path)
+    fake_nvidia_smi(tmp_path / "bin", "h100_hot")  # found on PATH, as on a real host
+    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
+    config = agent_config(tmp_path, proc, "[collector.gpu]\ninterval_secs = 1\n")
+    agent = AgentProcess(["run", "--config", str(config)], env=env)
+    try:
+        line = agent.wait_line("GPU 0 (NVIDIA H100 80GB HBM3) reached its temperature limit")
+        assert "[CRITICAL]" in line
+    finally:
+        code = agent.stop()
+    assert code == 0, "".join(agent.stderr)

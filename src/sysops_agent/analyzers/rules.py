@@ -53,6 +53,7 @@ STATISTICAL_EXCLUSIONS: Tuple[Tuple[str, str], ...] = (
     ("net_speed_bits_per_second", "constant until renegotiated"),
     ("conntrack_max", "constant (a sysctl)"),
     ("md_*", "array states: the md_degraded threshold covers them"),
+    ("gpu_thermal_slowdown", "a 0/1 state; the threshold rule alerts on it"),
     # the agent's own health metrics are watched by whoever watches the agent
     ("agent_*", "the agent's own health metrics"),
 )

@@ -86,6 +86,8 @@ def default_thresholds() -> Dict[str, ThresholdRule]:
         "edac_uncorrectable_errors": ThresholdRule(critical=1),
         # any correctable error (one in a 60 s interval is 0.017/s): a DIMM starting to fail
         "edac_correctable_errors_per_second": ThresholdRule(warn=0.0001),
+        # nvidia-smi's hw_thermal_slowdown: the GPU reached its own temperature limit
+        "gpu_thermal_slowdown": ThresholdRule(critical=1),
     }
 
 
@@ -237,6 +239,15 @@ class ThresholdAnalyzer:
                 message = f"temperature {where} back below its {limit} limit ({value:.0f}% of it)"
             else:
                 message = f"temperature {where} at {value:.0f}% of its {limit} limit"
+        elif metric == "gpu_thermal_slowdown":
+            gpu = f"GPU {key.label('gpu', '?')} ({key.label('name', '?')})"
+            threshold = 1.0
+            if t.resolved:
+                message = f"{gpu} no longer slowed down by heat"
+            else:
+                message = (
+                    f"{gpu} reached its temperature limit: clocks slowed down (thermal slowdown)"
+                )
         elif metric == "net_link_up":
             name = key.label("interface", "?")
             if t.resolved:

@@ -22,6 +22,7 @@ from sysops_agent.collectors import (
     disk_io,
     disk_usage,
     fd,
+    gpu,
     hardware,
     load,
     memory,
@@ -52,6 +53,7 @@ COLLECTORS: Tuple[Plugin[CollectorFactory], ...] = (
     Plugin("pressure", pressure.PressureConfig, pressure.create),
     Plugin("uptime", uptime.UptimeConfig, uptime.create),
     Plugin("hardware", hardware.HardwareConfig, hardware.create),
+    Plugin("gpu", gpu.GpuConfig, gpu.create),
 )
 
 
