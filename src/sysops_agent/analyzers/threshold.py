@@ -73,6 +73,8 @@ def default_thresholds() -> Dict[str, ThresholdRule]:
         "fd_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99),
         # systemd-oomd's DefaultMemoryPressureLimit=60% over DefaultMemoryPressureDurationSec=30s
         "pressure_memory_full_percent": ThresholdRule(critical=60, for_secs=30),
+        # the same limit per cgroup, where systemd-oomd applies it (ManagedOOMMemoryPressure=kill)
+        "cgroup_pressure_memory_full_percent": ThresholdRule(critical=60, for_secs=30),
         # a full table drops new connections
         "conntrack_usage_percent": ThresholdRule(warn=80, critical=90, emergency=95),
         # a link that was up and went down (one never up, e.g. an unplugged spare port, is quiet)

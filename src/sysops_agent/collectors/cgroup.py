@@ -15,6 +15,7 @@ cgroup_cpu_usage_percent      cpu.stat ``usage_usec``             cpuacct.usage 
 cgroup_cpu_throttled_percent  cpu.stat nr_throttled / nr_periods  cpu.stat nr_throttled / nr_periods
 cgroup_io_{read,write}_...    io.stat ``rbytes``/``wbytes``       blkio.throttle.io_service_bytes Read/Write
 cgroup_pids, cgroup_pids_max  pids.current, pids.max              pids.current, pids.max
+cgroup_pressure_memory_...    memory.pressure some/full avg10     (none)
 ============================  ==================================  ===========================================
 
 A v2 host has ``cgroup.controllers`` at the root of ``/sys/fs/cgroup``; a
@@ -173,10 +174,37 @@ def parse_blkio_bytes(text: Optional[str]) -> Optional[Tuple[int, int]]:
     return rbytes, wbytes
 
 
+def parse_pressure_avg10(text: Optional[str]) -> Dict[str, float]:
+    """``some``/``full`` avg10 of a cgroup's ``*.pressure`` file; {} without it or PSI."""
+    out: Dict[str, float] = {}
+    if text is None:
+        return out
+    for line in text.split("\n"):
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in ("some", "full") and parts[1].startswith("avg10="):
+            try:
+                value = float(parts[1][6:])
+            except ValueError:
+                continue
+            if 0.0 <= value <= 100.0:
+                out[parts[0]] = value
+    return out
+
+
 class _Reading:
     """What one cgroup gave this cycle (None: the file is not there)."""
 
-    __slots__ = ("cpu_usec", "io", "limit", "memory", "oom_kills", "periods", "pids", "pids_max")
+    __slots__ = (
+        "cpu_usec",
+        "io",
+        "limit",
+        "memory",
+        "oom_kills",
+        "periods",
+        "pids",
+        "pids_max",
+        "pressure",
+    )
 
     def __init__(self) -> None:
         self.memory: Optional[int] = None
@@ -187,6 +215,8 @@ class _Reading:
         self.io: Optional[Tuple[int, int]] = None
         self.pids: Optional[int] = None
         self.pids_max: Optional[int] = None
+        #: memory.pressure avg10 (v2 with PSI): kind -> percent
+        self.pressure: Dict[str, float] = {}
 
 
 class CgroupCollector:
@@ -330,6 +360,7 @@ class CgroupCollector:
         r.io = parse_io_stat(_read(f"{d}/io.stat"))
         r.pids = _int(_read(f"{d}/pids.current"))
         r.pids_max = _int(_read(f"{d}/pids.max"))  # "max": None
+        r.pressure = parse_pressure_avg10(_read(f"{d}/memory.pressure"))
         return r
 
     def _v1_present(self, dirs: Dict[str, str], rel: str) -> Dict[str, str]:
@@ -410,6 +441,8 @@ class CgroupCollector:
                 rate = self.io.update((rel, i), float(r.io[i]), now)
                 if rate is not None:
                     out.append(Sample(now, metric, rate, labels))
+        for kind, avg10 in r.pressure.items():
+            out.append(Sample(now, f"cgroup_pressure_memory_{kind}_percent", avg10, labels))
         if r.pids is not None:
             out.append(Sample(now, "cgroup_pids", float(r.pids), labels))
             if r.pids_max is not None:
