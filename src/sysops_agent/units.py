@@ -200,6 +200,16 @@ BYTES_PER_SECOND = Unit(
     "bytes_per_second", "_bytes_per_second", True, _MIB, 1.0, "_bytes_per_second",
     prom_help="bytes per second", formatter=_bytes_per_second,
 )  # fmt: skip
+#: time stalled per second of wall time (PSI's ``total`` counters as rates): 0..1 per resource
+SECONDS_PER_SECOND = Unit(
+    "seconds_per_second", "_seconds_per_second", True, 0.05, 0.001, "_seconds_per_second",
+    prom_help="seconds per second", formatter=lambda v: f"{v:.3f} s/s",
+)  # fmt: skip
+#: a link's speed: 1 Mbit/s is the least change that matters
+BITS_PER_SECOND = Unit(
+    "bits_per_second", "_bits_per_second", True, 1e6, 1.0, "_bits_per_second",
+    prom_help="bits per second", formatter=lambda v: f"{format_number(v / 1e6)} Mbit/s",
+)  # fmt: skip
 #: operations, packets: 50/s is the least change that matters
 PER_SECOND = Unit(
     "per_second", "_per_second", True, 50.0, 0.001, "_per_second",
@@ -219,7 +229,8 @@ TOTAL = Unit(
     "total", "_total", True, 0.0, 1.0, "_total",
     prom_type=COUNTER, prom_help="count since the agent started",
 )  # fmt: skip
-#: percent of ONE core (a process busy on 4 cores shows 400): no upper bound
+#: a percentage with no upper bound: percent of ONE core (a process busy on 4 cores
+#: shows 400), or a share of a device's own limit (a sensor at 101 % of its maximum)
 CORE_PERCENT = Unit(
     "core_percent",
     "_percent",
@@ -232,6 +243,18 @@ CORE_PERCENT = Unit(
     formatter=_percent,
     level_formatter=lambda level: f"{_level_num(level)}%",
 )
+#: degrees Celsius (hwmon, GPUs): below zero happens (an outdoor box), 0.1 is the sensors' step
+CELSIUS = Unit(
+    "celsius", "_celsius", False, 5.0, 0.1, "_celsius",
+    prom_help="degrees Celsius", formatter=lambda v: f"{v:.1f} °C",
+)  # fmt: skip
+#: power draw (GPUs)
+WATTS = Unit(
+    "watts", "_watts", True, 10.0, 0.1, "_watts",
+    prom_help="watts", formatter=lambda v: f"{format_number(v)} W",
+)  # fmt: skip
+#: a yes/no state: a link up, an array degraded, a GPU throttling (1 is yes)
+STATE = Unit("state", "", True, 1.0, 1.0, "", maximum=1.0)
 #: /proc/loadavg prints two decimals
 LOAD = Unit("load", "", True, 1.0, 0.01, "")
 #: recorded CSV files and the like: anything goes, only the statistics decide
@@ -241,10 +264,14 @@ UNKNOWN = Unit("unknown", "", False, 0.0, None, "")
 #: matching suffix wins, so longer suffixes come first
 UNITS: Tuple[Unit, ...] = (
     TOTAL,
+    CELSIUS,
+    WATTS,
     PERCENT,
     ERRORS_PER_SECOND,
     DROPS_PER_SECOND,
     BYTES_PER_SECOND,
+    SECONDS_PER_SECOND,
+    BITS_PER_SECOND,
     PER_SECOND,
     BYTES,
     COUNT,
@@ -257,10 +284,31 @@ NAMED: Dict[str, Unit] = {
     "load_avg_5m": LOAD,
     "load_avg_15m": LOAD,
     "process_cpu_percent": CORE_PERCENT,
+    "cgroup_cpu_usage_percent": CORE_PERCENT,
+    # a temperature as a share of the device's own limit: above 100 is the alarm itself
+    "hardware_temperature_max_percent": CORE_PERCENT,
+    "hardware_temperature_crit_percent": CORE_PERCENT,
     "fd_allocated": COUNT,
     "fd_max": COUNT,
     "process_threads": COUNT,
     "agent_sqlite_pending_rows": COUNT,
+    # the issue-16 collectors' counts and states (no unit suffix in their names)
+    "conntrack_entries": COUNT,
+    "conntrack_max": COUNT,
+    "tcp_sockets_inuse": COUNT,
+    "tcp_sockets_orphan": COUNT,
+    "tcp_sockets_time_wait": COUNT,
+    "cgroup_pids": COUNT,
+    "cgroup_pids_max": COUNT,
+    "cgroup_memory_oom_kills": COUNT,
+    "edac_uncorrectable_errors": COUNT,
+    "md_disks": COUNT,
+    "md_disks_active": COUNT,
+    "md_disks_failed": COUNT,
+    "disk_queue_depth": LOAD,  # requests in flight, averaged: like a load average
+    "net_link_up": STATE,
+    "md_degraded": STATE,
+    "gpu_thermal_slowdown": STATE,
     "agent_alerts_suppressed": COUNT,
 }
 

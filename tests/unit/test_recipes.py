@@ -21,6 +21,7 @@ from typing import List
 
 import pytest
 
+from sysops_agent.collectors.registry import COLLECTORS
 from tests.support.paths import ROOT
 
 SRC = ROOT / "src"
@@ -56,8 +57,8 @@ def _run(src: Path, args: List[str], cwd: Path) -> subprocess.CompletedProcess[s
     )
 
 
-OTHER_COLLECTORS = ("cpu", "memory", "disk_io", "disk_usage", "network", "process", "fd", "load")
-OTHER_COLLECTORS += ("uptime",)
+#: every registered collector: the recipe's config turns them all off but the new one
+OTHER_COLLECTORS = tuple(p.name for p in COLLECTORS)
 
 COLLECTOR = '''
 """Entropy available to the kernel's random pool (a recipe test's collector)."""

@@ -11,6 +11,10 @@ add/remove and calls a leak when
 
 The series key holds the pid, so a restarted process (new pid) starts a fresh
 history, and a leaking process that exits resolves its alert.
+
+``cgroup_memory_bytes{cgroup,name}`` (a service or container whose memory
+grows steadily for hours) is judged like RSS, with the same slope; a service
+restarted in place drops its memory, which breaks the line.
 """
 
 from __future__ import annotations
@@ -55,6 +59,9 @@ class LeakConfig:
 
 RSS = "process_rss_bytes"
 FDS = "process_fd_count"
+#: a service's or container's memory (the cgroup collector); judged like RSS
+CGROUP_MEMORY = "cgroup_memory_bytes"
+_BYTES = (RSS, CGROUP_MEMORY)
 
 
 class _Series:
@@ -77,7 +84,7 @@ class LeakAnalyzer:
         self.config = config
         self.hostname = hostname
         self._feed = Feed(
-            lambda k: k.metric in (RSS, FDS) and selector(k),
+            lambda k: k.metric in (RSS, FDS, CGROUP_MEMORY) and selector(k),
             backlog=100_000,
             recent_secs=recent_secs,
         )
@@ -86,7 +93,7 @@ class LeakAnalyzer:
 
     def min_slope(self, metric: str) -> float:
         cfg = self.config
-        return cfg.rss_slope_bytes_per_hour if metric == RSS else cfg.fd_slope_per_hour
+        return cfg.rss_slope_bytes_per_hour if metric in _BYTES else cfg.fd_slope_per_hour
 
     def analyze(self, store: Store, now: float) -> List[Alert]:
         lifecycle = self._lifecycle
@@ -128,8 +135,13 @@ class LeakAnalyzer:
         return None
 
     def _alert(self, key: SeriesKey, s: _Series, t: Transition) -> Alert:
-        proc = process_name(key)
-        if key.metric == RSS:
+        if key.metric == CGROUP_MEMORY:
+            proc = key.label("name", key.label("cgroup", "?"))
+        else:
+            proc = process_name(key)
+        if key.metric == CGROUP_MEMORY:
+            what, level, rate = "memory", format_bytes(t.value), f"{format_bytes(s.slope_h)}/h"
+        elif key.metric == RSS:
             what, level, rate = "RSS", format_bytes(t.value), f"{format_bytes(s.slope_h)}/h"
         else:
             what, level, rate = "open files", f"{t.value:.0f}", f"{s.slope_h:.0f}/h"

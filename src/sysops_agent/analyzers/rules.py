@@ -45,6 +45,15 @@ STATISTICAL_EXCLUSIONS: Tuple[Tuple[str, str], ...] = (
     ("disk_usage_percent", "steps are normal; threshold and trend cover it"),
     ("disk_inode_usage_percent", "steps are normal; threshold and trend cover it"),
     ("disk_free_bytes", "steps are normal; threshold and trend cover it"),
+    # per-cgroup series come and go with top-N membership like processes; memory
+    # growth is the leak analyzer's, OOM kills the threshold's
+    ("cgroup_*", "per-cgroup, churns with top-N membership; leaks have their own analyzer"),
+    # states and constants: a change is an event the threshold rules cover
+    ("net_link_up", "a 0/1 state; the threshold rule alerts on a lost link"),
+    ("net_speed_bits_per_second", "constant until renegotiated"),
+    ("conntrack_max", "constant (a sysctl)"),
+    ("md_*", "array states: the md_degraded threshold covers them"),
+    ("gpu_thermal_slowdown", "a 0/1 state; the threshold rule alerts on it"),
     # the agent's own health metrics are watched by whoever watches the agent
     ("agent_*", "the agent's own health metrics"),
 )

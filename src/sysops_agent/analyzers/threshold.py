@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import transition_alert
@@ -50,16 +50,47 @@ class ThresholdRule:
         help="fraction below a level the value must fall before the alert resolves",
     )
     labels: Dict[str, str] = opt(factory=dict, help="only series whose labels match these globs")
+    below: bool = opt(
+        False,
+        help="fire when the value is at or below a level (levels then descend: warn >= critical)",
+    )
+    after_healthy: bool = opt(
+        False,
+        help="fire only for a series seen healthy since the agent started "
+        "(a link that was never up is not a link that went down)",
+    )
 
 
 def default_thresholds() -> Dict[str, ThresholdRule]:
-    """SPEC §5 defaults: CPU 80/95, memory 80/90, disk 80/90, FD 80/95, emergency 99."""
+    """SPEC §5 defaults: CPU 80/95, memory 80/90, disk 80/90, FD 80/95, emergency 99.
+
+    The others are levels that mean the same on every host (README, "Metrics").
+    """
     return {
         "cpu_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99, for_secs=60),
         "memory_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
         "disk_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
         "disk_inode_usage_percent": ThresholdRule(warn=80, critical=90, emergency=99),
         "fd_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99),
+        # systemd-oomd's DefaultMemoryPressureLimit=60% over DefaultMemoryPressureDurationSec=30s
+        "pressure_memory_full_percent": ThresholdRule(critical=60, for_secs=30),
+        # the same limit per cgroup, where systemd-oomd applies it (ManagedOOMMemoryPressure=kill)
+        "cgroup_pressure_memory_full_percent": ThresholdRule(critical=60, for_secs=30),
+        # a full table drops new connections
+        "conntrack_usage_percent": ThresholdRule(warn=80, critical=90, emergency=95),
+        # a link that was up and went down (one never up, e.g. an unplugged spare port, is quiet)
+        "net_link_up": ThresholdRule(critical=0, below=True, after_healthy=True),
+        # the kernel killed a process of this service/container for exceeding its memory limit
+        "cgroup_memory_oom_kills": ThresholdRule(critical=1),
+        # the device's own limits (the metrics are the reading as a share of them)
+        "hardware_temperature_max_percent": ThresholdRule(warn=100),
+        "hardware_temperature_crit_percent": ThresholdRule(critical=100),
+        "md_degraded": ThresholdRule(critical=1),
+        "edac_uncorrectable_errors": ThresholdRule(critical=1),
+        # any correctable error (one in a 60 s interval is 0.017/s): a DIMM starting to fail
+        "edac_correctable_errors_per_second": ThresholdRule(warn=0.0001),
+        # nvidia-smi's hw_thermal_slowdown: the GPU reached its own temperature limit
+        "gpu_thermal_slowdown": ThresholdRule(critical=1),
     }
 
 
@@ -76,15 +107,21 @@ def is_glob(pattern: str) -> bool:
 
 
 class _Compiled:
-    __slots__ = ("for_secs", "hysteresis", "levels", "rule")
+    """A rule's levels, ascending; a ``below`` rule is judged on the negated value and levels."""
+
+    __slots__ = ("for_secs", "hysteresis", "levels", "rule", "sign")
 
     def __init__(self, rule: ThresholdRule) -> None:
         self.rule = rule
+        self.sign = -1.0 if rule.below else 1.0
         self.levels = make_levels(
             [
-                (rule.warn, Severity.WARN),
-                (rule.critical, Severity.CRITICAL),
-                (rule.emergency, Severity.EMERGENCY),
+                (None if lv is None else lv * self.sign, sev)
+                for lv, sev in (
+                    (rule.warn, Severity.WARN),
+                    (rule.critical, Severity.CRITICAL),
+                    (rule.emergency, Severity.EMERGENCY),
+                )
             ]
         )
         self.for_secs = rule.for_secs
@@ -111,6 +148,8 @@ class ThresholdAnalyzer:
             else:
                 self._exact[pattern] = compiled
         self._rules: Dict[SeriesKey, _Compiled] = {}
+        #: series of ``after_healthy`` rules that have been healthy at least once
+        self._armed: Set[SeriesKey] = set()
         self._feed = Feed(self._select, backlog=64, recent_secs=recent_secs)
         self._lifecycle = Lifecycle()
 
@@ -142,6 +181,7 @@ class ThresholdAnalyzer:
         batches, gone = self._feed.pull(store, now)
         for key in gone:
             gone_rule = self._rules.pop(key, None)
+            self._armed.discard(key)
             t = lifecycle.drop(key, now)
             if t is not None and gone_rule is not None:
                 alerts.append(self._gone_alert(key, gone_rule, t))
@@ -149,10 +189,21 @@ class ThresholdAnalyzer:
             if history:  # stored before this analyzer existed: the next sample decides
                 continue
             rule = self._rules[key]
-            levels, hysteresis, for_secs = rule.levels, rule.hysteresis, rule.for_secs
+            levels, hysteresis, for_secs, sign = (
+                rule.levels,
+                rule.hysteresis,
+                rule.for_secs,
+                rule.sign,
+            )
+            wait_healthy = rule.rule.after_healthy and key not in self._armed
             for ts, value in points:
                 current = lifecycle.active(key)
-                severity = level_severity(value, levels, current, hysteresis)
+                severity = level_severity(value * sign, levels, current, hysteresis)
+                if wait_healthy:
+                    if severity is not None:
+                        continue  # never healthy yet: nothing has been lost
+                    self._armed.add(key)
+                    wait_healthy = False
                 if severity is None and current is None and lifecycle.started(key) is None:
                     continue  # healthy and nothing pending: the common case, no work
                 t = lifecycle.step(key, severity, ts, value, for_secs)
@@ -161,20 +212,64 @@ class ThresholdAnalyzer:
         return alerts
 
     def _level(self, rule: _Compiled, severity: Severity) -> float:
+        """The level of ``severity`` as the user wrote it."""
         for level, sev in rule.levels:
             if sev == severity:
-                return level
-        return rule.levels[0][0]  # pragma: no cover - severities come from the levels
+                return level * rule.sign
+        return rule.levels[0][0] * rule.sign  # pragma: no cover - severities come from the levels
 
     def _alert(self, key: SeriesKey, rule: _Compiled, t: Transition) -> Alert:
         metric, value = key.metric, t.value
-        if t.resolved:
-            below = resolve_level(rule.levels[0][0], rule.hysteresis)
+        if metric == "cgroup_memory_oom_kills":
+            name = key.label("name", key.label("cgroup", "?"))
+            if t.resolved:
+                message, threshold = f"no new OOM kill in {name}", 1.0
+            else:
+                n = int(value)
+                threshold = 1.0
+                message = (
+                    f"OOM kill in {name}: {n} process{'' if n == 1 else 'es'} killed "
+                    f"for exceeding the cgroup's memory limit"
+                )
+        elif metric == "md_degraded" and not t.resolved:
+            threshold = 1.0
+            message = f"RAID array {key.label('device', '?')} is degraded"
+        elif metric in ("hardware_temperature_max_percent", "hardware_temperature_crit_percent"):
+            limit = "maximum" if metric == "hardware_temperature_max_percent" else "critical"
+            where = f"{key.label('chip', '?')} {key.label('sensor', '?')}"
+            threshold = self._level(rule, t.severity)
+            if t.resolved:
+                message = f"temperature {where} back below its {limit} limit ({value:.0f}% of it)"
+            else:
+                message = f"temperature {where} at {value:.0f}% of its {limit} limit"
+        elif metric == "gpu_thermal_slowdown":
+            gpu = f"GPU {key.label('gpu', '?')} ({key.label('name', '?')})"
+            threshold = 1.0
+            if t.resolved:
+                message = f"{gpu} no longer slowed down by heat"
+            else:
+                message = (
+                    f"{gpu} reached its temperature limit: clocks slowed down (thermal slowdown)"
+                )
+        elif metric == "net_link_up":
+            name = key.label("interface", "?")
+            if t.resolved:
+                message, threshold = f"link {name} is up again", 1.0
+            else:
+                message, threshold = f"link {name} is down (it was up)", 0.0
+        elif t.resolved:
+            below = resolve_level(rule.levels[0][0], rule.hysteresis) * rule.sign
             message = (
                 f"{subject(key)} back to {value_phrase(key, value)} "
-                f"(below {format_level(metric, round(below, 2))})"
+                f"({'above' if rule.rule.below else 'below'} {format_level(metric, round(below, 2))})"
             )
             threshold = below
+        elif rule.rule.below:
+            threshold = self._level(rule, t.severity)
+            message = (
+                f"{subject(key)} {format_value(metric, value)} is at or below the "
+                f"{t.severity.label} level {format_level(metric, threshold)}"
+            )
         else:
             level = self._level(rule, t.severity)
             threshold = level

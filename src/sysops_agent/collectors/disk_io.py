@@ -10,6 +10,14 @@ Sectors are always 512 bytes here, whatever the device's real sector size.
 ``disk_io_util_percent`` is the share of wall time the device had I/O in
 flight: the ``io_ticks`` delta (ms) over the interval.
 
+Latency, as ``iostat -x`` computes it: ``disk_read_await_seconds`` is the
+``ms reading`` delta over the reads completed in the interval (the mean time
+a read spent queued and being served), ``disk_write_await_seconds`` the same
+for writes; an interval with no completed read (write) has no await sample
+rather than a 0 that would read as "fast". ``disk_queue_depth`` is the
+weighted-ms delta over the interval's ms (``aqu-sz``: the mean number of
+requests in flight or queued).
+
 Only whole disks are reported by default: a name with a ``<sys_root>/block/<name>``
 entry is a disk (partitions live below their disk there); without sysfs a
 name heuristic decides.
@@ -37,6 +45,8 @@ MAX_OPS_PER_SEC = 1e9
 #: io_ticks can run slightly ahead of the wall clock between our two readings;
 #: up to this many ms per second we clamp to 100 %, beyond it we drop the step
 MAX_TICKS_PER_SEC = 1500.0
+#: ms spent per second summed over requests in flight: a queue of a million is not physical
+MAX_MS_PER_SEC = 1e9
 
 #: the metrics of the four counters, in the order ``collect`` computes them
 RATE_METRICS = (
@@ -57,6 +67,9 @@ class DiskStat(NamedTuple):
     writes: int
     sectors_written: int
     io_ticks: int
+    read_ms: int
+    write_ms: int
+    weighted_ms: int
 
 
 def parse_diskstats(text: str) -> List[DiskStat]:
@@ -76,6 +89,9 @@ def parse_diskstats(text: str) -> List[DiskStat]:
                     int(parts[7]),
                     int(parts[9]),
                     int(parts[12]),
+                    int(parts[6]),
+                    int(parts[10]),
+                    int(parts[13]),
                 )
             )
         except ValueError:
@@ -106,6 +122,8 @@ class DiskIOCollector:
         self.bytes = RateTracker[Tuple[str, int]](MAX_BYTES_PER_SEC)
         self.ops = RateTracker[Tuple[str, int]](MAX_OPS_PER_SEC)
         self.ticks = RateTracker[str](MAX_TICKS_PER_SEC)
+        #: ms reading, ms writing, weighted ms: (name, 0 | 1 | 2)
+        self.times = RateTracker[Tuple[str, int]](MAX_MS_PER_SEC)
         self._labels: Dict[str, Labels] = {}
 
     def _whole_disks(self) -> Optional[FrozenSet[str]]:
@@ -144,9 +162,20 @@ class DiskIOCollector:
             busy = self.ticks.update(name, d.io_ticks, now)
             if busy is not None:
                 out.append(Sample(now, "disk_io_util_percent", min(100.0, busy / 10.0), labels))
+            times = self.times
+            for metric, ms, ops in (
+                ("disk_read_await_seconds", times.update((name, 0), d.read_ms, now), rates[2]),
+                ("disk_write_await_seconds", times.update((name, 1), d.write_ms, now), rates[3]),
+            ):
+                if ms is not None and ops:  # ops None (reset) or 0 (no I/O): no honest mean
+                    out.append(Sample(now, metric, ms / ops / 1000.0, labels))
+            weighted = times.update((name, 2), d.weighted_ms, now)
+            if weighted is not None:
+                out.append(Sample(now, "disk_queue_depth", weighted / 1000.0, labels))
         self.bytes.prune()
         self.ops.prune()
         self.ticks.prune()
+        self.times.prune()
         if len(self._labels) > 4 * (len(self.ticks) + 16):
             self._labels.clear()
         return out
@@ -161,6 +190,9 @@ class DiskIOConfig:
         "disk_read_ops_per_second",
         "disk_write_ops_per_second",
         "disk_io_util_percent",
+        "disk_read_await_seconds",
+        "disk_write_await_seconds",
+        "disk_queue_depth",
     )
 
     enabled: bool = opt(True)

@@ -17,13 +17,18 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from sysops_agent.collectors import (
+    cgroup,
     cpu,
     disk_io,
     disk_usage,
     fd,
+    gpu,
+    hardware,
     load,
     memory,
+    netstack,
     network,
+    pressure,
     process,
     uptime,
 )
@@ -40,10 +45,15 @@ COLLECTORS: Tuple[Plugin[CollectorFactory], ...] = (
     Plugin("disk_io", disk_io.DiskIOConfig, disk_io.create),
     Plugin("disk_usage", disk_usage.DiskUsageConfig, disk_usage.create),
     Plugin("network", network.NetworkConfig, network.create),
+    Plugin("netstack", netstack.NetStackConfig, netstack.create),
     Plugin("process", process.ProcessConfig, process.create),
+    Plugin("cgroup", cgroup.CgroupConfig, cgroup.create),
     Plugin("fd", fd.FdConfig, fd.create),
     Plugin("load", load.LoadConfig, load.create),
+    Plugin("pressure", pressure.PressureConfig, pressure.create),
     Plugin("uptime", uptime.UptimeConfig, uptime.create),
+    Plugin("hardware", hardware.HardwareConfig, hardware.create),
+    Plugin("gpu", gpu.GpuConfig, gpu.create),
 )
 
 

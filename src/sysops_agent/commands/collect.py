@@ -59,21 +59,33 @@ def run(args: argparse.Namespace) -> int:
             labels = ",".join(f"{k}={v}" for k, v in s.labels)
             out.write(f"{s.metric:<{width}}  {_fmt(s.value):>16}  {labels}\n")
     out.flush()
-    return exit_status(outcome)
+    return exit_status(outcome, collected=len(samples))
 
 
 #: every collector failed: nothing was collected
 EXIT_ALL_FAILED = 3
 
 
-def exit_status(outcome: Dict[str, Optional[str]]) -> int:
-    """0, or 1 / 3 with the failed collectors listed on stderr."""
+def exit_status(outcome: Dict[str, Optional[str]], collected: int = -1) -> int:
+    """0, or 1 / 3 with the failed collectors listed on stderr.
+
+    3 when every collector failed, or when some failed and the others found
+    nothing to report (collectors whose source is absent, PSI or cgroups on a
+    tree without them, report nothing rather than fail): nothing was collected.
+    """
     failed = sorted(name for name, error in outcome.items() if error is not None)
     if not failed:
         return 0
     if len(failed) == len(outcome):
         print(
             f"sysops-agent: every collector failed ({', '.join(failed)}): nothing collected",
+            file=sys.stderr,
+        )
+        return EXIT_ALL_FAILED
+    if collected == 0:
+        print(
+            f"sysops-agent: {len(failed)} of {len(outcome)} collectors failed "
+            f"({', '.join(failed)}) and the others found nothing: nothing collected",
             file=sys.stderr,
         )
         return EXIT_ALL_FAILED
