@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from sysops_agent.analyzers.anomaly import AnomalyConfig
 from sysops_agent.schema import opt
 
 
@@ -43,7 +44,9 @@ class ThresholdAnalyzerConfig:
 
 @dataclass
 class ZScoreConfig:
-    enabled: bool = opt(True)
+    """Deprecated (issue 14): the ``anomaly`` analyzer replaces it; off unless enabled."""
+
+    enabled: bool = opt(False)
     window: int = opt(360, min=10, max=100_000, help="samples in the rolling window")
     min_samples: int = opt(30, min=2, help="no alert before the window holds this many")
     threshold: float = opt(3.0, min=0.5, help="alert when |z| exceeds this")
@@ -65,7 +68,9 @@ class ZScoreConfig:
 
 @dataclass
 class EmaConfig:
-    enabled: bool = opt(True)
+    """Deprecated (issue 14): the ``anomaly`` analyzer replaces it; off unless enabled."""
+
+    enabled: bool = opt(False)
     alpha: float = opt(0.2, min=0.01, max=1.0, help="weight of the newest sample")
     deviation: float = opt(0.2, min=0.01, help="alert when |x-ema|/|ema| exceeds this")
     noise_factor: float = opt(
@@ -139,6 +144,7 @@ class AnalyzerRule:
 
     metric: str = opt("*")
     labels: Dict[str, str] = opt(factory=dict)
+    anomaly: Optional[bool] = opt(None)
     zscore: Optional[bool] = opt(None)
     ema: Optional[bool] = opt(None)
     trend: Optional[bool] = opt(None)
@@ -151,6 +157,7 @@ class AnalyzerRule:
 class AnalyzerConfig:
     interval_secs: float = opt(10.0, min=1, max=600, help="how often the analyzer loop runs")
     threshold: ThresholdAnalyzerConfig = opt(factory=ThresholdAnalyzerConfig)
+    anomaly: AnomalyConfig = opt(factory=AnomalyConfig)
     zscore: ZScoreConfig = opt(factory=ZScoreConfig)
     ema: EmaConfig = opt(factory=EmaConfig)
     trend: TrendConfig = opt(factory=TrendConfig)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List
 
-from sysops_agent.analyzers import ema, leak, trend, zscore
+from sysops_agent.analyzers import anomaly, ema, leak, trend, zscore
 from sysops_agent.analyzers.base import Analyzer, AnalyzerFactory
 from sysops_agent.analyzers.feed import recent_secs
 from sysops_agent.analyzers.threshold import ThresholdAnalyzer
@@ -23,6 +23,7 @@ def _threshold(config: Config, hostname: str) -> Analyzer:
 #: name -> factory; the order is the order analyzers run in
 ANALYZERS: Dict[str, AnalyzerFactory] = {
     "threshold": _threshold,
+    "anomaly": anomaly.build,
     "zscore": zscore.build,
     "ema": ema.build,
     "trend": trend.build,
@@ -32,6 +33,7 @@ ANALYZERS: Dict[str, AnalyzerFactory] = {
 #: name -> is it enabled in this configuration
 _ENABLED: Dict[str, Callable[[Config], bool]] = {
     "threshold": lambda c: c.analyzer.threshold.enabled,
+    "anomaly": lambda c: c.analyzer.anomaly.enabled,
     "zscore": lambda c: c.analyzer.zscore.enabled,
     "ema": lambda c: c.analyzer.ema.enabled,
     "trend": lambda c: c.analyzer.trend.enabled,

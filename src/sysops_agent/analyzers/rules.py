@@ -42,11 +42,13 @@ STATISTICAL_EXCLUSIONS: Tuple[Tuple[str, str], ...] = (
     ("agent_*", "the agent's own health metrics"),
 )
 
-STATISTICAL = ("zscore", "ema")
+STATISTICAL = ("anomaly", "zscore", "ema")
 
 
 def _opinion(rule: AnalyzerRule, analyzer: str) -> Optional[bool]:
     opinions: Dict[str, Optional[bool]] = {
+        # ``zscore = false`` (the old name) also speaks for the analyzer replacing it
+        "anomaly": rule.zscore if rule.anomaly is None else rule.anomaly,
         "zscore": rule.zscore,
         "ema": rule.ema,
         "trend": rule.trend,

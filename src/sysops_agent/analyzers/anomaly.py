@@ -1,0 +1,458 @@
+"""Anomaly analyzer: one robust, time-aware anomaly score per series (issue 14).
+
+It replaces the separate z-score and EMA alerting (both stay loadable as
+configuration sections, disabled by default). Per series it keeps, all in
+O(1) per sample and under 4 KB:
+
+* **three baselines** that predict the next value: a flat EWMA (``level_secs``),
+  a time-of-day profile (48 bins of 30 min) and a day-of-week x hour profile
+  (168 bins), each bin an EWMA across its visits. Each baseline keeps its
+  running (winsorized) absolute error; a seasonal baseline is used only while
+  its error is below ``season_gain`` times the flat one, so a series without a
+  cycle is judged by the flat baseline alone;
+* a **robust spread**: the running absolute error of the chosen baseline,
+  updated with the residual clipped at ``WINSOR`` times itself, so one past
+  outlier does not inflate it (and blind the detector) for a day;
+* the **score** ``z = residual / (1.2533 * error)`` (1.2533 turns a mean
+  absolute deviation into a Gaussian σ), judged BEFORE the sample is learnt;
+* a **novelty gate on the residual**: a spike fires only when its residual
+  exceeds the largest residual of the same sign seen recently, remembered with
+  a half-life of ``novelty_secs``. A nightly peak predicted by the profile has
+  a small residual; a big spike last week is forgotten at that rate instead of
+  hiding every smaller anomaly for 7 days;
+* a **sustained-shift channel**: the mean residual over ``shift_secs`` (an
+  EWMA), scored against its own running winsorized size; it fires at
+  ``shift_threshold`` robust σ (and, like spikes, only when that mean exceeds
+  the largest of the novelty window): ramps, plateaus and level shifts whose
+  single samples are each unremarkable;
+* a **floor of meaningful change** per unit (:func:`meaningful_change`): 5
+  points of a percentage, 1 MiB/s, ...; unknown units get 0 (statistics alone).
+
+Every parameter is in seconds, so the defaults mean the same at 10 s
+collection and at 5-minute replay. An alert fires at most once per episode,
+resolves when both channels are back below ``threshold * (1 - hysteresis)``
+and the series then cools down for ``cooldown_secs``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from array import array
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+
+from sysops_agent.analyzers.common import forget_gone, transition_alert
+from sysops_agent.analyzers.describe import fmt_duration, fmt_value, subject
+from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
+from sysops_agent.model import Alert, SeriesKey, Severity
+from sysops_agent.schema import opt
+
+if TYPE_CHECKING:  # the config modules import this one (its config class)
+    from sysops_agent.analyzers.config import AnalyzerRule
+    from sysops_agent.analyzers.feed import Feed
+    from sysops_agent.config import Config
+    from sysops_agent.storage.store import Store
+
+NAME = "anomaly"
+
+#: time-of-day bins (30 min) and day-of-week x hour bins
+TOD_BINS = 48
+WEEK_BINS = 168
+DAY = 86400.0
+WEEK = 7 * DAY
+#: 1970-01-01 was a Thursday: shift so that bin 0 is Monday 00:00 UTC
+_WEEK_SHIFT = 3 * DAY
+#: residuals are clipped at this many times the running error before it learns them
+WINSOR = 4.0
+#: mean absolute deviation -> σ for Gaussian noise
+MAD_TO_SIGMA = 1.2533
+#: spreads below this fraction of |level| count as none (float32 storage wobble)
+REL_SPREAD_FLOOR = 1e-6
+#: samples a series new to the analyzer (start-up, reload) learns from the store
+BACKLOG = 8640
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class AnomalyConfig:
+    enabled: bool = opt(True)
+    level_secs: float = opt(
+        4 * 3600.0, min=60, help="time constant of the flat baseline (an EWMA of the series)"
+    )
+    error_secs: float = opt(
+        86400.0, min=60, help="time constant of each baseline's running error (the spread)"
+    )
+    season_cycles: float = opt(
+        3.0, min=1, help="a seasonal bin forgets with a time constant of this many visits"
+    )
+    season_gain: float = opt(
+        0.7,
+        min=0.1,
+        max=1.0,
+        help="a seasonal baseline is used while its error is below this fraction of the flat one",
+    )
+    threshold: float = opt(6.0, min=1, help="alert when |residual| exceeds this many robust σ")
+    novelty_secs: float = opt(
+        3 * 86400.0,
+        min=0,
+        help="a spike must exceed the largest residual of this long ago (0 = no gate)",
+    )
+    shift_secs: float = opt(
+        3600.0, min=60, help="time constant of the sustained-shift channel (mean score)"
+    )
+    shift_threshold: float = opt(
+        6.0,
+        min=0.5,
+        help="alert when the mean residual over shift_secs is this many of its own robust σ",
+    )
+    warmup_secs: float = opt(
+        7200.0, min=0, help="no alert before the series has been watched this long"
+    )
+    hysteresis: float = opt(
+        0.4, min=0, max=0.9, help="resolve once both channels are below threshold * (1 - this)"
+    )
+    cooldown_secs: float = opt(
+        3600.0, min=0, help="after an alert resolves, the series may not fire again for this long"
+    )
+
+
+def meaningful_change(metric: str) -> float:
+    """The smallest absolute change of ``metric`` worth an alert (the unit catalog's floor).
+
+    The one place this analyzer asks the unit catalog (moving to
+    ``sysops_agent.units.unit_of(metric).min_change``).
+    """
+    from sysops_agent.analyzers.units import min_change
+
+    return min_change(metric)
+
+
+def _alpha(dt: float, tau: float) -> float:
+    return 1.0 - math.exp(-dt / tau) if tau > 0 else 1.0
+
+
+class Verdict:
+    """Why a sample is anomalous: which channel, the baseline and the score."""
+
+    __slots__ = ("baseline", "channel", "expected", "score", "spread")
+
+    def __init__(
+        self, channel: str, baseline: str, expected: float, spread: float, score: float
+    ) -> None:
+        self.channel = channel
+        self.baseline = baseline
+        self.expected = expected
+        self.spread = spread
+        self.score = score
+
+
+class SeriesModel:
+    """The statistical state of one series (baselines, errors, gate, shift channel)."""
+
+    __slots__ = (
+        "a_err",
+        "a_lvl",
+        "a_shift",
+        "a_tod",
+        "a_week",
+        "bucket_ts",
+        "cfg",
+        "change",
+        "cur_neg",
+        "cur_pos",
+        "dt",
+        "err_flat",
+        "err_shift",
+        "err_tod",
+        "err_week",
+        "first_ts",
+        "last_ts",
+        "level",
+        "n",
+        "prev_neg",
+        "prev_pos",
+        "quiet_until",
+        "shift",
+        "shift_peak",
+        "shift_peak_prev",
+        "tod",
+        "week",
+    )
+
+    def __init__(self, cfg: AnomalyConfig, change: float) -> None:
+        self.cfg = cfg
+        self.change = change
+        self.n = 0
+        self.first_ts = self.last_ts = 0.0
+        self.level = 0.0
+        self.err_flat = self.err_tod = self.err_week = self.err_shift = 0.0
+        self.tod = array("d", [math.nan]) * TOD_BINS
+        self.week = array("d", [math.nan]) * WEEK_BINS
+        self.cur_pos = self.cur_neg = self.prev_pos = self.prev_neg = 0.0
+        self.bucket_ts = 0.0
+        self.shift = self.shift_peak = self.shift_peak_prev = 0.0
+        self.quiet_until = -math.inf
+        self.dt = -1.0
+        self.a_lvl = self.a_err = self.a_shift = self.a_tod = self.a_week = 1.0
+
+    def _rates(self, dt: float) -> None:
+        cfg = self.cfg
+        self.dt = dt
+        self.a_lvl = _alpha(dt, cfg.level_secs)
+        self.a_err = _alpha(dt, cfg.error_secs)
+        self.a_shift = _alpha(dt, cfg.shift_secs)
+        self.a_tod = _alpha(dt, cfg.season_cycles * DAY / TOD_BINS)
+        self.a_week = _alpha(dt, cfg.season_cycles * WEEK / WEEK_BINS)
+
+    def expected(self, ts: float) -> Tuple[str, float, float]:
+        """(baseline name, prediction, its running error) for a sample at ``ts``."""
+        cfg = self.cfg
+        span = self.last_ts - self.first_ts
+        best, pred, err = "flat", self.level, self.err_flat
+        if span >= 2 * DAY:
+            p = self.tod[int((ts % DAY) * (TOD_BINS / DAY))]
+            if p == p and self.err_tod < cfg.season_gain * err:
+                best, pred, err = "day", p, self.err_tod
+            if span >= 2 * WEEK:
+                p = self.week[int(((ts + _WEEK_SHIFT) % WEEK) * (WEEK_BINS / WEEK))]
+                if p == p and self.err_week < cfg.season_gain * err:
+                    best, pred, err = "week", p, self.err_week
+        return best, pred, err
+
+    def step(self, ts: float, x: float, judge: bool) -> Optional[Verdict]:
+        """Learn the sample (ts, x); when ``judge``, return the verdict if it is anomalous.
+
+        A sample is judged against the state BEFORE it is learnt.
+        """
+        n = self.n
+        if n == 0:
+            self.first_ts = self.last_ts = self.bucket_ts = ts
+            self.level = x
+            self.n = 1
+            ti = int((ts % DAY) * (TOD_BINS / DAY))
+            wi = int(((ts + _WEEK_SHIFT) % WEEK) * (WEEK_BINS / WEEK))
+            self.tod[ti] = x
+            self.week[wi] = x
+            return None
+        dt = ts - self.last_ts
+        if dt <= 0:
+            return None
+        if dt != self.dt:
+            self._rates(dt)
+        cfg = self.cfg
+        ti = int((ts % DAY) * (TOD_BINS / DAY))
+        wi = int(((ts + _WEEK_SHIFT) % WEEK) * (WEEK_BINS / WEEK))
+        level = self.level
+        name, pred, err = self.expected(ts)
+        res = x - pred
+        spread = MAD_TO_SIGMA * err
+        floor = REL_SPREAD_FLOOR * abs(pred) + 1e-12
+        if spread < floor:
+            spread = floor
+        z = res / spread
+        verdict: Optional[Verdict] = None
+        # the shift channel: the mean residual over shift_secs, scored against
+        # its own running (winsorized) size
+        shift = self.shift + self.a_shift * (res - self.shift)
+        self.shift = shift
+        e = self.err_shift
+        s_spread = MAD_TO_SIGMA * e
+        if s_spread < floor:
+            s_spread = floor
+        sz = shift / s_spread
+        r = abs(shift)
+        if e > 0 and r > WINSOR * e:
+            r = WINSOR * e
+        a = self.a_err
+        if a * n < 1.0:  # a running mean until the EWMA has seen its time constant
+            a = 1.0 / n
+        self.err_shift = e + a * (r - e)
+        # the novelty gate: the largest residual of each sign over the last
+        # novelty_secs (two buckets: the window covers novelty_secs to twice that)
+        if ts - self.bucket_ts >= cfg.novelty_secs:
+            if ts - self.bucket_ts >= 2 * cfg.novelty_secs:
+                self.prev_pos = self.prev_neg = self.shift_peak = 0.0
+            else:
+                self.prev_pos, self.prev_neg = self.cur_pos, self.cur_neg
+            self.cur_pos = self.cur_neg = 0.0
+            self.shift_peak_prev = self.shift_peak
+            self.shift_peak = 0.0
+            self.bucket_ts = ts
+        peak_pos = self.cur_pos if self.cur_pos > self.prev_pos else self.prev_pos
+        peak_neg = self.cur_neg if self.cur_neg > self.prev_neg else self.prev_neg
+        ashift = shift if shift >= 0 else -shift
+        shift_peak = (
+            self.shift_peak if self.shift_peak > self.shift_peak_prev else (self.shift_peak_prev)
+        )
+        if judge and ts - self.first_ts >= cfg.warmup_secs and abs(res) >= self.change:
+            thr = cfg.threshold
+            if (z > thr and res > peak_pos) or (z < -thr and -res > peak_neg):
+                verdict = Verdict("spike", name, pred, spread, z)
+            elif (
+                (sz > cfg.shift_threshold or sz < -cfg.shift_threshold)
+                and shift * res > 0
+                and ashift > shift_peak
+            ):
+                verdict = Verdict("shift", name, pred, s_spread, sz)
+        if res > self.cur_pos:
+            self.cur_pos = res
+        elif -res > self.cur_neg:
+            self.cur_neg = -res
+        if ashift > self.shift_peak:
+            self.shift_peak = ashift
+        # learn: errors of every baseline (winsorized), then the baselines
+        r = abs(x - level)
+        e = self.err_flat
+        if e > 0 and r > WINSOR * e:
+            r = WINSOR * e
+        self.err_flat = e + a * (r - e) if n > 1 else r
+        p = self.tod[ti]
+        if p == p:
+            r = abs(x - p)
+            e = self.err_tod
+            if e > 0 and r > WINSOR * e:
+                r = WINSOR * e
+            self.err_tod = e + a * (r - e) if e > 0 else r
+            self.tod[ti] = p + self.a_tod * (x - p)
+        else:
+            self.tod[ti] = x
+        p = self.week[wi]
+        if p == p:
+            r = abs(x - p)
+            e = self.err_week
+            if e > 0 and r > WINSOR * e:
+                r = WINSOR * e
+            self.err_week = e + a * (r - e) if e > 0 else r
+            self.week[wi] = p + self.a_week * (x - p)
+        else:
+            self.week[wi] = x
+        # the flat level learns a winsorized sample: one outlier barely moves it
+        d = x - level
+        lim = WINSOR * MAD_TO_SIGMA * self.err_flat
+        if lim > 0 and abs(d) > lim:
+            d = math.copysign(lim, d)
+        self.level = level + self.a_lvl * d
+        self.last_ts = ts
+        self.n = n + 1
+        return verdict
+
+    def calm(self, ts: float, x: float) -> bool:
+        """True when an active alert may resolve: both channels back inside the hysteresis."""
+        cfg = self.cfg
+        _name, pred, err = self.expected(ts)
+        spread = max(MAD_TO_SIGMA * err, REL_SPREAD_FLOOR * abs(pred) + 1e-12)
+        keep = 1.0 - cfg.hysteresis
+        return (
+            abs(x - pred) <= cfg.threshold * keep * spread
+            and abs(self.shift) <= cfg.shift_threshold * keep * MAD_TO_SIGMA * self.err_shift
+        )
+
+
+class AnomalyAnalyzer:
+    name = NAME
+
+    def __init__(
+        self,
+        config: AnomalyConfig,
+        feed: Feed,
+        hostname: str,
+    ) -> None:
+        self.config = config
+        self.hostname = hostname
+        self._feed = feed
+        self._series: Dict[SeriesKey, SeriesModel] = {}
+        self._lifecycle = Lifecycle()
+
+    def model(self, key: SeriesKey) -> Optional[SeriesModel]:
+        return self._series.get(key)
+
+    def _new(self, key: SeriesKey) -> SeriesModel:
+        model = self._series[key] = SeriesModel(self.config, meaningful_change(key.metric))
+        return model
+
+    def analyze(self, store: Store, now: float) -> List[Alert]:
+        lifecycle = self._lifecycle
+        batches, gone = self._feed.pull(store, now)
+        alerts = forget_gone(gone, (self._series,), lifecycle, now, NAME, self.hostname)
+        cooldown = self.config.cooldown_secs
+        for key, points, fresh, history in batches:
+            model = self._series.get(key)
+            if model is None or (fresh and model.n and points and points[0][0] <= model.last_ts):
+                if not points:
+                    continue
+                model = self._new(key)
+            judge = not history
+            step = model.step
+            for ts, x in points:
+                if lifecycle.active(key) is not None:
+                    calm = model.calm(ts, x)
+                    model.step(ts, x, False)
+                    if calm:
+                        t = lifecycle.step(key, None, ts, x)
+                        if t is not None:
+                            alerts.append(self._resolved(key, model, t))
+                        model.quiet_until = ts + cooldown
+                    continue
+                verdict = step(ts, x, judge and ts >= model.quiet_until)
+                if verdict is not None:
+                    t = lifecycle.step(key, Severity.WARN, ts, x)
+                    if t is not None:
+                        alerts.append(self._firing(key, model, t, verdict))
+        return alerts
+
+    def _firing(self, key: SeriesKey, model: SeriesModel, t: Transition, v: Verdict) -> Alert:
+        metric = key.metric
+        expected = fmt_value(metric, v.expected)
+        when = time.strftime("%H:%M %a", time.gmtime(t.at))
+        usual = {
+            "flat": "its usual",
+            "day": "the usual",
+            "week": "the usual",
+        }[v.baseline]
+        for_what = {
+            "flat": "",
+            "day": " for this time of day",
+            "week": f" for {_DAYS[time.gmtime(t.at).tm_wday]} at this hour",
+        }[v.baseline]
+        direction = "above" if v.score > 0 else "below"
+        if v.channel == "spike":
+            message = (
+                f"{subject(key)} {fmt_value(metric, t.value)} at {when} is "
+                f"{abs(v.score):.1f} robust σ {direction} {usual} {expected}{for_what}"
+            )
+        else:
+            message = (
+                f"{subject(key)} has run {abs(v.score):.1f} robust σ {direction} "
+                f"{usual} {expected}{for_what} on average for "
+                f"{fmt_duration(self.config.shift_secs)} (now {fmt_value(metric, t.value)})"
+            )
+        limit = v.expected + math.copysign(self.config.threshold * v.spread, v.score)
+        return transition_alert(NAME, self.hostname, key, t, message, limit)
+
+    def _resolved(self, key: SeriesKey, model: SeriesModel, t: Transition) -> Alert:
+        metric = key.metric
+        _name, pred, _err = model.expected(t.at)
+        message = (
+            f"{subject(key)} back to {fmt_value(metric, t.value)}, close to the usual "
+            f"{fmt_value(metric, pred)}"
+        )
+        return transition_alert(NAME, self.hostname, key, t, message, pred)
+
+
+def create(
+    config: AnomalyConfig, rules: List[AnalyzerRule], hostname: str, recent: float
+) -> AnomalyAnalyzer:
+    """The factory: this analyzer from its own section, the rules and the hostname."""
+    from sysops_agent.analyzers.feed import Feed
+    from sysops_agent.analyzers.rules import Selector
+
+    feed = Feed(Selector(NAME, rules), backlog=BACKLOG, recent_secs=recent)
+    return AnomalyAnalyzer(config, feed, hostname)
+
+
+def build(config: Config, hostname: str) -> AnomalyAnalyzer:
+    """Today's registry entry (``analyzers/registry.py``)."""
+    from sysops_agent.analyzers.feed import recent_secs
+
+    return create(config.analyzer.anomaly, config.analyzer.rules, hostname, recent_secs(config))
