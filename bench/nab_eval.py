@@ -84,9 +84,9 @@ def detect(path: str, config: Config) -> Dict[str, object]:
 #: the declared grid of --folds: (key, values) of [analyzer.anomaly], all combinations.
 #: Scale-free values only (thresholds in robust σ, time constants in seconds).
 GRID: Tuple[Tuple[str, Tuple[Any, ...]], ...] = (
-    ("threshold", (4.0, 5.0, 6.0)),
-    ("shift_threshold", (4.0, 6.0)),
+    ("threshold", (5.0, 6.0)),
     ("novelty_secs", (86400.0, 3 * 86400.0)),
+    ("novelty_margin", (0.0, 1.0, 3.0)),
 )
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 

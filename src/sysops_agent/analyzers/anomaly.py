@@ -98,6 +98,11 @@ class AnomalyConfig:
         min=0,
         help="a spike must exceed the largest residual of this long ago (0 = no gate)",
     )
+    novelty_margin: float = opt(
+        1.0,
+        min=0,
+        help="... by this many robust σ (chance maxima of the same recurring peak are not new)",
+    )
     shift_secs: float = opt(
         3600.0, min=60, help="time constant of the sustained-shift channel (mean score)"
     )
@@ -173,6 +178,9 @@ class SeriesModel:
         "prev_neg",
         "prev_pos",
         "quiet_until",
+        "run_neg",
+        "run_pos",
+        "run_shift",
         "shift",
         "shift_peak",
         "shift_peak_prev",
@@ -191,6 +199,7 @@ class SeriesModel:
         self.week = array("d", [math.nan]) * WEEK_BINS
         self.cur_pos = self.cur_neg = self.prev_pos = self.prev_neg = 0.0
         self.bucket_ts = 0.0
+        self.run_pos = self.run_neg = self.run_shift = 0.0
         self.shift = self.shift_peak = self.shift_peak_prev = 0.0
         self.quiet_until = -math.inf
         self.dt = -1.0
@@ -285,22 +294,44 @@ class SeriesModel:
         shift_peak = (
             self.shift_peak if self.shift_peak > self.shift_peak_prev else (self.shift_peak_prev)
         )
+        thr = cfg.threshold
+        spiking = z > thr or z < -thr
+        shifting = sz > cfg.shift_threshold or sz < -cfg.shift_threshold
         if judge and ts - self.first_ts >= cfg.warmup_secs and abs(res) >= self.change:
-            thr = cfg.threshold
-            if (z > thr and res > peak_pos) or (z < -thr and -res > peak_neg):
+            margin = cfg.novelty_margin * spread
+            if spiking and (res > peak_pos + margin if res > 0 else -res > peak_neg + margin):
                 verdict = Verdict("spike", name, pred, spread, z)
             elif (
-                (sz > cfg.shift_threshold or sz < -cfg.shift_threshold)
-                and shift * res > 0
-                and ashift > shift_peak
+                shifting and shift * res > 0 and ashift > shift_peak + cfg.novelty_margin * s_spread
             ):
                 verdict = Verdict("shift", name, pred, s_spread, sz)
-        if res > self.cur_pos:
-            self.cur_pos = res
-        elif -res > self.cur_neg:
-            self.cur_neg = -res
-        if ashift > self.shift_peak:
-            self.shift_peak = ashift
+        # the peaks the gate compares with exclude the current run of outliers (a
+        # ramp is not compared with its own previous sample); a run joins them
+        # when it ends
+        if spiking:
+            if res > self.run_pos:
+                self.run_pos = res
+            elif -res > self.run_neg:
+                self.run_neg = -res
+        else:
+            if self.run_pos > self.cur_pos:
+                self.cur_pos = self.run_pos
+            if self.run_neg > self.cur_neg:
+                self.cur_neg = self.run_neg
+            self.run_pos = self.run_neg = 0.0
+            if res > self.cur_pos:
+                self.cur_pos = res
+            elif -res > self.cur_neg:
+                self.cur_neg = -res
+        if shifting:
+            if ashift > self.run_shift:
+                self.run_shift = ashift
+        else:
+            if self.run_shift > self.shift_peak:
+                self.shift_peak = self.run_shift
+            self.run_shift = 0.0
+            if ashift > self.shift_peak:
+                self.shift_peak = ashift
         # learn: errors of every baseline (winsorized), then the baselines
         r = abs(x - level)
         e = self.err_flat
