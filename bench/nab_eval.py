@@ -87,6 +87,8 @@ GRID: Tuple[Tuple[str, Tuple[Any, ...]], ...] = (
     ("threshold", (5.0, 6.0)),
     ("novelty_secs", (86400.0, 3 * 86400.0)),
     ("novelty_margin", (0.0, 1.0, 3.0)),
+    ("shift_threshold", (4.0, 6.0, 8.0)),
+    ("level_secs", (3600.0, 4 * 3600.0, 12 * 3600.0)),
 )
 PROFILES = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
 

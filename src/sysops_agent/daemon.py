@@ -131,6 +131,12 @@ class Daemon:
     def _start_analyzers(self) -> None:
         self.analyzers = build_analyzers(self.config, self.hostname)
         log.info("analyzers: %s", ", ".join(a.name for a in self.analyzers) or "none")
+        if self.config.storage.sqlite:  # issue 14: statistics rebuilt from the history
+            from sysops_agent.analyzers.anomaly import warm_start
+            from sysops_agent.storage.config import sqlite_db_path
+
+            db = sqlite_db_path(self.config.storage, self._data_dir())
+            warm_start(self.analyzers, db, self.store, self.clock.time())
 
     def _start_manager(self) -> None:
         from sysops_agent.alerting.manager import build_alert_manager

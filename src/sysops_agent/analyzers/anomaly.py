@@ -36,16 +36,18 @@ and the series then cools down for ``cooldown_secs``.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import time
 from array import array
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from sysops_agent.analyzers.common import forget_gone, transition_alert
 from sysops_agent.analyzers.describe import fmt_duration, fmt_value, subject
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
-from sysops_agent.model import Alert, SeriesKey, Severity
+from sysops_agent.model import Alert, SeriesKey, Severity, make_labels
 from sysops_agent.schema import opt
 
 if TYPE_CHECKING:  # the config modules import this one (its config class)
@@ -55,6 +57,8 @@ if TYPE_CHECKING:  # the config modules import this one (its config class)
     from sysops_agent.storage.store import Store
 
 NAME = "anomaly"
+
+log = logging.getLogger("sysops_agent.analyzers.anomaly")
 
 #: time-of-day bins (30 min) and day-of-week x hour bins
 TOD_BINS = 48
@@ -69,6 +73,11 @@ WINSOR = 4.0
 MAD_TO_SIGMA = 1.2533
 #: spreads below this fraction of |level| count as none (float32 storage wobble)
 REL_SPREAD_FLOOR = 1e-6
+#: how far back a warm start reads the SQLite history
+WARM_SECS = 15 * 86400.0
+#: ... merged into 5-minute buckets (every parameter is in seconds: the same
+#: state at a fifth of the cost of one-minute rows)
+WARM_STEP = 300
 #: samples a series new to the analyzer (start-up, reload) learns from the store
 BACKLOG = 8640
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -172,9 +181,11 @@ class SeriesModel:
         "err_tod",
         "err_week",
         "first_ts",
+        "judge_from",
         "last_ts",
         "level",
         "n",
+        "ne",
         "prev_neg",
         "prev_pos",
         "quiet_until",
@@ -192,6 +203,10 @@ class SeriesModel:
         self.cfg = cfg
         self.change = change
         self.n = 0
+        #: samples in the running errors (reset when they restart from live samples)
+        self.ne = 0
+        #: no verdict before this time (warm-up)
+        self.judge_from = math.inf
         self.first_ts = self.last_ts = 0.0
         self.level = 0.0
         self.err_flat = self.err_tod = self.err_week = self.err_shift = 0.0
@@ -237,6 +252,7 @@ class SeriesModel:
         n = self.n
         if n == 0:
             self.first_ts = self.last_ts = self.bucket_ts = ts
+            self.judge_from = ts + self.cfg.warmup_secs
             self.level = x
             self.n = 1
             ti = int((ts % DAY) * (TOD_BINS / DAY))
@@ -274,8 +290,9 @@ class SeriesModel:
         if e > 0 and r > WINSOR * e:
             r = WINSOR * e
         a = self.a_err
-        if a * n < 1.0:  # a running mean until the EWMA has seen its time constant
-            a = 1.0 / n
+        ne = self.ne = self.ne + 1
+        if a * ne < 1.0:  # a running mean until the EWMA has seen its time constant
+            a = 1.0 / ne
         self.err_shift = e + a * (r - e)
         # the novelty gate: the largest residual of each sign over the last
         # novelty_secs (two buckets: the window covers novelty_secs to twice that)
@@ -297,7 +314,7 @@ class SeriesModel:
         thr = cfg.threshold
         spiking = z > thr or z < -thr
         shifting = sz > cfg.shift_threshold or sz < -cfg.shift_threshold
-        if judge and ts - self.first_ts >= cfg.warmup_secs and abs(res) >= self.change:
+        if judge and ts >= self.judge_from and abs(res) >= self.change:
             margin = cfg.novelty_margin * spread
             if spiking and (res > peak_pos + margin if res > 0 else -res > peak_neg + margin):
                 verdict = Verdict("spike", name, pred, spread, z)
@@ -337,7 +354,7 @@ class SeriesModel:
         e = self.err_flat
         if e > 0 and r > WINSOR * e:
             r = WINSOR * e
-        self.err_flat = e + a * (r - e) if n > 1 else r
+        self.err_flat = e + a * (r - e)
         p = self.tod[ti]
         if p == p:
             r = abs(x - p)
@@ -379,6 +396,19 @@ class SeriesModel:
             and abs(self.shift) <= cfg.shift_threshold * keep * MAD_TO_SIGMA * self.err_shift
         )
 
+    def relearn_spread(self, ts: float) -> None:
+        """Live samples start at ``ts`` after a warm start from one-minute averages.
+
+        The baselines, the seasonal profiles and the novelty peaks learnt from
+        the history stay; the spreads do not carry over (a minute's average is
+        smoother than 10 s samples), so they are re-estimated from the live
+        samples and nothing is judged for ``warmup_secs``.
+        """
+        self.err_flat = self.err_tod = self.err_week = self.err_shift = 0.0
+        self.ne = 0
+        self.shift = 0.0
+        self.judge_from = ts + self.cfg.warmup_secs
+
 
 class AnomalyAnalyzer:
     name = NAME
@@ -388,12 +418,65 @@ class AnomalyAnalyzer:
         config: AnomalyConfig,
         feed: Feed,
         hostname: str,
+        select: Callable[[SeriesKey], bool] = lambda key: True,
     ) -> None:
         self.config = config
         self.hostname = hostname
         self._feed = feed
+        self._select = select
         self._series: Dict[SeriesKey, SeriesModel] = {}
+        #: series warmed from history whose live samples have not started yet
+        self._warmed: Set[SeriesKey] = set()
         self._lifecycle = Lifecycle()
+
+    def warm_start(self, db_path: str, store: Store, now: float) -> WarmStats:
+        """Rebuild the state of every watched series from the SQLite one-minute history.
+
+        Reads the last :data:`WARM_SECS` (two weeks and a day: the day-of-week
+        profile is trusted after two weeks) up to the oldest sample the store
+        still holds for the series (those come through the feed as history).
+        A missing or unreadable database is no warm start, not an error.
+        """
+        stats = WarmStats()
+        t0 = time.perf_counter()
+        if not db_path or not os.path.isfile(db_path):
+            return stats
+        import sqlite3
+
+        from sysops_agent.analyzers.feed import is_impossible
+        from sysops_agent.storage.sqlite_reader import HistoryError, HistoryReader
+
+        try:
+            reader = HistoryReader(db_path)
+        except (HistoryError, OSError, sqlite3.Error) as e:
+            log.warning("anomaly: no warm start from %s: %s", db_path, e)
+            return stats
+        try:
+            for metric in reader.metrics():
+                for sid, labels in reader.series(metric, {}):
+                    key = SeriesKey(metric, make_labels(labels))
+                    if not self._select(key):
+                        continue
+                    until = now + 1.0
+                    buf = store.get(metric, key.labels)
+                    if buf is not None and len(buf):
+                        until = buf.last_n(min(len(buf), BACKLOG))[0][0]
+                    rows = reader.points(sid, now - WARM_SECS, until, WARM_STEP)
+                    rows = [r for r in rows if not is_impossible(metric, r[1])]
+                    if not rows:
+                        continue
+                    model = self._new(key)
+                    for minute, avg, _lo, _hi, _count in rows:
+                        model.step(minute + WARM_STEP / 2, avg, False)
+                    self._warmed.add(key)
+                    stats.series += 1
+                    stats.points += len(rows)
+        except sqlite3.Error as e:
+            log.warning("anomaly: warm start from %s stopped: %s", db_path, e)
+        finally:
+            reader.close()
+        stats.secs = time.perf_counter() - t0
+        return stats
 
     def model(self, key: SeriesKey) -> Optional[SeriesModel]:
         return self._series.get(key)
@@ -407,9 +490,15 @@ class AnomalyAnalyzer:
         batches, gone = self._feed.pull(store, now)
         alerts = forget_gone(gone, (self._series,), lifecycle, now, NAME, self.hostname)
         cooldown = self.config.cooldown_secs
+        warmed = self._warmed
         for key, points, fresh, history in batches:
             model = self._series.get(key)
-            if model is None or (fresh and model.n and points and points[0][0] <= model.last_ts):
+            if key in warmed and model is not None and points:
+                warmed.discard(key)
+                points = [p for p in points if p[0] > model.last_ts]
+                if points:
+                    model.relearn_spread(points[0][0])
+            elif model is None or (fresh and model.n and points and points[0][0] <= model.last_ts):
                 if not points:
                     continue
                 model = self._new(key)
@@ -471,6 +560,32 @@ class AnomalyAnalyzer:
         return transition_alert(NAME, self.hostname, key, t, message, pred)
 
 
+class WarmStats:
+    """What a warm start learnt: series, one-minute points, seconds it took."""
+
+    __slots__ = ("points", "secs", "series")
+
+    def __init__(self) -> None:
+        self.series = 0
+        self.points = 0
+        self.secs = 0.0
+
+
+def warm_start(analyzers: Iterable[object], db_path: str, store: Store, now: float) -> None:
+    """Warm every anomaly analyzer among ``analyzers`` from the SQLite history (daemon hook)."""
+    for analyzer in analyzers:
+        if isinstance(analyzer, AnomalyAnalyzer):
+            stats = analyzer.warm_start(db_path, store, now)
+            if stats.series:
+                log.info(
+                    "anomaly: warm start from %s: %d series, %d one-minute points in %.1f s",
+                    db_path,
+                    stats.series,
+                    stats.points,
+                    stats.secs,
+                )
+
+
 def create(
     config: AnomalyConfig, rules: List[AnalyzerRule], hostname: str, recent: float
 ) -> AnomalyAnalyzer:
@@ -478,8 +593,9 @@ def create(
     from sysops_agent.analyzers.feed import Feed
     from sysops_agent.analyzers.rules import Selector
 
-    feed = Feed(Selector(NAME, rules), backlog=BACKLOG, recent_secs=recent)
-    return AnomalyAnalyzer(config, feed, hostname)
+    select = Selector(NAME, rules)
+    feed = Feed(select, backlog=BACKLOG, recent_secs=recent)
+    return AnomalyAnalyzer(config, feed, hostname, select)
 
 
 def build(config: Config, hostname: str) -> AnomalyAnalyzer:
