@@ -111,3 +111,24 @@ def test_missing_or_foreign_database_is_no_warm_start(tmp_path: Path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     assert analyzer.warm_start(str(junk), Store(), MONDAY).series == 0
+
+
+async def test_daemon_warms_the_analyzer_from_its_history_database(tmp_path: Path) -> None:
+    from sysops_agent.daemon import Daemon
+    from sysops_agent.model import SeriesKey
+
+    db = tmp_path / "metrics.db"
+    now = MONDAY + 3 * DAY
+    write_history(db, series(3, 60.0, seed=12), now)
+    text = f'[storage]\nsqlite = true\nsqlite_path = "{db}"\n'
+    daemon = Daemon(load_config(text=text), None, clock=VirtualClock(now))
+    daemon._start_analyzers()
+    (analyzer,) = [a for a in daemon.analyzers if isinstance(a, AnomalyAnalyzer)]
+    model = analyzer.model(SeriesKey(METRIC, ()))
+    assert model is not None and model.n == 3 * 288  # three days of 5-minute buckets
+    assert now - model.last_ts < 300
+    # without the SQLite history configured, nothing is read
+    plain = Daemon(load_config(text=""), None, clock=VirtualClock(now))
+    plain._start_analyzers()
+    (analyzer,) = [a for a in plain.analyzers if isinstance(a, AnomalyAnalyzer)]
+    assert analyzer.model(SeriesKey(METRIC, ())) is None
