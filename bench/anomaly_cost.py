@@ -1,8 +1,8 @@
 """Budget of the anomaly analyzer (issue 14): state bytes a series, µs a sample, replay rate.
 
 * state: the bytes of one series' :class:`SeriesModel` after a week of
-  samples (the object, its two seasonal arrays; the shared config is not
-  counted);
+  samples (the object, its two seasonal arrays and the numbers in its slots;
+  the shared config is not counted, nor the analyzer's dict entry, ~100 bytes);
 * µs a sample: ``SeriesModel.step`` alone, and the whole analyzer through
   ``Replayer`` on NAB's files (store, feed, lifecycle included), for the new
   default and for the old zscore + ema pair in the same run.
@@ -28,7 +28,13 @@ CORPUS = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data", "nab"
 
 
 def state_bytes(model: SeriesModel) -> int:
-    return sys.getsizeof(model) + sys.getsizeof(model.tod) + sys.getsizeof(model.week)
+    """The object, its seasonal arrays and every number its slots hold (not the shared config)."""
+    total = sys.getsizeof(model) + sys.getsizeof(model.tod) + sys.getsizeof(model.week)
+    for name in SeriesModel.__slots__:
+        value = getattr(model, name)
+        if isinstance(value, (int, float)):
+            total += sys.getsizeof(value)
+    return total
 
 
 def step_cost() -> Tuple[int, float]:

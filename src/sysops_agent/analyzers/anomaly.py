@@ -16,10 +16,12 @@ O(1) per sample and under 4 KB:
 * the **score** ``z = residual / (1.2533 * error)`` (1.2533 turns a mean
   absolute deviation into a Gaussian σ), judged BEFORE the sample is learnt;
 * a **novelty gate on the residual**: a spike fires only when its residual
-  exceeds the largest residual of the same sign seen recently, remembered with
-  a half-life of ``novelty_secs``. A nightly peak predicted by the profile has
-  a small residual; a big spike last week is forgotten at that rate instead of
-  hiding every smaller anomaly for 7 days;
+  exceeds, by ``novelty_margin`` robust σ, the largest residual of the same
+  sign of the last ``novelty_secs`` to twice that (two buckets, O(1)), not
+  counting the current run of outliers (a ramp is not compared with its own
+  previous sample). A nightly peak predicted by the profile has a small
+  residual, a recurring one is not new, and a big spike is forgotten after
+  3 to 6 days instead of hiding every smaller anomaly for a week;
 * a **sustained-shift channel**: the mean residual over ``shift_secs`` (an
   EWMA), scored against its own running winsorized size; it fires at
   ``shift_threshold`` robust σ (and, like spikes, only when that mean exceeds
@@ -101,7 +103,7 @@ class AnomalyConfig:
         max=1.0,
         help="a seasonal baseline is used while its error is below this fraction of the flat one",
     )
-    threshold: float = opt(6.0, min=1, help="alert when |residual| exceeds this many robust σ")
+    threshold: float = opt(5.0, min=1, help="alert when |residual| exceeds this many robust σ")
     novelty_secs: float = opt(
         3 * 86400.0,
         min=0,
@@ -116,7 +118,7 @@ class AnomalyConfig:
         3600.0, min=60, help="time constant of the sustained-shift channel (mean score)"
     )
     shift_threshold: float = opt(
-        6.0,
+        4.0,
         min=0.5,
         help="alert when the mean residual over shift_secs is this many of its own robust σ",
     )
