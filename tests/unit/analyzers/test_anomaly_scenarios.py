@@ -173,3 +173,21 @@ def test_a_percentage_moving_by_hundredths_is_not_an_anomaly() -> None:
     assert run("cpu_iowait_percent", points) == []
     # the same shape on a series of unknown unit is an anomaly
     assert run("iowait_ratio", points)
+
+
+def test_old_sections_still_load_and_old_rules_speak_for_the_new_analyzer() -> None:
+    from sysops_agent.analyzers.registry import build_analyzers
+    from sysops_agent.analyzers.rules import Selector
+    from sysops_agent.model import SeriesKey
+
+    cfg = config(
+        "[analyzer.zscore]\nwindow = 100\nthreshold = 4.0\n[analyzer.ema]\nalpha = 0.1\n"
+        '[[analyzer.rules]]\nmetric = "net_*"\nzscore = false\n'
+        '[[analyzer.rules]]\nmetric = "net_rx_*"\nanomaly = true\n'
+    )
+    assert [a.name for a in build_analyzers(cfg, "h")] == ["threshold", "anomaly", "trend", "leak"]
+    select = Selector("anomaly", cfg.analyzer.rules)
+    assert not select(SeriesKey("net_tx_bytes_per_second", ()))
+    assert select(SeriesKey("net_rx_bytes_per_second", ()))
+    assert select(SeriesKey("cpu_usage_percent", ()))
+    assert not select(SeriesKey("uptime_seconds", ()))  # the built-in exclusions hold
