@@ -68,8 +68,15 @@ def write_recording(path: str, hours: float, count: int) -> int:
     return n
 
 
-def replay(path: str, metric: Optional[str] = None) -> Tuple[int, int, float]:
-    config = load_config(text="").config
+#: the statistical analyzers before issue 14 (zscore + ema), for comparison in the same run
+OLD = (
+    "[analyzer.anomaly]\nenabled = false\n"
+    "[analyzer.zscore]\nenabled = true\n[analyzer.ema]\nenabled = true\n"
+)
+
+
+def replay(path: str, metric: Optional[str] = None, text: str = "") -> Tuple[int, int, float]:
+    config = load_config(text=text).config
     errors: List[str] = []
     replayer = Replayer(config, "bench", errors.append)
     t0 = time.perf_counter()
@@ -90,11 +97,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "recording.jsonl")
         written = write_recording(path, args.hours, args.series)
-        samples, alerts, secs = replay(path)
-    print(
-        f"JSON lines, {args.series} series x {args.hours:g} h at 10 s: {written:,} samples "
-        f"replayed in {secs:.2f} s = {samples / secs:,.0f} samples/s ({alerts} alerts)"
-    )
+        for label, text in (("defaults", ""), ("old zscore + ema", OLD)):
+            samples, alerts, secs = replay(path, None, text)
+            print(
+                f"JSON lines, {args.series} series x {args.hours:g} h at 10 s, {label}: "
+                f"{written:,} samples replayed in {secs:.2f} s = {samples / secs:,.0f} "
+                f"samples/s ({alerts} alerts)"
+            )
     if args.csv:
         samples, alerts, secs = replay(args.csv)
         print(

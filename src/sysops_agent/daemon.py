@@ -116,6 +116,12 @@ class Daemon:
     def _start_analyzers(self) -> None:
         self.analysis = AnalysisTick(build_analyzers(self.config, self.hostname))
         log.info("analyzers: %s", ", ".join(self.analysis.names) or "none")
+        if self.config.storage.sqlite:  # issue 14: statistics rebuilt from the history
+            from sysops_agent.analyzers.anomaly import warm_start
+            from sysops_agent.storage.config import sqlite_db_path
+
+            db = sqlite_db_path(self.config.storage, self._data_dir())
+            warm_start(self.analysis.analyzers, db, self.store, self.clock.time())
 
     def _start_manager(self) -> None:
         from sysops_agent.channels.registry import build_alert_manager

@@ -49,7 +49,7 @@ def test_csv_series_named_by_stem_and_metric_option(
         "hostname", "timestamp", "severity", "metric", "value", "threshold", "message",
         "labels", "duration_secs", "analyzer", "state", "id",
     }  # fmt: skip
-    assert {a["analyzer"] for a in alerts} <= {"zscore", "ema"}
+    assert {a["analyzer"] for a in alerts} <= {"anomaly", "zscore", "ema"}
     assert any(a["state"] == "resolved" for a in alerts)
     code, renamed, _ = run_cli(capsys, str(path), "--metric", "cpu_usage_percent")
     assert code == 0 and {a["metric"] for a in renamed} == {"cpu_usage_percent"}

@@ -42,6 +42,8 @@ NAME = "ema"
 
 @dataclass(frozen=True)
 class EmaConfig:
+    """Deprecated (issue 14): the ``anomaly`` analyzer replaces it; off unless enabled."""
+
     #: the keys this analyzer adds to ``[[analyzer.rules]]``
     RULE_KEYS: ClassVar[Tuple[RuleKey, ...]] = (
         toggle_key(NAME),
@@ -52,7 +54,7 @@ class EmaConfig:
         ),
     )
 
-    enabled: bool = opt(True)
+    enabled: bool = opt(False)
     alpha: float = opt(0.2, min=0.01, max=1.0, help="weight of the newest sample")
     deviation: float = opt(0.2, min=0.01, help="alert when |x-ema|/|ema| exceeds this")
     noise_factor: float = opt(

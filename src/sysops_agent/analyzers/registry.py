@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Protocol, Tuple
 
-from sysops_agent.analyzers import ema, leak, threshold, trend, zscore
+from sysops_agent.analyzers import anomaly, ema, leak, threshold, trend, zscore
 from sysops_agent.analyzers.base import Analyzer, AnalyzerContext, AnalyzerFactory
 from sysops_agent.analyzers.rules import RuleKey, rule_class
 from sysops_agent.plugins import Plugin, fields_of, is_enabled, sections_class
@@ -22,6 +22,7 @@ from sysops_agent.schema import opt
 #: name -> config class and factory; the order is the order analyzers run in
 ANALYZERS: Tuple[Plugin[AnalyzerFactory], ...] = (
     Plugin("threshold", threshold.ThresholdAnalyzerConfig, threshold.create),
+    Plugin("anomaly", anomaly.AnomalyConfig, anomaly.create),
     Plugin("zscore", zscore.ZScoreConfig, zscore.create),
     Plugin("ema", ema.EmaConfig, ema.create),
     Plugin("trend", trend.TrendConfig, trend.create),

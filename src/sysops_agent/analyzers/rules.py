@@ -88,9 +88,13 @@ def rule_class(keys: Sequence[RuleKey]) -> Type[RuleBase]:
     return cls
 
 
-def _opinion(rule: RuleBase, analyzer: str) -> Optional[bool]:
-    value = getattr(rule, analyzer, None)
-    return value if isinstance(value, bool) else None
+def _opinion(rule: RuleBase, analyzer: str, aliases: Sequence[str] = ()) -> Optional[bool]:
+    """The rule's ``<analyzer> = true/false``, else the first of the ``aliases`` it sets."""
+    for name in (analyzer, *aliases):
+        value = getattr(rule, name, None)
+        if isinstance(value, bool):
+            return value
+    return None
 
 
 def label_globs_match(key: SeriesKey, patterns: Dict[str, str]) -> bool:
@@ -131,13 +135,15 @@ class Selector:
         default: bool = True,
         *,
         statistical: bool = False,
+        aliases: Sequence[str] = (),
     ) -> None:
         self.analyzer = analyzer
         self.default = default
+        self.aliases = tuple(aliases)
         self._excluded = (
             tuple(pattern for pattern, _reason in STATISTICAL_EXCLUSIONS) if statistical else ()
         )
-        self._rules = [r for r in rules if _opinion(r, analyzer) is not None]
+        self._rules = [r for r in rules if _opinion(r, analyzer, self.aliases) is not None]
 
     def __call__(self, key: SeriesKey) -> bool:
         decision = self.default
@@ -145,5 +151,5 @@ class Selector:
             decision = False
         for rule in self._rules:
             if _matches(rule, key):
-                decision = bool(_opinion(rule, self.analyzer))
+                decision = bool(_opinion(rule, self.analyzer, self.aliases))
         return decision

@@ -52,6 +52,8 @@ NAME = "zscore"
 
 @dataclass(frozen=True)
 class ZScoreConfig:
+    """Deprecated (issue 14): the ``anomaly`` analyzer replaces it; off unless enabled."""
+
     #: the keys this analyzer adds to ``[[analyzer.rules]]``
     RULE_KEYS: ClassVar[Tuple[RuleKey, ...]] = (
         toggle_key(NAME),
@@ -62,7 +64,7 @@ class ZScoreConfig:
         ),
     )
 
-    enabled: bool = opt(True)
+    enabled: bool = opt(False)
     window: int = opt(360, min=10, max=100_000, help="samples in the rolling window")
     min_samples: int = opt(30, min=2, help="no alert before the window holds this many")
     threshold: float = opt(3.0, min=0.5, help="alert when |z| exceeds this")

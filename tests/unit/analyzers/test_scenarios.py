@@ -325,16 +325,21 @@ def test_default_exclusions_and_rules() -> None:
     assert firing(run(build_zscore(other, "h"), spiky))
 
 
-def test_registry_builds_all_five_and_skips_disabled() -> None:
+def test_registry_builds_the_enabled_ones_and_skips_disabled() -> None:
+    # issue 14: the anomaly analyzer replaces zscore and ema, which are off by default
     assert [a.name for a in build_analyzers(defaults(), "h")] == [
         "threshold",
-        "zscore",
-        "ema",
+        "anomaly",
         "trend",
         "leak",
     ]
-    cfg = defaults("[analyzer.ema]\nenabled = false\n[analyzer.leak]\nenabled = false\n")
-    assert [a.name for a in build_analyzers(cfg, "h")] == ["threshold", "zscore", "trend"]
+    cfg = defaults("[analyzer.zscore]\nenabled = true\n[analyzer.leak]\nenabled = false\n")
+    assert [a.name for a in build_analyzers(cfg, "h")] == [
+        "threshold",
+        "anomaly",
+        "zscore",
+        "trend",
+    ]
 
 
 # --- input validation -------------------------------------------------------------------
@@ -414,7 +419,7 @@ def test_analyzers_built_on_a_full_store_learn_history_without_alerting_on_it() 
     assert {(a.analyzer, a.metric) for a in firing(out)} >= {
         ("threshold", "disk_usage_percent"),
         ("threshold", "cpu_usage_percent"),
-        ("zscore", "cpu_usage_percent"),
+        ("anomaly", "cpu_usage_percent"),
     }
     assert min(a.timestamp for a in out) >= T0 + 2012 * 10
 
