@@ -211,6 +211,43 @@ LIBRARY: Tuple[PatternSpec, ...] = (
         counter="kernel_segfaults_total",
     ),
     PatternSpec(
+        "kernel_bug",
+        Severity.WARN,
+        # a BUG or WARNING prints a dozen lines (the Call Trace below it): one burst, one alert
+        detect=(
+            ("BUG: ", "BUG: "),
+            ("WARNING: CPU: ", "WARNING: CPU: "),
+            ("Call Trace:", "Call Trace:"),
+        ),
+        extract=(
+            r"BUG: (?P<bug>.{1,120})",
+            r"WARNING: CPU: (?P<cpu>\d+) PID: (?P<pid>\d+) at (?P<where>\S{1,120})",
+        ),
+        title="Kernel BUG or WARNING",
+        plural="kernel BUG/WARNING reports",
+        subjects=(": {bug}", " at {where} (pid {pid})"),
+    ),
+    PatternSpec(
+        "gpu_lost",
+        Severity.CRITICAL,
+        # NVIDIA's Xid catalogue: these mean the GPU is gone or its memory is corrupt
+        # (79 fell off the bus, 48/63/64/92/94/95 ECC and row remapping, 74 NVLink,
+        # 119/120 GSP firmware, 62 internal micro-controller halt). Application faults
+        # (13, 31, 43, 45) are the program's problem and page nobody.
+        detect=(
+            (
+                r"NVRM: Xid \([^)]*\): (48|62|63|64|74|79|92|94|95|119|120),",
+                "NVRM: Xid",
+            ),
+        ),
+        extract=(r"NVRM: Xid \((?P<device>[^)]*)\): (?P<xid>\d+),",),
+        key_fields=("device",),
+        title="GPU lost",
+        plural="fatal GPU errors",
+        subjects=(" (Xid {xid}) on {device}",),
+        key_subject=" on {device}",
+    ),
+    PatternSpec(
         "kernel_panic",
         Severity.EMERGENCY,
         detect=(("Kernel panic", "Kernel panic"),),

@@ -163,12 +163,35 @@ POSITIVE = [
         {"process": "node", "pid": "31337"},
     ),
     (
+        "kernel_bug",
+        "BUG: kernel NULL pointer dereference, address: 0000000000000008",
+        {"bug": "kernel NULL pointer dereference, address: 0000000000000008"},
+    ),
+    (
+        "kernel_bug",
+        "WARNING: CPU: 3 PID: 1234 at net/core/dev.c:5501 __netif_receive_skb+0x1c/0x70",
+        {"cpu": "3", "pid": "1234", "where": "net/core/dev.c:5501"},
+    ),
+    ("kernel_bug", "Call Trace:", {}),
+    (
+        "gpu_lost",
+        "NVRM: Xid (PCI:0000:3b:00): 79, pid=1911, GPU has fallen off the bus.",
+        {"device": "PCI:0000:3b:00", "xid": "79"},
+    ),
+    (
+        "gpu_lost",
+        "NVRM: Xid (PCI:0000:af:00): 48, pid=0, An uncorrectable double bit error (DBE)",
+        {"xid": "48"},
+    ),
+    (
         "kernel_panic",
         "Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)",
         {"reason": "VFS: Unable to mount root fs on unknown-block(0,0)"},
     ),
 ]
 NEGATIVE = [
+    "NVRM: Xid (PCI:0000:3b:00): 13, pid=2211, Graphics Exception: ESR 0x504648=0x1",
+    "NVRM: Xid (PCI:0000:3b:00): 31, pid=2211, Ch 00000010, intr 10000000. MMU Fault",
     "EDAC MC: Ver: 3.0.0",
     "MCE: In-kernel MCE decoding enabled.",
     "EDAC ie31200: No ECC support",
