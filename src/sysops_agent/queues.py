@@ -4,7 +4,10 @@ Fresh data matters more than old data for alerting, and a producer (a
 collector thread's hand-off, an analyzer, the log watcher) must never block
 on a slow consumer. :class:`DropOldestQueue` is the one implementation: drops
 are counted (``dropped``, exported as a self-metric) and logged at most once
-per ``warn_interval`` seconds with the count since the last line.
+per ``warn_interval`` seconds (10 minutes) with the count since the last line:
+the first drop is said at once, the drops after it in one line when the interval
+has passed (on the next put or :meth:`report`, which the daemon calls every
+housekeeping tick), never one line per drop.
 
 * the sample queue (collectors -> storage), 10,000 samples;
 * the alert queue (analyzers, log watcher -> alert manager), 1,000 alerts.
@@ -21,6 +24,9 @@ log = logging.getLogger("sysops_agent.queue")
 
 SAMPLE_QUEUE_CAPACITY = 10_000
 ALERT_QUEUE_CAPACITY = 1_000
+#: at most one "Dropped N ..." line per queue this often (issue 12: a 50,000-line log
+#: storm once logged 49,000 warnings)
+DROP_WARN_INTERVAL = 600.0
 
 T = TypeVar("T")
 
@@ -34,7 +40,7 @@ class DropOldestQueue(Generic[T]):
         *,
         monotonic: Callable[[], float],
         what: str = "items",
-        warn_interval: float = 60.0,
+        warn_interval: float = DROP_WARN_INTERVAL,
     ) -> None:
         self.capacity = capacity
         self.what = what
@@ -57,13 +63,17 @@ class DropOldestQueue(Generic[T]):
         if overflow > 0:
             for _ in range(overflow):
                 queue.popleft()
-            self._dropped(overflow)
+            self.dropped += overflow
+            self._unreported += overflow
+        if self._unreported:
+            self.report()
         if queue:
             self._ready.set()
 
-    def _dropped(self, n: int) -> None:
-        self.dropped += n
-        self._unreported += n
+    def report(self) -> None:
+        """Log the drops not said yet, unless a line was logged less than the interval ago."""
+        if not self._unreported:
+            return
         now = self._monotonic()
         if now - self._last_warn >= self._warn_interval:
             log.warning("Dropped %d %s due to backpressure", self._unreported, self.what)
