@@ -284,20 +284,9 @@ class BurstAggregator:
     ) -> Optional[Alert]:
         """Count one occurrence; the alert to send now (the first of a burst) or None."""
         sev = spec.severity if severity is None else severity
-        key_values = tuple(fields.get(k, "") for k in spec.key_fields)
-        storm = self._storms.get(spec.name)
-        if storm is not None:  # O(1): count, remember the key's hash and the last example
-            if storm.count == 0:  # the first of a new window
-                storm.first_mono = mono
-                storm.first = (wall, fields, line, source)
-            storm.count += 1
-            storm.total += 1
-            storm.last_mono = mono
-            storm.last = (wall, fields, line, source)
-            storm.add_key(key_values, self.storm_max_keys)
-            if sev > storm.severity:
-                storm.severity = sev
+        if self._storms and self.fold(spec, fields, line, source, mono, wall, sev):
             return None
+        key_values = tuple(fields.get(k, "") for k in spec.key_fields)
         key = (spec.name, key_values)
         burst = self._bursts.get(key)
         if burst is not None:
@@ -339,6 +328,37 @@ class BurstAggregator:
             analyzer="log",
             labels=make_labels(labels),
         )
+
+    def fold(
+        self,
+        spec: PatternSpec,
+        fields: Dict[str, str],
+        line: str,
+        source: str,
+        mono: float,
+        wall: float,
+        severity: Severity,
+    ) -> bool:
+        """Count one occurrence into its pattern's storm; False when there is no storm.
+
+        O(1): a counter, the key's hash (while fewer than ``storm_max_keys``), the last
+        example (the first one too at the start of a window).
+        """
+        storm = self._storms.get(spec.name)
+        if storm is None:
+            return False
+        example = (wall, fields, line, source)
+        if storm.count == 0:  # the first of a new window
+            storm.first_mono = mono
+            storm.first = example
+        storm.count += 1
+        storm.total += 1
+        storm.last_mono = mono
+        storm.last = example
+        storm.add_key(tuple(fields.get(k, "") for k in spec.key_fields), self.storm_max_keys)
+        if severity > storm.severity:
+            storm.severity = severity
+        return True
 
     def _start_storm(
         self,
@@ -567,20 +587,23 @@ class EventPipeline:
         self.events += 1
         if spec.counter:
             self.counters.inc(spec.counter)
-        labels: Dict[str, str] = dict(spec.labels)
-        labels.update(meta)
-        labels.update(fields)
-        labels.update(pattern=spec.name, source=source, line=hit.line[: self.max_line])
         severity, note = spec.severity, ""
-        if severity is Severity.EMERGENCY and not trusted(source, meta):
+        downgraded = severity is Severity.EMERGENCY and not trusted(source, meta)
+        if downgraded:
             severity, note = (
                 Severity.CRITICAL,
                 " (emergency pattern, unproven source: sent as critical)",
             )
+        wall = self.clock.time()
+        if self.bursts.fold(spec, fields, hit.line, source, mono, wall, severity):
+            return  # a storm: counted, no labels built (O(1) per line)
+        labels: Dict[str, str] = dict(spec.labels)
+        labels.update(meta)
+        labels.update(fields)
+        labels.update(pattern=spec.name, source=source, line=hit.line[: self.max_line])
+        if downgraded:
             labels["downgraded"] = "emergency"
-        alert = self.bursts.add(
-            spec, fields, hit.line, source, labels, mono, self.clock.time(), severity, note
-        )
+        alert = self.bursts.add(spec, fields, hit.line, source, labels, mono, wall, severity, note)
         if alert is not None:
             self.emit_alert(alert)
 
