@@ -15,8 +15,9 @@ from typing import List
 import pytest
 
 from sysops_agent.clock import VirtualClock
-from sysops_agent.logwatch import events
+from sysops_agent.logwatch import events, state
 from sysops_agent.logwatch.config import LogConfig
+from sysops_agent.logwatch.state import save_state
 from sysops_agent.logwatch.watcher import LogWatcher
 from sysops_agent.model import Alert, Sample
 from sysops_agent.queues import ALERT_QUEUE_CAPACITY, DropOldestQueue
@@ -128,3 +129,17 @@ async def test_a_storm_still_running_at_shutdown_is_reported_with_its_count(
     (summary,) = a.take()
     assert summary.value == 500
     assert summary.message.startswith("500 segfaults from 500 processes in 0s (storm),")
+
+
+def test_cannot_save_a_position_is_said_once_per_10_minutes_with_the_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a-file").write_text("")
+    path = str(tmp_path / "a-file" / "files.state")  # fails even as root: not a directory
+    for _ in range(60):  # every 10 s for 10 minutes on a full or read-only disk
+        assert save_state(path, {"offset": 1}) is False
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"cannot save {path}: ")
+    assert "(failed 1 time(s) since the last such line" in warnings[0]
+    assert state._SAVE_WARNINGS[path].pending == 59
