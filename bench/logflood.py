@@ -13,6 +13,9 @@ watcher used in that minute (writing the file is not counted), lines/s it sustai
 and the size of its burst and dedup state next to their caps
 (``events.MAX_BURST_KEYS``, ``events.MAX_FINGERPRINTS``). With the largest windows
 (``--burst-window 3600 --dedup-window 300``) the caps are what bounds the state.
+One new segfaulting process after another is a log storm (``events.STORM_KEYS``):
+by default the pattern goes into storm mode and is counted, no bursts are kept;
+``--no-storms`` turns storm detection off to measure the burst cap.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ async def run(args: argparse.Namespace, workdir: str) -> None:
         emit_alert=on_alert,
         emit_sample=on_sample,
     )
+    if args.no_storms:
+        watcher.pipeline.bursts.storm_keys = 0
     task = asyncio.ensure_future(watcher.run())
     await clock.advance(0)
     await clock.advance(1)
@@ -137,6 +142,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1000, help="one new event per N lines")
     parser.add_argument("--burst-window", type=float, default=30.0)
     parser.add_argument("--dedup-window", type=float, default=10.0)
+    parser.add_argument(
+        "--no-storms", action="store_true", help="storm detection off (measures the burst cap)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="sysops-logflood-") as workdir:
         asyncio.run(run(args, workdir))

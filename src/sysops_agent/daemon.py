@@ -219,6 +219,7 @@ class Daemon:
     async def _housekeeping_loop(self) -> None:
         while True:
             self.record_self_metrics()
+            self.alerts.report()  # drops not said yet (at most one line per 10 minutes)
             self.store.drop_stale(self.clock.time(), STALE_SERIES_SECS)
             await self.clock.sleep(SELF_METRICS_INTERVAL)
 

@@ -41,6 +41,31 @@ async def test_sample_queue_drops_oldest_counts_and_warns_once(
     assert caplog.records[-1].getMessage() == "Dropped 3 samples due to backpressure"
 
 
+async def test_drop_warnings_are_one_line_per_10_minutes_with_the_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    q: DropOldestQueue[int] = DropOldestQueue(1000, monotonic=lambda: now[0], what="alerts")
+    caplog.set_level(logging.WARNING)
+    for i in range(50_000):  # one alert at a time, as the log watcher used to put them
+        q.put(i)
+    assert q.dropped == 49_000
+    assert [r.getMessage() for r in caplog.records] == ["Dropped 1 alerts due to backpressure"]
+    now[0] = 599.0
+    q.report()
+    assert len(caplog.records) == 1
+    now[0] = 600.0
+    q.report()  # the daemon's housekeeping tick: the rest, with the count, in one line
+    assert [r.getMessage() for r in caplog.records][1:] == [
+        "Dropped 48999 alerts due to backpressure"
+    ]
+    now[0] = 5000.0
+    q.report()
+    q.drain()
+    q.put(1)
+    assert len(caplog.records) == 2  # nothing more to say
+
+
 class FakeCollector:
     """A collector whose behaviour the test scripts: values, exceptions or blocking."""
 

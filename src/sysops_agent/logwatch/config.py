@@ -73,7 +73,8 @@ class LogConfig:
         min=1,
         max=3600,
         help="repeats of one event (same pattern and key, e.g. device) within this window "
-        "become one follow-up alert with a count",
+        "become one follow-up alert with a count; a storm (more than 3 new keys of one "
+        "pattern within 10 s) is summarised once per window",
     )
     dedup_window_secs: float = opt(
         10,

@@ -17,6 +17,21 @@ flood goes on, each further window yields one more count, never one alert per
 line; a window without repeats ends the burst, and the next occurrence alerts
 at once again. So a burst costs two notifications, a lone event one.
 
+Storms. Bursts are per key; a storm has many keys: 50,000 segfaults from
+50,000 processes in a fraction of a second would be 50,000 "first
+occurrences", more than the alert queue holds, so the queue would drop the
+*beginning* of the storm. So a pattern whose new keys arrive faster than
+``STORM_KEYS`` within ``STORM_WINDOW`` seconds switches to storm mode *before*
+anything is queued: the first ``STORM_KEYS`` events went out at once (the first
+event of a storm is always delivered at once), every further occurrence of the
+pattern is only counted (O(1): a counter, a bounded set of key hashes, the
+first and last example), and one summary goes out per ``burst_window`` while
+the storm lasts ("50,000 segfaults from 50,000 processes in 0.08s (storm),
+first in app (pid 1) at 06:00:00.001, last in ... at ..."), counting exactly,
+plus one at shutdown. A window without occurrences ends the storm. Every
+occurrence is counted in exactly one summary: the bursts of the keys that
+started the storm are folded into it.
+
 Trust. Only a record the kernel provably wrote (every kmsg record, a journal entry
 with ``_TRANSPORT=kernel``, passed on as ``transport=kernel``) may raise an
 EMERGENCY, the one severity that bypasses the alert rate limiter. An emergency
@@ -34,8 +49,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import time
+from collections import OrderedDict, deque
+from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple
 
 from sysops_agent.clock import Clock
 from sysops_agent.logwatch.patterns import COUNTERS, Hit, PatternSpec, format_subject
@@ -53,8 +69,31 @@ _UNIT = re.compile(r"\.(service|scope|slice|socket|mount|swap|timer)$")
 #: the default 10 s window; beyond that the oldest are dropped early.
 MAX_BURST_KEYS = 1000
 MAX_FINGERPRINTS = 2048
+#: storms (see the module docstring): a pattern whose (STORM_KEYS + 1)-th distinct new key
+#: arrives within STORM_WINDOW seconds of the first goes into storm mode. 3 events of one
+#: kind from 3 different processes/devices in 10 s are already unusual; beyond that they
+#: share a cause, and one count serves better than one alert each. 3 prompt alerts plus
+#: the storm summary fit the default rate-limit burst of 5 (SPEC §6), so the summary is
+#: not itself reduced to "...and N more suppressed" by a channel's rate limiter.
+STORM_KEYS = 3
+STORM_WINDOW = 10.0
+#: distinct keys counted exactly per storm window (a hash each, about 70 KiB when full);
+#: beyond that the summary says "from over 1,024 processes" (the event count stays exact)
+STORM_MAX_KEYS = 1024
+#: how a summary names the distinct keys of a storm, by key field
+KEY_NOUNS = {
+    "process": "processes",
+    "device": "devices",
+    "interface": "interfaces",
+    "mc": "memory controllers",
+}
 #: oom-kill: context lines remembered per source (pid -> cgroup)
 MAX_OOM_CONTEXT = 64
+
+
+def _clock_time(wall: float) -> str:
+    """``06:00:00.123`` (local time, like the syslog files it comes from)."""
+    return time.strftime("%H:%M:%S", time.localtime(wall)) + f".{int(wall * 1000) % 1000:03d}"
 
 
 def unit_of_cgroup(cgroup: str) -> Optional[str]:
@@ -146,6 +185,57 @@ class _Burst:
         self.severity = severity
 
 
+#: one example of a storm: (wall time, fields, line, source)
+_Example = Tuple[float, Dict[str, str], str, str]
+#: a new key that alerted at once: (monotonic time, burst key, example)
+_Recent = Tuple[float, Tuple[str, Tuple[str, ...]], _Example]
+
+
+class _Storm:
+    """One pattern in storm mode: counts of the current window, first and last example."""
+
+    __slots__ = (
+        "count",
+        "first",
+        "first_mono",
+        "keys",
+        "keys_over",
+        "last",
+        "last_mono",
+        "severity",
+        "since",
+        "spec",
+        "total",
+        "window_start",
+        "windows",
+    )
+
+    def __init__(self, spec: PatternSpec, mono: float, first: _Example, severity: Severity):
+        self.spec = spec
+        self.severity = severity
+        self.window_start = mono
+        #: occurrences this window will report; all of the storm so far
+        self.count = 0
+        self.total = 0
+        self.first_mono = mono
+        self.first = first
+        self.last_mono = mono
+        self.last = first
+        #: hashes of the distinct keys seen this window (at most STORM_MAX_KEYS)
+        self.keys: Set[int] = set()
+        self.keys_over = False
+        #: wall time the storm started; windows reported so far
+        self.since = first[0]
+        self.windows = 0
+
+    def add_key(self, key: Tuple[str, ...], limit: int) -> None:
+        keys = self.keys
+        if len(keys) < limit:
+            keys.add(hash(key))
+        elif not self.keys_over and hash(key) not in keys:
+            self.keys_over = True
+
+
 class BurstAggregator:
     """Prompt alert for the first occurrence, one counted follow-up per window of repeats.
 
@@ -166,6 +256,16 @@ class BurstAggregator:
         self._early: List[Alert] = []
         #: bursts closed before their window ended because of the cap
         self.evicted = 0
+        #: 0 turns storm detection off
+        self.storm_keys = STORM_KEYS
+        self.storm_window = STORM_WINDOW
+        self.storm_max_keys = STORM_MAX_KEYS
+        #: per pattern: the last ``storm_keys`` new keys that alerted at once
+        self._recent: Dict[str, Deque[_Recent]] = {}
+        #: patterns in storm mode (at most one per pattern: bounded by the pattern count)
+        self._storms: Dict[str, _Storm] = {}
+        #: storms started since the agent started
+        self.storms_started = 0
 
     def __len__(self) -> int:
         return len(self._bursts)
@@ -184,7 +284,10 @@ class BurstAggregator:
     ) -> Optional[Alert]:
         """Count one occurrence; the alert to send now (the first of a burst) or None."""
         sev = spec.severity if severity is None else severity
-        key = (spec.name, tuple(fields.get(k, "") for k in spec.key_fields))
+        if self._storms and self.fold(spec, fields, line, source, mono, wall, sev):
+            return None
+        key_values = tuple(fields.get(k, "") for k in spec.key_fields)
+        key = (spec.name, key_values)
         burst = self._bursts.get(key)
         if burst is not None:
             if sev > burst.severity:  # a proven occurrence after an unproven one
@@ -197,6 +300,14 @@ class BurstAggregator:
             burst.last_line = line[: self.max_line]
             burst.last_source = source
             return None
+        if spec.key_fields and self.storm_keys > 0:  # too many new keys at once: a storm
+            recent = self._recent.get(spec.name)
+            if recent is None:
+                recent = self._recent[spec.name] = deque(maxlen=self.storm_keys)
+            if len(recent) >= self.storm_keys and mono - recent[0][0] < self.storm_window:
+                self._start_storm(spec, recent, key_values, mono, (wall, fields, line, source), sev)
+                return None
+            recent.append((mono, key, (wall, fields, line, source)))
         while len(self._bursts) >= self.max_keys:
             _, old = self._bursts.popitem(last=False)
             self.evicted += 1
@@ -218,9 +329,96 @@ class BurstAggregator:
             labels=make_labels(labels),
         )
 
+    def fold(
+        self,
+        spec: PatternSpec,
+        fields: Dict[str, str],
+        line: str,
+        source: str,
+        mono: float,
+        wall: float,
+        severity: Severity,
+    ) -> bool:
+        """Count one occurrence into its pattern's storm; False when there is no storm.
+
+        O(1): a counter, the key's hash (while fewer than ``storm_max_keys``), the last
+        example (the first one too at the start of a window).
+        """
+        storm = self._storms.get(spec.name)
+        if storm is None:
+            return False
+        example = (wall, fields, line, source)
+        if storm.count == 0:  # the first of a new window
+            storm.first_mono = mono
+            storm.first = example
+        storm.count += 1
+        storm.total += 1
+        storm.last_mono = mono
+        storm.last = example
+        storm.add_key(tuple(fields.get(k, "") for k in spec.key_fields), self.storm_max_keys)
+        if severity > storm.severity:
+            storm.severity = severity
+        return True
+
+    def _start_storm(
+        self,
+        spec: PatternSpec,
+        recent: Deque[_Recent],
+        key_values: Tuple[str, ...],
+        mono: float,
+        example: _Example,
+        severity: Severity,
+    ) -> None:
+        """Storm mode for ``spec``: the bursts of the keys that alerted at once fold into it."""
+        first_mono, _, first = recent[0]
+        storm = _Storm(spec, first_mono, first, severity)
+        storm.window_start = mono
+        for _, key, _ in recent:
+            burst = self._bursts.pop(key, None)
+            storm.add_key(key[1], self.storm_max_keys)
+            if burst is not None:  # its occurrences not reported yet (prompt one included)
+                storm.count += burst.count
+                if burst.severity > storm.severity:
+                    storm.severity = burst.severity
+        recent.clear()
+        storm.total = storm.count
+        storm.count += 1
+        storm.total += 1
+        storm.last_mono = mono
+        storm.last = example
+        storm.add_key(key_values, self.storm_max_keys)
+        self._storms[spec.name] = storm
+        self.storms_started += 1
+        log.info(
+            "log storm: more than %d %s from distinct sources within %gs; "
+            "counting them, a summary every %gs",
+            self.storm_keys,
+            spec.plural,
+            self.storm_window,
+            self.window,
+        )
+
+    @property
+    def storms(self) -> int:
+        """Patterns in storm mode now."""
+        return len(self._storms)
+
     def flush(self, mono: float, wall: float, force: bool = False) -> List[Alert]:
         """Follow-ups for windows that closed (every window with ``force``, at shutdown)."""
         out, self._early = self._early, []
+        for name, storm in list(self._storms.items()):  # one per pattern at most
+            if not force and mono - storm.window_start < self.window:
+                continue
+            if storm.count > 0:
+                out.append(self._storm_summary(storm, wall))
+            if force or storm.count == 0:  # a quiet window ends the storm
+                del self._storms[name]
+            else:
+                storm.window_start = mono
+                storm.count = 0
+                storm.windows += 1
+                storm.keys = set()
+                storm.keys_over = False
         bursts = self._bursts
         while bursts:
             key, burst = next(iter(bursts.items()))
@@ -237,6 +435,55 @@ class BurstAggregator:
                 burst.count = 0
                 burst.first_window = False
         return out
+
+    def _storm_summary(self, storm: _Storm, wall: float) -> Alert:
+        spec = storm.spec
+        span = max(0.0, storm.last_mono - storm.first_mono)
+        nkeys = len(storm.keys)
+        noun = KEY_NOUNS.get(spec.key_fields[0], "") if len(spec.key_fields) == 1 else ""
+        noun = noun or f"distinct {'/'.join(spec.key_fields)} values"
+        keys = f"over {nkeys:,}" if storm.keys_over else f"{nkeys:,}"
+        first_wall, first_fields, first_line, _ = storm.first
+        last_wall, last_fields, last_line, last_source = storm.last
+        if storm.windows == 0:
+            what = f"{storm.count:,} {spec.plural}"
+            ongoing = " (storm)"
+        else:
+            what = f"{storm.count:,} more {spec.plural}"
+            ongoing = f" (storm since {_clock_time(storm.since)}, {storm.total:,} in total)"
+        message = (
+            f"{what} from {keys} {noun} in {format_duration(span)}{ongoing}, "
+            f"first{self._example(spec, first_fields, first_line)} at {_clock_time(first_wall)}, "
+            f"last{self._example(spec, last_fields, last_line)} at {_clock_time(last_wall)}"
+        )
+        labels = dict(spec.labels)
+        labels.update(
+            pattern=spec.name,
+            source=last_source,
+            count=str(storm.count),
+            total=str(storm.total),
+            storm="true",
+            keys=keys.replace(",", ""),
+            first_line=first_line[: self.max_line],
+            line=last_line[: self.max_line],
+        )
+        return Alert(
+            timestamp=wall,
+            hostname=self.hostname,
+            severity=storm.severity,
+            metric=f"log_{spec.name}",
+            value=float(storm.count),
+            threshold=1.0,
+            message=message,
+            analyzer="log",
+            labels=make_labels(labels),
+            duration=span,
+        )
+
+    @staticmethod
+    def _example(spec: PatternSpec, fields: Dict[str, str], line: str) -> str:
+        """`` in app (pid 1)``: the pattern's subject, or the line's start when it has none."""
+        return format_subject(spec.subjects, fields) or f": {line[:100]}"
 
     def _summary(self, burst: _Burst, wall: float) -> Alert:
         spec = burst.spec
@@ -340,20 +587,23 @@ class EventPipeline:
         self.events += 1
         if spec.counter:
             self.counters.inc(spec.counter)
-        labels: Dict[str, str] = dict(spec.labels)
-        labels.update(meta)
-        labels.update(fields)
-        labels.update(pattern=spec.name, source=source, line=hit.line[: self.max_line])
         severity, note = spec.severity, ""
-        if severity is Severity.EMERGENCY and not trusted(source, meta):
+        downgraded = severity is Severity.EMERGENCY and not trusted(source, meta)
+        if downgraded:
             severity, note = (
                 Severity.CRITICAL,
                 " (emergency pattern, unproven source: sent as critical)",
             )
+        wall = self.clock.time()
+        if self.bursts.fold(spec, fields, hit.line, source, mono, wall, severity):
+            return  # a storm: counted, no labels built (O(1) per line)
+        labels: Dict[str, str] = dict(spec.labels)
+        labels.update(meta)
+        labels.update(fields)
+        labels.update(pattern=spec.name, source=source, line=hit.line[: self.max_line])
+        if downgraded:
             labels["downgraded"] = "emergency"
-        alert = self.bursts.add(
-            spec, fields, hit.line, source, labels, mono, self.clock.time(), severity, note
-        )
+        alert = self.bursts.add(spec, fields, hit.line, source, labels, mono, wall, severity, note)
         if alert is not None:
             self.emit_alert(alert)
 

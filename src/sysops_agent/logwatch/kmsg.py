@@ -30,6 +30,7 @@ from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.patterns import Hit, Matcher, permits
 from sysops_agent.logwatch.source import SourceContext
 from sysops_agent.logwatch.state import load_state, save_state
+from sysops_agent.queues import RateLimitedWarning
 
 log = logging.getLogger("sysops_agent.logwatch")
 
@@ -110,7 +111,12 @@ class KmsgSource:
         self.skipping_existing = False
         self.records = 0
         self.lost = 0
-        self._warned_lost = 0
+        self._lost_warning = RateLimitedWarning(
+            log,
+            "kmsg: {count} records were overwritten before they could be read "
+            "(total {total}; said at most every 10 minutes)",
+            monotonic=clock.monotonic,
+        )
         self.error: Optional[str] = None
         self._done: Optional[asyncio.Future[None]] = None
         self._reader = False
@@ -207,14 +213,9 @@ class KmsgSource:
         if rec.seq <= self.skip_upto:
             return
         if self.last_seq is not None and rec.seq > self.last_seq + 1:
-            self.lost += rec.seq - self.last_seq - 1
-            if self.lost > self._warned_lost:
-                log.warning(
-                    "kmsg: %d records were overwritten before they could be read (total %d)",
-                    rec.seq - self.last_seq - 1,
-                    self.lost,
-                )
-                self._warned_lost = self.lost
+            gap = rec.seq - self.last_seq - 1
+            self.lost += gap
+            self._lost_warning.add(gap, total=self.lost)
         self.last_seq = rec.seq
         if self.skipping_existing:
             return

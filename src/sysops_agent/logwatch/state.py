@@ -7,8 +7,12 @@ import logging
 from typing import Any, Dict, Optional
 
 from sysops_agent.fsutil import read_text, write_atomic
+from sysops_agent.queues import RateLimitedWarning
 
 log = logging.getLogger("sysops_agent.logwatch")
+
+#: per state file (three at most): "cannot save" at most once per 10 minutes, with a count
+_SAVE_WARNINGS: Dict[str, RateLimitedWarning] = {}
 
 
 def load_state(path: str) -> Optional[Dict[str, Any]]:
@@ -33,6 +37,13 @@ def save_state(path: str, data: Dict[str, Any]) -> bool:
     try:
         write_atomic(path, json.dumps(data, sort_keys=True), fsync=True)
     except OSError as e:
-        log.warning("cannot save %s: %s", path, e.strerror or e)
+        warning = _SAVE_WARNINGS.get(path)
+        if warning is None:
+            warning = _SAVE_WARNINGS[path] = RateLimitedWarning(
+                log,
+                "cannot save {path}: {error} (failed {count} time(s) since the last such line; "
+                "said at most every 10 minutes)",
+            )
+        warning.add(1, path=path, error=e.strerror or e)
         return False
     return True

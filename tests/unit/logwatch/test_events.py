@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from sysops_agent.clock import VirtualClock
+from sysops_agent.logwatch import events
 from sysops_agent.logwatch.events import EventPipeline, unit_of_cgroup
 from sysops_agent.logwatch.patterns import Matcher
 from sysops_agent.model import Alert, AlertState, Sample, Severity
@@ -230,6 +231,7 @@ def test_burst_state_is_capped_and_an_evicted_burst_keeps_its_count() -> None:
     clock, sink = VirtualClock(), Sink()
     p = pipeline(clock, sink)
     p.bursts.max_keys = 100
+    p.bursts.storm_keys = 0  # storms off: 100 new devices a second would be one
     occurrences = 0
     for i in range(1000):  # 1,000 distinct devices, each seen twice: 10x the cap
         for n in range(2):
@@ -256,3 +258,77 @@ def test_dedup_state_is_capped() -> None:
     # the newest fingerprints are still there: the same line from another source is a duplicate
     feed(p, IO.format(dev="sda", n=499), "journal")
     assert p.duplicates == 1
+
+
+SEGV = "{name}[{pid}]: segfault at 0 ip 0 sp 0 error 4 in libc.so.6[7f0000+1000]"
+
+
+def test_new_keys_faster_than_the_storm_threshold_are_folded_into_one_count() -> None:
+    clock, sink = VirtualClock(), Sink()
+    p = pipeline(clock, sink)
+    feed(p, SEGV.format(name="app0", pid=1))
+    feed(p, SEGV.format(name="app0", pid=2))  # a repeat of a key that alerted at once
+    for i in range(1, 10):
+        feed(p, SEGV.format(name=f"app{i}", pid=10 + i))
+        clock.set(clock.time() + 1)
+    # the first three keys alerted at once; the fourth within 10 s started the storm
+    assert [dict(a.labels)["process"] for a in sink.alerts] == ["app0", "app1", "app2"]
+    assert p.bursts.storms == 1 and len(p.bursts) == 0  # their bursts were folded into it
+    feed(p, SEGV.format(name="app0", pid=3))  # an old key during the storm: counted there
+    clock.set(clock.time() + 22)
+    p.tick()
+    assert len(sink.alerts) == 3  # 29 s after the storm started (at the fourth key)
+    clock.set(clock.time() + 1)
+    p.tick()
+    summary = sink.alerts[-1]
+    assert len(sink.alerts) == 4, "no separate follow-ups for the keys folded into the storm"
+    assert summary.value == 12  # 2 + 9 + 1: every occurrence, in exactly one summary
+    assert summary.message.startswith("12 segfaults from 10 processes in 9s (storm), first in ")
+    assert dict(summary.labels)["first_line"] == SEGV.format(name="app0", pid=1)
+    # one more summary per window while it lasts, then a quiet window ends it
+    for i in range(30):
+        feed(p, SEGV.format(name=f"more{i}", pid=100 + i))
+        clock.set(clock.time() + 1)
+        p.tick()
+    ongoing = sink.alerts[-1]
+    assert len(sink.alerts) == 5 and ongoing.value == 30
+    assert ongoing.message.startswith("30 more segfaults from 30 processes in 29s (storm since ")
+    assert ", 42 in total), first in more0 (pid 100) at " in ongoing.message
+    clock.set(clock.time() + 31)
+    p.tick()
+    assert len(sink.alerts) == 5 and p.bursts.storms == 0
+    feed(p, SEGV.format(name="later", pid=1000))
+    assert sink.alerts[-1].message.startswith("Segfault in later (pid 1000) [kmsg]")
+
+
+def test_new_keys_slower_than_the_storm_threshold_each_alert_at_once() -> None:
+    clock, sink = VirtualClock(), Sink()
+    p = pipeline(clock, sink)
+    for i in range(20):  # a new process every 4 s: four in 12 s, never four in 10 s
+        feed(p, SEGV.format(name=f"app{i}", pid=i))
+        clock.set(clock.time() + 4)
+        p.tick()
+    assert len(sink.alerts) == 20 and p.bursts.storms == 0
+    assert all(a.value == 1 for a in sink.alerts)
+
+
+def test_storms_are_per_pattern() -> None:
+    clock, sink = VirtualClock(), Sink()
+    p = pipeline(clock, sink)
+    for i in range(100):
+        feed(p, SEGV.format(name=f"app{i}", pid=i))
+    feed(p, IO.format(dev="sdb", n=1))  # another pattern is not part of the segfault storm
+    assert [a.metric for a in sink.alerts] == ["log_segfault"] * 3 + ["log_io_error"]
+
+
+def test_storm_state_is_bounded() -> None:
+    clock, sink = VirtualClock(), Sink()
+    p = pipeline(clock, sink)
+    for i in range(20_000):
+        feed(p, SEGV.format(name=f"app{i}", pid=i))
+    (storm,) = p.bursts._storms.values()
+    assert len(storm.keys) == events.STORM_MAX_KEYS and storm.keys_over
+    assert len(p.bursts) == 0
+    p.tick(force_flush=True)
+    assert sink.alerts[-1].message.startswith("20,000 segfaults from over 1,024 processes")
+    assert p.bursts.storms == 0

@@ -131,3 +131,23 @@ def test_missing_kmsg_turns_the_source_off(
     src = KmsgSource(str(tmp_path / "nope"), tmp_path / "k", Matcher(), Recorder(), VirtualClock())
     asyncio.run(src.run())
     assert "kmsg source off" in caplog.text
+
+
+def test_overwritten_records_are_said_once_per_10_minutes_with_the_count(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = VirtualClock()
+    src = KmsgSource("/nonexistent", tmp_path / "k", Matcher(), Recorder(), clock)
+    seq = 0
+    for _ in range(1000):  # a kernel storm: every other record overwritten, for 1,000 s
+        src._handle(b"6,%d,1,-;nothing to see\n" % seq)
+        seq += 2
+        clock.set(clock.time() + 1)
+    assert src.lost == 999
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "kmsg: 1 records were overwritten before they could be read "
+        "(total 1; said at most every 10 minutes)",
+        "kmsg: 600 records were overwritten before they could be read "
+        "(total 601; said at most every 10 minutes)",
+    ]
