@@ -276,12 +276,8 @@ class DiscordChannel(HttpChannel[DiscordChannelConfig]):
         return str(response.text)
 
     async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
-        if not alerts:
-            return
-        response = await self.request(
-            "POST", self.config.webhook_url, json=self.payload(alerts, mention)
-        )
-        self.check(response)
+        if alerts:
+            await self.post_json(self.config.webhook_url, self.payload(alerts, mention))
 
 
 def create(cfg: DiscordChannelConfig, ctx: ChannelContext) -> DiscordChannel:

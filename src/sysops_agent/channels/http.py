@@ -251,6 +251,10 @@ class HttpChannel(Generic[C]):
             status=status,
         )
 
+    async def post_json(self, url: str, body: Any) -> None:
+        """POST ``body`` as JSON and raise a ChannelError unless the answer is a success."""
+        self.check(await self.request("POST", url, json=body))
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:

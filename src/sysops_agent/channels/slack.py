@@ -201,12 +201,8 @@ class SlackChannel(HttpChannel[SlackChannelConfig]):
         return build_payload(alerts, mention=self.config.mention, with_mention=mention)
 
     async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
-        if not alerts:
-            return
-        response = await self.request(
-            "POST", self.config.webhook_url, json=self.payload(alerts, mention)
-        )
-        self.check(response)
+        if alerts:
+            await self.post_json(self.config.webhook_url, self.payload(alerts, mention))
 
 
 def create(cfg: SlackChannelConfig, ctx: ChannelContext) -> SlackChannel:

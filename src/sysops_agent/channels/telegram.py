@@ -193,10 +193,8 @@ class TelegramChannel(HttpChannel[TelegramChannelConfig]):
         return str(response.text)
 
     async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
-        if not alerts:
-            return
-        response = await self.request("POST", self.url, json=self.payload(alerts))
-        self.check(response)
+        if alerts:
+            await self.post_json(self.url, self.payload(alerts))
 
 
 def create(cfg: TelegramChannelConfig, ctx: ChannelContext) -> TelegramChannel:

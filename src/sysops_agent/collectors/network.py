@@ -125,16 +125,7 @@ class NetworkCollector:
 @dataclass(frozen=True)
 class NetworkConfig:
     #: the metrics this collector emits (check-config warns about rules naming others)
-    METRICS: ClassVar[Tuple[str, ...]] = (
-        "net_rx_bytes_per_second",
-        "net_tx_bytes_per_second",
-        "net_rx_packets_per_second",
-        "net_tx_packets_per_second",
-        "net_rx_errors_per_second",
-        "net_tx_errors_per_second",
-        "net_rx_drops_per_second",
-        "net_tx_drops_per_second",
-    )
+    METRICS: ClassVar[Tuple[str, ...]] = METRICS
 
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(10)
