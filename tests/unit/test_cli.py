@@ -14,6 +14,9 @@ import pytest
 
 from sysops_agent import cli
 
+#: every case runs the CLI in a fresh interpreter
+pytestmark = pytest.mark.slow
+
 
 def agent(*args: str, stdout: int = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -185,6 +185,7 @@ def test_bursty_count_series_without_incident_alerts_at_most_once_a_week() -> No
     no_extra(plain, restarted)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", [10.0, MIN])
 def test_series_without_anomaly_has_at_most_a_tenth_false_alarm_a_day(step: float) -> None:
     days = 14

@@ -15,6 +15,8 @@ import random
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+import pytest
+
 from sysops_agent.analyzers.anomaly import AnomalyAnalyzer
 from sysops_agent.analyzers.registry import build_analyzer
 from sysops_agent.clock import VirtualClock
@@ -91,6 +93,7 @@ def alerts_after(
     return [t for t in fired if restart is None or t >= restart]
 
 
+@pytest.mark.slow
 def test_warm_start_from_sqlite_closes_the_blind_spot_of_a_restart(tmp_path: Path) -> None:
     step = 30.0
     points = series(17, step, seed=11)

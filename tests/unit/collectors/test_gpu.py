@@ -114,6 +114,7 @@ def test_driver_not_answering_gives_nothing_and_is_said(
     assert "couldn't communicate with the NVIDIA driver" in caplog.records[0].getMessage()
 
 
+@pytest.mark.slow
 def test_hung_nvidia_smi_is_killed_after_the_timeout(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -65,6 +65,7 @@ class Agent:
         await asyncio.wait_for(self.task, 5)
 
 
+@pytest.mark.slow
 async def test_a_50000_line_storm_delivers_its_first_event_at_once_and_an_exact_count(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
