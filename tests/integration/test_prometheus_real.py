@@ -36,7 +36,7 @@ def test_prometheus_scrapes_the_running_agent(prometheus_bin: str, tmp_path: Pat
     agent = AgentProcess(["run", "--config", str(config)])
     server = None
     try:
-        agent.wait_stderr(f"Prometheus exporter listening on 127.0.0.1:{port}")
+        agent.wait_stderr(f"Prometheus exporter listening on http://127.0.0.1:{port}")
         server = prom = start_prometheus(prometheus_bin, tmp_path / "prometheus", [target])
 
         def scraped() -> Optional[Dict[str, Dict[str, Any]]]:
@@ -103,7 +103,7 @@ def test_prometheus_parses_hostile_labels_counters_and_drops_stale_series(
     clock = VirtualClock(now)  # the exporter's "now": moved by the test, not waited for
     store.add(now, "process_rss_bytes", 4096.0, make_labels(pid=7, name=hostile))
     store.add(now, "agent_alerts_sent_total", 3.0, make_labels(channel="slack"))
-    # gauges whose names end like OpenMetrics summary parts (_count) still parse
+    # gauges named *_count are exported without it (promtool: _count is for summaries)
     store.add(now, "process_count", 321.0)
     store.add(now, "process_fd_count", 9.0, make_labels(pid=7, name=hostile))
     store.add(now - 10, "net_rx_bytes_per_second", 10.0, make_labels(interface="eth9"))
@@ -126,9 +126,9 @@ def test_prometheus_parses_hostile_labels_counters_and_drops_stale_series(
         assert sample["metric"]["pid"] == "7"
         (sent,) = prom_query(prom, 'sysops_agent_alerts_sent_total{channel="slack"}')
         assert sent["value"][1] == "3"
-        (count,) = prom_query(prom, "sysops_process_count")
+        (count,) = prom_query(prom, "sysops_processes")
         assert count["value"][1] == "321"
-        (fds,) = prom_query(prom, 'sysops_process_fd_count{pid="7"}')
+        (fds,) = prom_query(prom, 'sysops_process_open_fds{pid="7"}')
         assert fds["value"][1] == "9"
         (rx,) = prom_query(prom, "sysops_net_rx_bytes_per_second")
         assert rx["value"][1] == "12"

@@ -1,6 +1,8 @@
 """``[prometheus]``: the optional /metrics endpoint (SPEC §8).
 
-Off by default. When on it binds the loopback address 127.0.0.1:9100; any
+Off by default. When on it binds the loopback address 127.0.0.1:9845 (a port
+node_exporter's 9100 does not collide with; README "Using with Prometheus and
+Alertmanager" says why this one); any
 other address must be allowed explicitly with ``allow_remote = true``
 (:meth:`PrometheusConfig.check` reports it, and the exporter refuses to start).
 """
@@ -30,11 +32,15 @@ def is_loopback_address(address: str) -> bool:
         return False
 
 
+#: not node_exporter's 9100 (issue 15): see the README for the choice
+DEFAULT_PORT = 9845
+
+
 @dataclass(frozen=True)
 class PrometheusConfig:
     enabled: bool = opt(False)
     listen_address: str = opt("127.0.0.1")
-    port: int = opt(9100, min=1, max=65535)
+    port: int = opt(DEFAULT_PORT, min=1, max=65535)
     allow_remote: bool = opt(False, help="required to bind anything but loopback")
     stale_after_secs: float = opt(
         300.0,
@@ -45,6 +51,22 @@ class PrometheusConfig:
     )
     max_processes: int = opt(
         50, min=0, max=10000, help="process_* series exported for at most this many pids (by RSS)"
+    )
+    max_connections: int = opt(
+        16,
+        min=1,
+        max=1000,
+        help="connections served at once; more are reset (a scraper needs one)",
+    )
+    read_timeout_secs: float = opt(
+        5.0,
+        min=0.1,
+        max=300,
+        help="a client that has not sent its request head (or its next one) by then is dropped",
+    )
+    web_config_file: str = opt(
+        "",
+        help="exporter-toolkit web config (TLS, basic_auth_users); needs the exporter-web extra",
     )
 
     def check(self) -> List[Problem]:
@@ -59,4 +81,11 @@ class PrometheusConfig:
                     "this host",
                 )
             )
+        if self.enabled and self.web_config_file:
+            from sysops_agent.exporters.webconfig import WebConfigError, load_web_config
+
+            try:
+                load_web_config(self.web_config_file)
+            except WebConfigError as e:
+                problems.append(Problem("prometheus.web_config_file", str(e)))
         return problems
