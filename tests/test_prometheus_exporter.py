@@ -120,7 +120,7 @@ def test_stale_series_are_not_exported() -> None:
     store.add(NOW - 100, "uptime_seconds", 5.0)
     store.add(NOW - 400, "fd_max", 5.0)
     text = render(StoreCollector(store, hostname="h", clock=VirtualClock(NOW))).decode()
-    assert 'interface="eth0"' in text
+    assert 'device="eth0"' in text  # node_exporter's label name
     assert "gone0" not in text
     assert "sysops_uptime_seconds 5" in text
     assert "sysops_fd_max" not in text

@@ -154,9 +154,13 @@ class Daemon:
     def _start_exporter(self) -> None:
         if not self.config.prometheus.enabled:
             return
+        from sysops_agent.exporters.counters import KernelCounters
         from sysops_agent.exporters.prometheus import PrometheusExporter
 
-        exporter = PrometheusExporter(self.config.prometheus, self.store, hostname=self.hostname)
+        counters = KernelCounters(self._procfs(), self.config.collector)
+        exporter = PrometheusExporter(
+            self.config.prometheus, self.store, hostname=self.hostname, counters=counters.families
+        )
         try:
             exporter.start()
         except (ValueError, OSError) as e:

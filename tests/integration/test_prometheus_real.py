@@ -147,3 +147,65 @@ def test_prometheus_parses_hostile_labels_counters_and_drops_stale_series(
         if server is not None:
             server.stop()
         exporter.stop()
+
+
+NETDEV = """Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+  eth0: {rx}    2000    0    0    0     0          0         0   300000    1500    0    0    0     0       0          0
+"""
+
+
+def test_prometheus_rate_over_our_raw_counters(prometheus_bin: str, tmp_path: Path) -> None:
+    """rate()/increase() over a window Prometheus chooses: needs raw counters (issue 15)."""
+    import threading
+
+    proc = minimal_procfs(tmp_path)
+    (proc / "net").mkdir()
+    (proc / "net" / "dev").write_text(NETDEV.format(rx=1_000_000))
+    port = free_port()
+    target = f"127.0.0.1:{port}"
+    config = agent_config(tmp_path, proc, extra=f"[prometheus]\nenabled = true\nport = {port}\n")
+    config.write_text(
+        config.read_text().replace(
+            "[collector.network]\nenabled = false", "[collector.network]\ninterval_secs = 1"
+        )
+    )
+    agent = AgentProcess(["run", "--config", str(config)])
+    stop = threading.Event()
+
+    def traffic() -> None:  # 10,000 bytes every 0.5 s: 20 kB/s
+        rx = 1_000_000
+        while not stop.wait(0.5):
+            rx += 10_000
+            tmp = proc / "net" / ".dev.tmp"
+            tmp.write_text(NETDEV.format(rx=rx))
+            tmp.replace(proc / "net" / "dev")
+
+    writer = threading.Thread(target=traffic, daemon=True)
+    server = None
+    try:
+        agent.wait_stderr(f"Prometheus exporter listening on http://{target}")
+        writer.start()
+        server = prom = start_prometheus(prometheus_bin, tmp_path / "prometheus", [target])
+
+        def rate() -> Optional[float]:
+            query = 'rate(sysops_network_receive_bytes_total{job="sysops",device="eth0"}[5s])'
+            results = prom_query(prom, query)
+            value = float(results[0]["value"][1]) if results else 0.0
+            # 20 kB/s once the 5 s window holds only steady traffic
+            return value if 15_000 <= value <= 25_000 else None
+
+        poll("rate() over our raw counter to read the 20 kB/s written", rate, timeout=30)
+        meta = get_json(prom.url + "/api/v1/metadata")["data"]
+        family = meta.get("sysops_network_receive_bytes_total") or meta.get(
+            "sysops_network_receive_bytes", []
+        )
+        assert {m["type"] for m in family} == {"counter"}
+        (rates,) = prom_query(prom, 'sysops_net_rx_bytes_per_second{job="sysops"}')
+        assert rates["metric"]["device"] == "eth0"  # node_exporter's label name on the rates too
+    finally:
+        stop.set()
+        if server is not None:
+            server.stop()
+        code = agent.stop()
+    assert code == 0, "".join(agent.stderr)

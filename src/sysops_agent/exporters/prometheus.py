@@ -51,7 +51,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 from sysops_agent import __version__
 from sysops_agent.clock import Clock, SystemClock
@@ -90,6 +90,10 @@ class ExportedName:
     #: multiply the stored value by this
     scale: float
     help: str
+
+
+#: our label -> node_exporter's name for the same thing
+RENAMED_LABELS: Dict[str, str] = {"interface": "device", "core": "cpu"}
 
 
 def _sanitize(name: str) -> str:
@@ -238,7 +242,7 @@ class StoreCollector:
                 )
             elif family.kind != exported.kind:
                 continue  # two of our names collide on one exported name of another type
-            labels = tuple(sorted((label_name(k), v) for k, v in key.labels))
+            labels = tuple(sorted((label_name(RENAMED_LABELS.get(k, k)), v) for k, v in key.labels))
             family.samples.append((exported.name, labels, buf.last_value * exported.scale))
         info = Family(PREFIX + "agent_info", "SysOps Agent version and hostname", GAUGE)
         info.samples.append(
@@ -257,8 +261,11 @@ class PrometheusExporter:
         *,
         hostname: str,
         clock: Optional[Clock] = None,
+        counters: Optional[Callable[[], List[Family]]] = None,
     ) -> None:
         self.config = config
+        #: more families at each scrape (the raw kernel counters, :mod:`.counters`)
+        self.counters = counters
         self.collector = StoreCollector(
             store,
             hostname=hostname,
@@ -298,7 +305,7 @@ class PrometheusExporter:
 
             web = load_web_config(self.config.web_config_file)
         server = ExporterServer(
-            lambda: exposition(self.collector.collect()),
+            self.render,
             address,
             self.config.port,
             max_connections=self.config.max_connections,
@@ -317,6 +324,13 @@ class PrometheusExporter:
         self.server = server
         scheme = "https" if web is not None and web.tls else "http"
         log.info("Prometheus exporter listening on %s://%s:%d/metrics", scheme, address, self.port)
+
+    def render(self) -> bytes:
+        """One scrape's exposition: the store's latest values, then the raw counters."""
+        families = self.collector.collect()
+        if self.counters is not None:
+            families.extend(self.counters())
+        return exposition(families)
 
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent)."""
