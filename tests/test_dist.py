@@ -24,7 +24,6 @@ VENDORED = [
     "certifi",
     "idna",
     "aiosmtplib",
-    "prometheus_client",
     "tomli",
     "exceptiongroup",
 ]
@@ -105,7 +104,7 @@ def test_check_config_reads_toml_and_every_dependency_imports(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     code = (
         f"import sys; sys.path.insert(0, {str(pyz)!r}); "
-        "import httpx, httpcore, anyio, h11, certifi, idna, aiosmtplib, prometheus_client; "
+        "import httpx, httpcore, anyio, h11, certifi, idna, aiosmtplib; "
         "import sysops_agent.config, sysops_agent.daemon; "
         "print(httpx.__file__)"
     )
