@@ -197,3 +197,35 @@ def test_promtool_check_metrics_is_clean() -> None:
     )
     out = (result.stdout + result.stderr).decode()
     assert result.returncode == 0 and out.strip() == "", out
+
+
+def test_static_agent_labels_on_every_series(procfs: ProcFS) -> None:
+    loaded = load_config(text='[agent]\nlabels = { env = "prod", team = "db" }\n', env={})
+    assert loaded.problems == []
+    labels = loaded.config.agent.labels
+    store = Store()
+    now = 1_700_000_000.0
+    store.add(now, "memory_usage_percent", 50.0)
+    store.add(now, "disk_usage_percent", 5.0, make_labels(mountpoint="/", env="own"))
+    exporter = PrometheusExporter(
+        PrometheusConfig(),
+        store,
+        hostname="h",
+        clock=VirtualClock(now),
+        counters=counters(procfs).families,
+        labels=labels,
+    )
+    fams = families(exporter.render())
+    for fam in fams.values():
+        for s in fam.samples:
+            assert s.labels["team"] == "db", (fam.name, s)
+    (disk,) = fams["sysops_disk_usage_ratio"].samples
+    assert disk.labels["env"] == "own"  # a series' own label wins
+    assert fams["sysops_agent_info"].samples[0].labels["env"] == "prod"
+
+
+def test_invalid_static_label_names_are_config_problems() -> None:
+    text = '[agent]\nlabels = { "bad-name" = "x", __x = "y", ok = "z" }\n'
+    problems = load_config(text=text, env={}).problems
+    assert [p.path for p in problems] == ["agent.labels"]
+    assert "bad-name" in problems[0].message and "__x" in problems[0].message

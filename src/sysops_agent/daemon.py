@@ -117,7 +117,9 @@ class Daemon:
     def _start_manager(self) -> None:
         from sysops_agent.channels.registry import build_alert_manager
 
-        self.manager = build_alert_manager(self.config.alerting, self.clock, self.redactor)
+        self.manager = build_alert_manager(
+            self.config.alerting, self.clock, self.redactor, self.config.agent.labels
+        )
         self._manager_task = asyncio.ensure_future(self.manager.run())
 
     def _data_dir(self) -> str:
@@ -159,7 +161,11 @@ class Daemon:
 
         counters = KernelCounters(self._procfs(), self.config.collector)
         exporter = PrometheusExporter(
-            self.config.prometheus, self.store, hostname=self.hostname, counters=counters.families
+            self.config.prometheus,
+            self.store,
+            hostname=self.hostname,
+            counters=counters.families,
+            labels=self.config.agent.labels,
         )
         try:
             exporter.start()

@@ -51,7 +51,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from sysops_agent import __version__
 from sysops_agent.clock import Clock, SystemClock
@@ -214,9 +214,14 @@ class StoreCollector:
         clock: Optional[Clock] = None,
         stale_after_secs: float = 300.0,
         max_processes: int = 50,
+        labels: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.store = store
         self.hostname = hostname
+        #: ``[agent] labels``: on every series (a series' own label of the same name wins)
+        self.labels: Tuple[Tuple[str, str], ...] = tuple(
+            sorted((label_name(k), v) for k, v in (labels or {}).items())
+        )
         self.clock: Clock = clock or SystemClock()
         self.stale_after_secs = stale_after_secs
         self.max_processes = max_processes
@@ -242,12 +247,14 @@ class StoreCollector:
                 )
             elif family.kind != exported.kind:
                 continue  # two of our names collide on one exported name of another type
-            labels = tuple(sorted((label_name(RENAMED_LABELS.get(k, k)), v) for k, v in key.labels))
+            own = {label_name(RENAMED_LABELS.get(k, k)): v for k, v in key.labels}
+            if self.labels:
+                own = {**dict(self.labels), **own}
+            labels = tuple(sorted(own.items()))
             family.samples.append((exported.name, labels, buf.last_value * exported.scale))
         info = Family(PREFIX + "agent_info", "SysOps Agent version and hostname", GAUGE)
-        info.samples.append(
-            (info.name, (("hostname", self.hostname), ("version", __version__)), 1.0)
-        )
+        info_labels = {**dict(self.labels), "hostname": self.hostname, "version": __version__}
+        info.samples.append((info.name, tuple(sorted(info_labels.items())), 1.0))
         return [info, *families.values()]
 
 
@@ -262,6 +269,7 @@ class PrometheusExporter:
         hostname: str,
         clock: Optional[Clock] = None,
         counters: Optional[Callable[[], List[Family]]] = None,
+        labels: Optional[Mapping[str, str]] = None,
     ) -> None:
         self.config = config
         #: more families at each scrape (the raw kernel counters, :mod:`.counters`)
@@ -272,6 +280,7 @@ class PrometheusExporter:
             clock=clock,
             stale_after_secs=config.stale_after_secs,
             max_processes=config.max_processes,
+            labels=labels,
         )
         self.server: Optional[ExporterServer] = None
 
@@ -329,7 +338,14 @@ class PrometheusExporter:
         """One scrape's exposition: the store's latest values, then the raw counters."""
         families = self.collector.collect()
         if self.counters is not None:
-            families.extend(self.counters())
+            static = self.collector.labels
+            for fam in self.counters():
+                if static:
+                    fam.samples = [
+                        (n, tuple(sorted({**dict(static), **dict(lb)}.items())), v)
+                        for n, lb, v in fam.samples
+                    ]
+                families.append(fam)
         return exposition(families)
 
     def stop(self) -> None:
