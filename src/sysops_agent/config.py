@@ -33,7 +33,7 @@ from sysops_agent.analyzers.registry import AnalyzerConfig
 from sysops_agent.analyzers.threshold import ThresholdRule, default_thresholds
 from sysops_agent.channels.registry import CHANNELS, AlertingConfig
 from sysops_agent.collectors.registry import COLLECTORS
-from sysops_agent.exporters.config import PrometheusConfig
+from sysops_agent.exporters.config import PrometheusConfig, RemoteWriteConfig
 from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.plugins import project, section_problems, sections_class
 from sysops_agent.schema import Builder, Problem, opt
@@ -92,6 +92,7 @@ class Config:
     storage: StorageConfig = opt(factory=StorageConfig)
     alerting: AlertingConfig = opt(factory=AlertingConfig)
     prometheus: PrometheusConfig = opt(factory=PrometheusConfig)
+    remote_write: RemoteWriteConfig = opt(factory=RemoteWriteConfig)
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ def _cross_checks(config: Config) -> List[Problem]:
         )
     )
     problems.extend(config.prometheus.check())
+    problems.extend(config.remote_write.check())
     problems.extend(config.collector.log.check())
     problems.extend(_label_names_problems(config.agent.labels))
     return problems

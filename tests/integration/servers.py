@@ -18,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, Callable, List, Optional, Sequence, TypeVar
 
 import pytest
 
@@ -139,7 +139,9 @@ def start_ready(name: str, workdir: Path, argv: Callable[[int], List[str]]) -> S
     return server
 
 
-def start_prometheus(binary: str, workdir: Path, targets: List[str]) -> Server:
+def start_prometheus(
+    binary: str, workdir: Path, targets: List[str], extra_args: Sequence[str] = ()
+) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     config.write_text(
@@ -160,6 +162,7 @@ def start_prometheus(binary: str, workdir: Path, targets: List[str]) -> Server:
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
+            *extra_args,
         ],
     )
 

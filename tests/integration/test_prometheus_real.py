@@ -209,3 +209,55 @@ def test_prometheus_rate_over_our_raw_counters(prometheus_bin: str, tmp_path: Pa
             server.stop()
         code = agent.stop()
     assert code == 0, "".join(agent.stderr)
+
+
+def test_remote_write_into_the_real_prometheus(prometheus_bin: str, tmp_path: Path) -> None:
+    """[remote_write] pushes to Prometheus' own receiver; PromQL returns our series (issue 15)."""
+    prom = start_prometheus(
+        prometheus_bin,
+        tmp_path / "prometheus",
+        [],
+        extra_args=["--web.enable-remote-write-receiver"],
+    )
+    proc = minimal_procfs(tmp_path, used_percent=25.0)
+    extra = (
+        "[remote_write]\nenabled = true\n"
+        f'url = "{prom.url}/api/v1/write"\ninterval_secs = 1\n'
+        'external_labels = { cluster = "it-1" }\n'
+    )
+    config = agent_config(tmp_path, proc, extra=extra)
+    config.write_text(
+        config.read_text().replace(
+            '[agent]\nhostname = "test-host"',
+            '[agent]\nhostname = "test-host"\nlabels = { env = "prod" }',
+        )
+    )
+    agent = AgentProcess(["run", "--config", str(config)])
+    try:
+        agent.wait_stderr("remote_write: pushing to")
+
+        def pushed() -> Optional[Dict[str, Any]]:
+            results = prom_query(prom, 'sysops_memory_usage_ratio{cluster="it-1"}')
+            return results[0] if results else None
+
+        found = poll("our pushed series in PromQL", pushed, timeout=30)
+        labels = found["metric"]
+        assert (labels["instance"], labels["job"], labels["env"]) == (
+            "test-host",
+            "sysops-agent",
+            "prod",
+        )
+        assert float(found["value"][1]) == pytest.approx(0.25, abs=0.001)
+        # several points per series arrive (one per collection), not only the latest
+        (count,) = prom_query(prom, 'count_over_time(sysops_load_avg_1m{cluster="it-1"}[1m])')
+
+        def several() -> Optional[bool]:
+            (c,) = prom_query(prom, 'count_over_time(sysops_load_avg_1m{cluster="it-1"}[1m])')
+            return True if float(c["value"][1]) >= 3 else None
+
+        poll("several pushed points", several, timeout=30)
+        assert float(count["value"][1]) >= 1
+    finally:
+        code = agent.stop()
+        prom.stop()
+    assert code == 0, "".join(agent.stderr)

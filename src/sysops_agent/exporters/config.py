@@ -1,4 +1,4 @@
-"""``[prometheus]``: the optional /metrics endpoint (SPEC §8).
+"""``[prometheus]``: the optional /metrics endpoint (SPEC §8); ``[remote_write]``: the push.
 
 Off by default. When on it binds the loopback address 127.0.0.1:9845 (a port
 node_exporter's 9100 does not collide with; README "Using with Prometheus and
@@ -10,7 +10,7 @@ other address must be allowed explicitly with ``allow_remote = true``
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import Dict, List
 
 from sysops_agent.schema import Problem, opt
 
@@ -88,4 +88,37 @@ class PrometheusConfig:
                 load_web_config(self.web_config_file)
             except WebConfigError as e:
                 problems.append(Problem("prometheus.web_config_file", str(e)))
+        return problems
+
+
+@dataclass(frozen=True)
+class RemoteWriteConfig:
+    enabled: bool = opt(False)
+    url: str = opt("", help="e.g. http://prometheus:9090/api/v1/write")
+    interval_secs: float = opt(30.0, min=1, max=3600, help="push this often")
+    max_samples_per_send: int = opt(2000, min=1, max=100000)
+    max_queued_samples: int = opt(
+        200000, min=100, max=10_000_000, help="beyond this the oldest are dropped (counted)"
+    )
+    timeout_secs: float = opt(10.0, min=1, max=120)
+    external_labels: Dict[str, str] = opt(factory=dict, help="added to every series")
+    basic_auth_username: str = opt("")
+    basic_auth_password: str = opt("", secret=True)
+    basic_auth_password_file: str = opt("")
+    bearer_token: str = opt("", secret=True)
+    bearer_token_file: str = opt("")
+    ca_file: str = opt("", help="CA bundle to verify an https endpoint; empty = system store")
+
+    def check(self) -> List[Problem]:
+        if not self.enabled:
+            return []
+        problems: List[Problem] = []
+        if not self.url.startswith(("http://", "https://")):
+            problems.append(Problem("remote_write.url", "an http:// or https:// URL is required"))
+        if (self.bearer_token or self.bearer_token_file) and self.basic_auth_username:
+            problems.append(
+                Problem(
+                    "remote_write.bearer_token", "basic auth and a bearer token exclude each other"
+                )
+            )
         return problems
