@@ -98,7 +98,7 @@ class RemoteWriteConfig:
     interval_secs: float = opt(30.0, min=1, max=3600, help="push this often")
     max_samples_per_send: int = opt(2000, min=1, max=100000)
     max_queued_samples: int = opt(
-        200000, min=100, max=10_000_000, help="beyond this the oldest are dropped (counted)"
+        50000, min=100, max=10_000_000, help="beyond this the oldest are dropped (counted)"
     )
     timeout_secs: float = opt(10.0, min=1, max=120)
     external_labels: Dict[str, str] = opt(factory=dict, help="added to every series")
