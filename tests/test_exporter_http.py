@@ -333,3 +333,26 @@ def test_tls_and_basic_auth(tmp_path: Path) -> None:
             request(port, headers=basic("prometheus", PASSWORD))
     finally:
         exporter.stop()
+
+
+def test_refused_and_timed_out_connections_are_exported() -> None:
+    exporter = PrometheusExporter(
+        PrometheusConfig(enabled=True, port=0, max_connections=1, read_timeout_secs=0.3),
+        Store(),
+        hostname="h",
+    )
+    exporter.start()
+    try:
+        port = exporter.port
+        assert port
+        with socket.create_connection(("127.0.0.1", port)) as idle:
+            time.sleep(0.1)
+            with socket.create_connection(("127.0.0.1", port)) as extra:
+                assert wait_closed_by_peer(extra, within=2)  # the cap: reset at once
+            assert wait_closed_by_peer(idle, within=3)  # the read timeout
+        time.sleep(0.1)
+        body = request(port)[2].decode()
+    finally:
+        exporter.stop()
+    assert "sysops_agent_exporter_connections_refused_total 1" in body.splitlines()
+    assert "sysops_agent_exporter_connections_timed_out_total 1" in body.splitlines()

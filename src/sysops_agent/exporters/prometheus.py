@@ -59,7 +59,7 @@ from sysops_agent.exporters.config import PrometheusConfig, is_loopback_address
 from sysops_agent.model import Labels, SeriesKey
 from sysops_agent.storage.ringbuffer import RingBuffer
 from sysops_agent.storage.store import Store
-from sysops_agent.units import GAUGE, unit_of
+from sysops_agent.units import COUNTER, GAUGE, unit_of
 
 if TYPE_CHECKING:
     from sysops_agent.exporters.http import ExporterServer
@@ -334,9 +334,33 @@ class PrometheusExporter:
         scheme = "https" if web is not None and web.tls else "http"
         log.info("Prometheus exporter listening on %s://%s:%d/metrics", scheme, address, self.port)
 
+    def server_families(self) -> List[Family]:
+        """The HTTP server's own counters: a flood or a slowloris shows on the dashboard."""
+        server = self.server
+        if server is None:
+            return []
+        out = []
+        for name, what, value in (
+            (
+                "agent_exporter_connections_refused_total",
+                "connections reset: cap reached",
+                server.refused,
+            ),
+            (
+                "agent_exporter_connections_timed_out_total",
+                "connections dropped: too slow",
+                server.timed_out,
+            ),
+        ):
+            fam = Family(PREFIX + name, f"SysOps Agent: /metrics {what}", COUNTER)
+            fam.samples.append((fam.name, self.collector.labels, float(value)))
+            out.append(fam)
+        return out
+
     def render(self) -> bytes:
-        """One scrape's exposition: the store's latest values, then the raw counters."""
+        """One scrape's exposition: the store's latest values, the server's counters, the raw counters."""
         families = self.collector.collect()
+        families.extend(self.server_families())
         if self.counters is not None:
             static = self.collector.labels
             for fam in self.counters():
