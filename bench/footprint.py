@@ -1,7 +1,8 @@
 """The performance budget, measured side by side (issue 7, SPEC §10). Prints one table.
 
     .venv/bin/python bench/footprint.py [--window 300] [--procs 1068] [--cycles 30]
-                                        [--parts agent,full,full-noise,cycle] [--profile]
+                                        [--parts agent,exporter,fleet,full,full-noise,cycle]
+                                        [--profile]
 
 Three measurements in one run, all against this machine's live /proc:
 
@@ -11,6 +12,12 @@ Three measurements in one run, all against this machine's live /proc:
            channel) in a subprocess. After a warm-up, its RSS is sampled every
            second and its CPU time (utime + stime, its children included) is
            read at both ends of ``--window`` seconds: % of one core.
+``exporter`` The same agent with ``[prometheus] enabled = true``, scraped
+           every 10 s by this script (as Prometheus would), measured the same
+           way: the exporter's cost is this row minus ``agent``.
+``fleet``  Issue 15's fleet configuration: ``/metrics`` scraped, the
+           Alertmanager channel and remote_write (every 10 s) on, both sending
+           to a loopback sink in this process (budget: 30 MB RSS).
 ``full``   The same agent with every ring buffer full: ``bench/full_agent.py``
            (which imports nothing but what ``sysops-agent run`` imports)
            starts the daemon in a subprocess and, before the collectors
@@ -210,6 +217,94 @@ def run_full(window: float, workdir: Path, values: str = "wave") -> Footprint:
     return measure(cmd, b"bench: store preloaded", 300, label, window, workdir)
 
 
+def _sink() -> Tuple[str, Callable[[], None]]:
+    """A loopback HTTP server answering every POST with 200 (Alertmanager / remote-write stand-in)."""
+    import http.server
+    import threading
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server.shutdown
+
+
+def run_exporter(
+    window: float, workdir: Path, scrape_every: float = 10.0, fleet: bool = False
+) -> Footprint:
+    """The bundled config with ``/metrics`` on, scraped every ``scrape_every`` s by this process.
+
+    ``fleet``: also the Alertmanager channel and remote_write (every 10 s), both to
+    a loopback sink: issue 15's fleet configuration.
+    """
+    import socket
+    import threading
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = BUNDLED_CONFIG.read_text().replace(
+        "enabled = false\nlisten_address", "enabled = true\nlisten_address", 1
+    )
+    text = text.replace("port = 9845", f"port = {port}", 1)
+    stop_sink: Optional[Callable[[], None]] = None
+    if fleet:
+        sink, stop_sink = _sink()
+        text = text.replace(
+            '# Base URL of the Alertmanager, e.g. "http://127.0.0.1:9093".\nurl = ""',
+            f'# Base URL of the Alertmanager, e.g. "http://127.0.0.1:9093".\nurl = "{sink}"',
+            1,
+        )
+        rw = text.index("[remote_write]\n")
+        text = text[:rw] + text[rw:].replace("enabled = false", "enabled = true", 1)
+        text = text.replace('url = ""\n# Push the points', f'url = "{sink}/api/v1/write"\n#', 1)
+        text = text.replace(
+            "interval_secs = 30\nmax_samples_per_send",
+            "interval_secs = 10\nmax_samples_per_send",
+            1,
+        )
+        marker = "# Push alerts to a Prometheus Alertmanager (API v2, POST /api/v2/alerts)."
+        i = text.index(marker)
+        j = text.index("enabled = false", i)
+        text = text[:j] + "enabled = true" + text[j + len("enabled = false") :]
+    config = workdir / "agent.toml"
+    config.write_text(text)
+    config.chmod(0o600)
+    done = threading.Event()
+    scrapes: List[float] = []
+
+    def scraper() -> None:
+        while not done.wait(scrape_every):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    scrapes.append(len(r.read()))
+            except OSError as e:
+                print(f"warning: scrape failed: {e}", file=sys.stderr)
+
+    thread = threading.Thread(target=scraper, daemon=True)
+    thread.start()
+    cmd = [sys.executable, "-m", "sysops_agent", "run", "--config", str(config)]
+    label = f"agent, /metrics on, scraped every {scrape_every:g} s"
+    if fleet:
+        label = "fleet: /metrics + Alertmanager + remote_write"
+    try:
+        return measure(cmd, b"collectors: ", 60, label, window, workdir)
+    finally:
+        done.set()
+        if stop_sink is not None:
+            stop_sink()
+        if scrapes:
+            print(f"{len(scrapes)} scrapes of {statistics.median(scrapes) / 1024:.1f} KiB")
+
+
 def agent_env() -> Dict[str, str]:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
@@ -382,7 +477,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--window", type=float, default=300.0, help="agent CPU window (s)")
     parser.add_argument("--procs", type=int, default=1068, help="process count, second case")
     parser.add_argument("--cycles", type=int, default=30, help="timed collection cycles")
-    parser.add_argument("--parts", default="agent,full,full-noise,cycle", help="which measurements")
+    parser.add_argument(
+        "--parts", default="agent,exporter,fleet,full,full-noise,cycle", help="which measurements"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile our cycle")
     args = parser.parse_args(argv)
     parts = set(args.parts.split(","))
@@ -396,6 +493,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             workdir = Path(tmp) / "agent"
             workdir.mkdir()
             fps.append(run_agent(args.window, workdir))
+        if "exporter" in parts:
+            workdir = Path(tmp) / "exporter"
+            workdir.mkdir()
+            fps.append(run_exporter(args.window, workdir))
+        if "fleet" in parts:
+            workdir = Path(tmp) / "fleet"
+            workdir.mkdir()
+            fps.append(run_exporter(args.window, workdir, fleet=True))
         for part, values in (("full", "wave"), ("full-noise", "noise")):
             if part in parts:
                 workdir = Path(tmp) / part

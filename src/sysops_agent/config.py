@@ -33,7 +33,7 @@ from sysops_agent.analyzers.registry import AnalyzerConfig
 from sysops_agent.analyzers.threshold import ThresholdRule, default_thresholds
 from sysops_agent.channels.registry import CHANNELS, AlertingConfig
 from sysops_agent.collectors.registry import COLLECTORS
-from sysops_agent.exporters.config import PrometheusConfig
+from sysops_agent.exporters.config import PrometheusConfig, RemoteWriteConfig
 from sysops_agent.logwatch.registry import LogWatchConfig
 from sysops_agent.plugins import project, section_problems, sections_class
 from sysops_agent.schema import Builder, Problem, opt
@@ -47,6 +47,17 @@ else:  # pragma: no cover - exercised on 3.9/3.10
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
+def _label_names_problems(labels: Dict[str, str]) -> List[Problem]:
+    """``[agent] labels`` names must be Prometheus label names, without the reserved ``__``."""
+    import re
+
+    bad = [k for k in labels if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", k) or k[:2] == "__"]
+    if not bad:
+        return []
+    names = ", ".join(repr(k) for k in bad)
+    return [Problem("agent.labels", f"not valid label names: {names} ([a-zA-Z_][a-zA-Z0-9_]*)")]
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     hostname: str = opt("", help="name used in alerts; empty = the system hostname")
@@ -57,6 +68,10 @@ class AgentConfig:
     proc_root: str = opt("/proc")
     sys_root: str = opt("/sys")
     etc_root: str = opt("/etc", help="where os-release lives (tests point it elsewhere)")
+    labels: Dict[str, str] = opt(
+        factory=dict,
+        help="static labels (env, team, cluster) on every exported series and Alertmanager alert",
+    )
 
 
 #: ``[collector]``: one section per registered collector, then ``[collector.log]``
@@ -77,6 +92,7 @@ class Config:
     storage: StorageConfig = opt(factory=StorageConfig)
     alerting: AlertingConfig = opt(factory=AlertingConfig)
     prometheus: PrometheusConfig = opt(factory=PrometheusConfig)
+    remote_write: RemoteWriteConfig = opt(factory=RemoteWriteConfig)
 
 
 @dataclass(frozen=True)
@@ -287,7 +303,9 @@ def _cross_checks(config: Config) -> List[Problem]:
         )
     )
     problems.extend(config.prometheus.check())
+    problems.extend(config.remote_write.check())
     problems.extend(config.collector.log.check())
+    problems.extend(_label_names_problems(config.agent.labels))
     return problems
 
 

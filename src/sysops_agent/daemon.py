@@ -17,6 +17,7 @@ otherwise the old configuration stays in force and a warning is logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -41,6 +42,7 @@ from sysops_agent.storage.store import Store
 if TYPE_CHECKING:
     from sysops_agent.alerting.manager import AlertManager
     from sysops_agent.exporters.prometheus import PrometheusExporter
+    from sysops_agent.exporters.remote_write import RemoteWriter
     from sysops_agent.logwatch.watcher import LogWatcher
     from sysops_agent.storage.sqlite_history import SqliteHistory
 
@@ -80,6 +82,7 @@ class Daemon:
         self.log_watcher: Optional[LogWatcher] = None
         self.sqlite: Optional[SqliteHistory] = None
         self.exporter: Optional[PrometheusExporter] = None
+        self.remote_writer: Optional[RemoteWriter] = None
         self.pidfile: Optional[PidFile] = None
         self._stopping = asyncio.Event()
         self._reload_requested = asyncio.Event()
@@ -126,7 +129,9 @@ class Daemon:
     def _start_manager(self) -> None:
         from sysops_agent.channels.registry import build_alert_manager
 
-        self.manager = build_alert_manager(self.config.alerting, self.clock, self.redactor)
+        self.manager = build_alert_manager(
+            self.config.alerting, self.clock, self.redactor, self.config.agent.labels
+        )
         self._manager_task = asyncio.ensure_future(self.manager.run())
 
     def _data_dir(self) -> str:
@@ -163,9 +168,17 @@ class Daemon:
     def _start_exporter(self) -> None:
         if not self.config.prometheus.enabled:
             return
+        from sysops_agent.exporters.counters import KernelCounters
         from sysops_agent.exporters.prometheus import PrometheusExporter
 
-        exporter = PrometheusExporter(self.config.prometheus, self.store, hostname=self.hostname)
+        counters = KernelCounters(self._procfs(), self.config.collector)
+        exporter = PrometheusExporter(
+            self.config.prometheus,
+            self.store,
+            hostname=self.hostname,
+            counters=counters.families,
+            labels=self.config.agent.labels,
+        )
         try:
             exporter.start()
         except (ValueError, OSError) as e:
@@ -286,6 +299,7 @@ class Daemon:
         if self.sqlite is not None:
             self._spawn("sqlite", self._sqlite_loop())
         self._optional("prometheus exporter", self._start_exporter)
+        self._optional("remote_write", self._start_remote_write)
         self._spawn("housekeeping", self._housekeeping_loop())
 
     async def serve(self) -> None:
@@ -334,6 +348,9 @@ class Daemon:
         if new.prometheus != old.prometheus:
             self._stop_exporter()
             self._optional("prometheus exporter", self._start_exporter)
+        if new.remote_write != old.remote_write or new.agent.labels != old.agent.labels:
+            await self._stop_remote_write()
+            self._optional("remote_write", self._start_remote_write)
         log.info("configuration reloaded from %s", self.config_path)
         return True
 
@@ -359,6 +376,33 @@ class Daemon:
             self._log_task.cancel()
         self.log_watcher = None
 
+    def _start_remote_write(self) -> None:
+        if not self.config.remote_write.enabled:
+            return
+        from sysops_agent.exporters.remote_write import RemoteWriter
+
+        writer = RemoteWriter(
+            self.config.remote_write,
+            self.store,
+            self.clock,
+            hostname=self.hostname,
+            labels=self.config.agent.labels,
+        )
+        self.remote_writer = writer
+        self._spawn("remote_write", writer.run())
+        log.info("remote_write: pushing to %s", self.redactor(self.config.remote_write.url))
+
+    async def _stop_remote_write(self) -> None:
+        task = self._tasks.pop("remote_write", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 5)
+        if self.remote_writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.remote_writer.aclose(), 5)
+            self.remote_writer = None
+
     def _stop_exporter(self) -> None:
         if self.exporter is None:
             return
@@ -370,6 +414,7 @@ class Daemon:
 
     async def shutdown(self) -> None:
         """Reverse order of start-up; every step bounded."""
+        await self._stop_remote_write()
         self.systemd.stopping()
         self._stop_exporter()
         if self.scheduler is not None:

@@ -57,7 +57,8 @@ async def test_channel_firing_escalation_and_resolved(alertmanager: Server) -> N
         assert am["labels"] == {
             "alertname": name,
             "instance": "web-1",
-            "severity": "warn",
+            "severity": "warning",
+            "level": "warn",
             "metric": "disk_usage_percent",
             "mountpoint": "/",
             "device": "sda1",
@@ -68,6 +69,9 @@ async def test_channel_firing_escalation_and_resolved(alertmanager: Server) -> N
             "threshold": "90",
             "analyzer": "threshold",
             "duration": "60s",
+            "summary": "Disk / is 93.2% full",
+            "description": "disk_usage_percent = 93.25 on web-1 "
+            "(threshold, threshold 90, level warn)",
         }
         assert am["status"]["state"] == "active"
         assert am["startsAt"].startswith(time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0)))

@@ -46,7 +46,6 @@ VENDORED = [
     "certifi",
     "idna",
     "aiosmtplib",
-    "prometheus_client",
     "tomli",
     "exceptiongroup",
 ]
@@ -127,7 +126,7 @@ def test_check_config_reads_toml_and_every_dependency_imports(
     assert proc.returncode == 0, proc.stdout + proc.stderr
     code = (
         f"import sys; sys.path.insert(0, {str(pyz)!r}); "
-        "import httpx, httpcore, anyio, h11, certifi, idna, aiosmtplib, prometheus_client; "
+        "import httpx, httpcore, anyio, h11, certifi, idna, aiosmtplib; "
         "import sysops_agent.config, sysops_agent.daemon; "
         "print(httpx.__file__)"
     )
@@ -332,7 +331,7 @@ def test_the_runtime_lock_covers_the_wheels_dependencies(pyz: Path) -> None:
         sys.path.remove(str(BUILD_SCRIPT.parent))
     (wheel,) = pyz.parent.glob("sysops_agent-*.whl")
     needed = set(build_pyz.wheel_requirements(wheel))
-    assert {"httpx", "aiosmtplib", "prometheus-client", "tomli"} <= needed
+    assert {"httpx", "aiosmtplib", "tomli"} <= needed and "prometheus-client" not in needed
     assert needed <= set(build_pyz.locked_names(ROOT / "requirements" / "runtime.lock"))
 
 

@@ -36,7 +36,7 @@ def test_prometheus_scrapes_the_running_agent(prometheus_bin: str, tmp_path: Pat
     agent = AgentProcess(["run", "--config", str(config)])
     server = None
     try:
-        agent.wait_stderr(f"Prometheus exporter listening on 127.0.0.1:{port}")
+        agent.wait_stderr(f"Prometheus exporter listening on http://127.0.0.1:{port}")
         server = prom = start_prometheus(prometheus_bin, tmp_path / "prometheus", [target])
 
         def scraped() -> Optional[Dict[str, Dict[str, Any]]]:
@@ -103,7 +103,7 @@ def test_prometheus_parses_hostile_labels_counters_and_drops_stale_series(
     clock = VirtualClock(now)  # the exporter's "now": moved by the test, not waited for
     store.add(now, "process_rss_bytes", 4096.0, make_labels(pid=7, name=hostile))
     store.add(now, "agent_alerts_sent_total", 3.0, make_labels(channel="slack"))
-    # gauges whose names end like OpenMetrics summary parts (_count) still parse
+    # gauges named *_count are exported without it (promtool: _count is for summaries)
     store.add(now, "process_count", 321.0)
     store.add(now, "process_fd_count", 9.0, make_labels(pid=7, name=hostile))
     store.add(now - 10, "net_rx_bytes_per_second", 10.0, make_labels(interface="eth9"))
@@ -126,9 +126,9 @@ def test_prometheus_parses_hostile_labels_counters_and_drops_stale_series(
         assert sample["metric"]["pid"] == "7"
         (sent,) = prom_query(prom, 'sysops_agent_alerts_sent_total{channel="slack"}')
         assert sent["value"][1] == "3"
-        (count,) = prom_query(prom, "sysops_process_count")
+        (count,) = prom_query(prom, "sysops_processes")
         assert count["value"][1] == "321"
-        (fds,) = prom_query(prom, 'sysops_process_fd_count{pid="7"}')
+        (fds,) = prom_query(prom, 'sysops_process_open_fds{pid="7"}')
         assert fds["value"][1] == "9"
         (rx,) = prom_query(prom, "sysops_net_rx_bytes_per_second")
         assert rx["value"][1] == "12"
@@ -147,3 +147,117 @@ def test_prometheus_parses_hostile_labels_counters_and_drops_stale_series(
         if server is not None:
             server.stop()
         exporter.stop()
+
+
+NETDEV = """Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+  eth0: {rx}    2000    0    0    0     0          0         0   300000    1500    0    0    0     0       0          0
+"""
+
+
+def test_prometheus_rate_over_our_raw_counters(prometheus_bin: str, tmp_path: Path) -> None:
+    """rate()/increase() over a window Prometheus chooses: needs raw counters (issue 15)."""
+    import threading
+
+    proc = minimal_procfs(tmp_path)
+    (proc / "net").mkdir()
+    (proc / "net" / "dev").write_text(NETDEV.format(rx=1_000_000))
+    port = free_port()
+    target = f"127.0.0.1:{port}"
+    config = agent_config(tmp_path, proc, extra=f"[prometheus]\nenabled = true\nport = {port}\n")
+    config.write_text(
+        config.read_text().replace(
+            "[collector.network]\nenabled = false", "[collector.network]\ninterval_secs = 1"
+        )
+    )
+    agent = AgentProcess(["run", "--config", str(config)])
+    stop = threading.Event()
+
+    def traffic() -> None:  # 10,000 bytes every 0.5 s: 20 kB/s
+        rx = 1_000_000
+        while not stop.wait(0.5):
+            rx += 10_000
+            tmp = proc / "net" / ".dev.tmp"
+            tmp.write_text(NETDEV.format(rx=rx))
+            tmp.replace(proc / "net" / "dev")
+
+    writer = threading.Thread(target=traffic, daemon=True)
+    server = None
+    try:
+        agent.wait_stderr(f"Prometheus exporter listening on http://{target}")
+        writer.start()
+        server = prom = start_prometheus(prometheus_bin, tmp_path / "prometheus", [target])
+
+        def rate() -> Optional[float]:
+            query = 'rate(sysops_network_receive_bytes_total{job="sysops",device="eth0"}[5s])'
+            results = prom_query(prom, query)
+            value = float(results[0]["value"][1]) if results else 0.0
+            # 20 kB/s once the 5 s window holds only steady traffic
+            return value if 15_000 <= value <= 25_000 else None
+
+        poll("rate() over our raw counter to read the 20 kB/s written", rate, timeout=30)
+        meta = get_json(prom.url + "/api/v1/metadata")["data"]
+        family = meta.get("sysops_network_receive_bytes_total") or meta.get(
+            "sysops_network_receive_bytes", []
+        )
+        assert {m["type"] for m in family} == {"counter"}
+        (rates,) = prom_query(prom, 'sysops_net_rx_bytes_per_second{job="sysops"}')
+        assert rates["metric"]["device"] == "eth0"  # node_exporter's label name on the rates too
+    finally:
+        stop.set()
+        if server is not None:
+            server.stop()
+        code = agent.stop()
+    assert code == 0, "".join(agent.stderr)
+
+
+def test_remote_write_into_the_real_prometheus(prometheus_bin: str, tmp_path: Path) -> None:
+    """[remote_write] pushes to Prometheus' own receiver; PromQL returns our series (issue 15)."""
+    prom = start_prometheus(
+        prometheus_bin,
+        tmp_path / "prometheus",
+        [],
+        extra_args=["--web.enable-remote-write-receiver"],
+    )
+    proc = minimal_procfs(tmp_path, used_percent=25.0)
+    extra = (
+        "[remote_write]\nenabled = true\n"
+        f'url = "{prom.url}/api/v1/write"\ninterval_secs = 1\n'
+        'external_labels = { cluster = "it-1" }\n'
+    )
+    config = agent_config(tmp_path, proc, extra=extra)
+    config.write_text(
+        config.read_text().replace(
+            '[agent]\nhostname = "test-host"',
+            '[agent]\nhostname = "test-host"\nlabels = { env = "prod" }',
+        )
+    )
+    agent = AgentProcess(["run", "--config", str(config)])
+    try:
+        agent.wait_stderr("remote_write: pushing to")
+
+        def pushed() -> Optional[Dict[str, Any]]:
+            results = prom_query(prom, 'sysops_memory_usage_ratio{cluster="it-1"}')
+            return results[0] if results else None
+
+        found = poll("our pushed series in PromQL", pushed, timeout=30)
+        labels = found["metric"]
+        assert (labels["instance"], labels["job"], labels["env"]) == (
+            "test-host",
+            "sysops-agent",
+            "prod",
+        )
+        assert float(found["value"][1]) == pytest.approx(0.25, abs=0.001)
+        # several points per series arrive (one per collection), not only the latest
+        (count,) = prom_query(prom, 'count_over_time(sysops_load_avg_1m{cluster="it-1"}[1m])')
+
+        def several() -> Optional[bool]:
+            (c,) = prom_query(prom, 'count_over_time(sysops_load_avg_1m{cluster="it-1"}[1m])')
+            return True if float(c["value"][1]) >= 3 else None
+
+        poll("several pushed points", several, timeout=30)
+        assert float(count["value"][1]) >= 1
+    finally:
+        code = agent.stop()
+        prom.stop()
+    assert code == 0, "".join(agent.stderr)

@@ -138,7 +138,7 @@ def test_runs_as_nobody_against_live_proc(workdir: Path) -> None:
         deadline = time.monotonic() + 30
         metrics: Dict[str, float] = {}
         # (the exporter's names: sysops_ prefix, percentages as 0-1 ratios)
-        names = "cpu_usage_ratio memory_usage_ratio load_avg_1m process_count process_rss_bytes"
+        names = "cpu_usage_ratio memory_usage_ratio load_avg_1m processes process_rss_bytes"
         wanted = [
             f"sysops_{m}" for m in (*names.split(), "net_rx_bytes_per_second", "fd_usage_ratio")
         ]
@@ -149,7 +149,7 @@ def test_runs_as_nobody_against_live_proc(workdir: Path) -> None:
             time.sleep(0.5)
         for m in wanted:
             assert m in metrics, f"{m} not collected as nobody; got {sorted(metrics)}"
-        assert metrics["sysops_process_count"] > 1
+        assert metrics["sysops_processes"] > 1
         # several more cycles: the skips must still be reported only once
         time.sleep(CYCLES)
         assert agent.proc.poll() is None, "".join(agent.stderr)

@@ -18,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, List, Optional, TypeVar
+from typing import Any, Callable, List, Optional, Sequence, TypeVar
 
 import pytest
 
@@ -108,7 +108,8 @@ class Server:
                     f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
                 )
             status, _ = http_get(self.url + "/-/ready", timeout=2)
-            return True if status == 200 else None
+            # 401: up, behind the basic auth of a --web.config.file
+            return True if status in (200, 401) else None
 
         try:
             poll(f"{self.name} /-/ready", ready, timeout)
@@ -138,7 +139,9 @@ def start_ready(name: str, workdir: Path, argv: Callable[[int], List[str]]) -> S
     return server
 
 
-def start_prometheus(binary: str, workdir: Path, targets: List[str]) -> Server:
+def start_prometheus(
+    binary: str, workdir: Path, targets: List[str], extra_args: Sequence[str] = ()
+) -> Server:
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     config.write_text(
@@ -159,11 +162,16 @@ def start_prometheus(binary: str, workdir: Path, targets: List[str]) -> Server:
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--log.level=warn",
+            *extra_args,
         ],
     )
 
 
-def start_alertmanager(binary: str, workdir: Path) -> Server:
+def start_alertmanager(
+    binary: str, workdir: Path, extra_config: str = "", web_config: str = ""
+) -> Server:
+    """``extra_config`` is appended to alertmanager.yml (e.g. ``inhibit_rules``);
+    ``web_config`` is an exporter-toolkit web config (basic auth, TLS)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alertmanager.yml"
     config.write_text(
@@ -172,8 +180,12 @@ def start_alertmanager(binary: str, workdir: Path) -> Server:
         "  group_wait: 1s\n"
         "  group_interval: 1s\n"
         "receivers:\n"
-        "  - name: blackhole\n"
+        "  - name: blackhole\n" + extra_config
     )
+    extra_args: List[str] = []
+    if web_config:
+        (workdir / "web.yml").write_text(web_config)
+        extra_args.append(f"--web.config.file={workdir / 'web.yml'}")
     return start_ready(
         "alertmanager",
         workdir,
@@ -184,6 +196,7 @@ def start_alertmanager(binary: str, workdir: Path) -> Server:
             f"--web.listen-address=127.0.0.1:{port}",
             "--cluster.listen-address=",
             "--log.level=warn",
+            *extra_args,
         ],
     )
 

@@ -118,10 +118,10 @@ TABLE = [
         "sysops_net_tx_drops_per_second",
     ),
     # processes
-    ("process_count", "count", 312.0, "312", "sysops_process_count"),
+    ("process_count", "count", 312.0, "312", "sysops_processes"),
     ("process_rss_bytes", "bytes", 1.7 * 2**30, "1.7 GB", "sysops_process_rss_bytes"),
     ("process_cpu_percent", "core_percent", 250.0, "250.0%", "sysops_process_cpu_ratio"),
-    ("process_fd_count", "count", 1024.0, "1024", "sysops_process_fd_count"),
+    ("process_fd_count", "count", 1024.0, "1024", "sysops_process_open_fds"),
     ("process_threads", "count", 17.0, "17", "sysops_process_threads"),
     # file descriptors, uptime
     ("fd_allocated", "count", 12345.0, "12345", "sysops_fd_allocated"),

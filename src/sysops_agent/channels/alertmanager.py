@@ -1,18 +1,32 @@
 """The Alertmanager channel: ``POST {url}/api/v2/alerts`` (SPEC §6, fleet path).
 
 One Alertmanager alert per agent alert, identified (as Alertmanager does) by
-its label set:
+its label set, which follows the conventions Alertmanager configs and
+``amtool`` users rely on (issue 15):
 
-- ``alertname``: ``Sysops`` + the metric and the analyzer in CamelCase, e.g.
-  ``cpu_usage_percent`` from ``threshold`` -> ``SysopsCpuUsagePercentThreshold``
-  (:func:`alert_name`), the style of Prometheus alerting rules;
-- ``instance`` (the host name), ``severity`` (``warn``, ``critical``, …),
-  ``metric``, and every label of the alert (``device``, ``mountpoint``,
-  ``pid``, …). An alert label whose name is one of ours is kept as
-  ``exported_<name>``; names are made valid for Alertmanager.
+- ``alertname``: ``Sysops`` + the metric and the analyzer in CamelCase
+  without repeated words, e.g. ``cpu_usage_percent`` from ``threshold`` ->
+  ``SysopsCpuUsagePercentThreshold``, ``log_oom_kill`` from ``log`` ->
+  ``SysopsLogOomKill``, the test alert ``SysopsAgentTest``
+  (:func:`alert_name`);
+- ``severity`` in Alertmanager's vocabulary, ``critical``/``warning``/``info``
+  (emergency is critical; the agent's own level is kept in ``level``), so the
+  usual inhibit rules and ``amtool alert query severity=warning`` work;
+- ``instance`` (``instance`` in the section, default the host name), the
+  static ``[agent] labels`` (env, team, …), ``metric``, and the alert's
+  bounded labels (``device``, ``mountpoint``, ``pattern``, ``process``…).
+  Unbounded values — log lines, pids, counts — are annotations, not labels,
+  so that every log line is not its own alert. An alert label whose name is
+  one of ours is kept as ``exported_<name>``; names are made valid.
 
-Annotations: ``message``, ``value``, ``threshold``, ``analyzer`` (and
-``duration`` when known). ``startsAt`` is when the alert fired.
+Annotations: ``summary``, ``description`` and ``runbook_url`` (templates, per
+metric or alertname in the config), ``message``, ``value``, ``threshold``,
+``analyzer``, ``duration`` when known, and the unbounded values above.
+``startsAt`` is when the alert fired.
+
+Every alert goes to every URL of ``url``/``urls`` (an Alertmanager HA pair
+de-duplicates, as with Prometheus), with basic auth or a bearer token when
+configured (inline, or read from a ``*_file``).
 
 Alertmanager forgets an alert that is not re-sent: a firing alert without
 ``endsAt`` resolves itself after ``resolve_timeout``. So this channel
@@ -52,13 +66,13 @@ import contextlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sysops_agent.alerting.ratelimit import SUMMARY_ANALYZER
 from sysops_agent.channels.base import SEVERITIES, ChannelContext, ChannelError, missing
 from sysops_agent.channels.http import HttpChannel
 from sysops_agent.clock import Clock
-from sysops_agent.model import Alert, AlertState, iso_utc
+from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.redact import Redactor
 from sysops_agent.schema import Problem, opt
 
@@ -77,7 +91,21 @@ MAX_TRACKED = 10_000
 #: Analyzers whose alerts never resolve: sent once, expiring by themselves.
 EVENT_ANALYZERS = frozenset({"log", "test", SUMMARY_ANALYZER})
 #: Labels set by the channel; an alert label with one of these names becomes exported_<name>.
-RESERVED_LABELS = ("alertname", "instance", "severity", "metric")
+RESERVED_LABELS = ("alertname", "instance", "severity", "level", "metric")
+#: Alert labels whose values are unbounded (a new value per event): sent as annotations
+UNBOUNDED_LABELS = frozenset({"line", "pid", "count", "address", "seconds", "source", "tid"})
+#: Our severities in Alertmanager's conventional vocabulary
+ALERTMANAGER_SEVERITY = {
+    Severity.INFO: "info",
+    Severity.WARN: "warning",
+    Severity.CRITICAL: "critical",
+    Severity.EMERGENCY: "critical",
+}
+#: the ``summary`` and ``description`` templates when the config sets none
+DEFAULT_SUMMARY = "{message}"
+DEFAULT_DESCRIPTION = (
+    "{metric} = {value} on {instance} ({analyzer}, threshold {threshold}, level {level})"
+)
 
 _INVALID_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 _WORD = re.compile(r"[A-Za-z0-9]+")
@@ -88,8 +116,20 @@ def _camel(text: str) -> str:
 
 
 def alert_name(metric: str, analyzer: str) -> str:
-    """``cpu_usage_percent`` + ``threshold`` -> ``SysopsCpuUsagePercentThreshold``."""
-    return "Sysops" + _camel(metric) + _camel(analyzer)
+    """``cpu_usage_percent`` + ``threshold`` -> ``SysopsCpuUsagePercentThreshold``.
+
+    No stutter: a leading ``sysops`` of the metric is dropped, and the analyzer
+    is not appended when the metric already names it (``log_oom_kill`` +
+    ``log`` -> ``SysopsLogOomKill``; ``sysops_agent_test`` + ``test`` ->
+    ``SysopsAgentTest``).
+    """
+    words = [w.lower() for w in _WORD.findall(metric)]
+    if words and words[0] == "sysops":
+        words = words[1:]
+    extra = [w.lower() for w in _WORD.findall(analyzer)]
+    if not all(w in words for w in extra):
+        words += [w for w in extra if w not in words]
+    return "Sysops" + "".join(w[:1].upper() + w[1:] for w in words)
 
 
 def label_name(name: str) -> str:
@@ -99,28 +139,67 @@ def label_name(name: str) -> str:
     return name
 
 
-def alert_labels(alert: Alert) -> Dict[str, str]:
-    """The Alertmanager label set (the alert's identity there)."""
-    labels = {
-        "alertname": alert_name(alert.metric, alert.analyzer),
-        "instance": alert.hostname,
-        "severity": alert.severity.label,
-        "metric": alert.metric,
-    }
+def alert_labels(
+    alert: Alert, instance: str = "", static: Optional[Mapping[str, str]] = None
+) -> Dict[str, str]:
+    """The Alertmanager label set (the alert's identity there).
+
+    ``instance`` replaces the host name; ``static`` (``[agent] labels``) come
+    first, so the alert's own labels win over them.
+    """
+    labels = {label_name(k): v for k, v in (static or {}).items()}
+    labels.update(
+        alertname=alert_name(alert.metric, alert.analyzer),
+        instance=instance or alert.hostname,
+        severity=ALERTMANAGER_SEVERITY.get(alert.severity, alert.severity.label),
+        level=alert.severity.label,
+        metric=alert.metric,
+    )
     for key, value in alert.labels:
+        if key in UNBOUNDED_LABELS:
+            continue
         name = label_name(key)
         if name in RESERVED_LABELS or name.startswith("__"):
             name = "exported_" + name.lstrip("_")
-        if value and name not in labels:
+        if value:
             labels[name] = value
     return {k: v for k, v in labels.items() if v}
+
+
+class _Blank(Dict[str, str]):
+    """Template variables: an unknown ``{name}`` is left empty rather than an error."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def render_template(template: str, variables: Mapping[str, str]) -> str:
+    """``template`` with ``{name}`` replaced; a malformed template is returned as is."""
+    try:
+        return template.format_map(_Blank(variables))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return template
+
+
+def template_problem(template: str) -> Optional[str]:
+    """Why ``template`` cannot be used (None when it can)."""
+    try:
+        template.format_map(_Blank())
+    except (ValueError, IndexError, AttributeError, KeyError) as e:
+        return f"not a valid template ({e}); use {{name}} placeholders, {{{{ for a brace"
+    return None
 
 
 def _number(value: float) -> str:
     return f"{value:.6g}"
 
 
-def alert_annotations(alert: Alert) -> Dict[str, str]:
+def alert_annotations(
+    alert: Alert,
+    labels: Optional[Mapping[str, str]] = None,
+    config: Optional[AlertmanagerChannelConfig] = None,
+) -> Dict[str, str]:
+    """``summary``/``description``/``runbook_url`` from the config's templates, and the details."""
     annotations = {
         "message": alert.message,
         "value": _number(alert.value),
@@ -129,16 +208,65 @@ def alert_annotations(alert: Alert) -> Dict[str, str]:
     }
     if alert.duration is not None:
         annotations["duration"] = f"{int(alert.duration)}s"
+    for key, value in alert.labels:
+        if key in UNBOUNDED_LABELS and value:
+            annotations[key] = value
+    variables = {**(labels or {}), **annotations}
+    cfg = config or AlertmanagerChannelConfig()
+    names = (alert.metric, variables.get("alertname", ""))
+
+    def pick(per_name: Mapping[str, str], default: str) -> str:
+        for name in names:
+            if name in per_name:
+                return per_name[name]
+        return per_name.get("*", default)
+
+    for key, per_name, default in (
+        ("summary", cfg.summaries, cfg.summary),
+        ("description", cfg.descriptions, cfg.description),
+        ("runbook_url", cfg.runbook_urls, cfg.runbook_url),
+    ):
+        text = render_template(pick(per_name, default), variables)
+        if text:
+            annotations[key] = text
     return annotations
 
 
 LabelKey = Tuple[Tuple[str, str], ...]
 
 
+def _templates(value: Any) -> Optional[str]:
+    texts = value.values() if isinstance(value, dict) else [value]
+    for text in texts:
+        problem = template_problem(str(text))
+        if problem:
+            return problem
+    return None
+
+
 @dataclass(frozen=True)
 class AlertmanagerChannelConfig:
     enabled: bool = opt(False)
     url: str = opt("", help="base URL, e.g. http://127.0.0.1:9093")
+    urls: List[str] = opt(
+        factory=list, help="more Alertmanagers (an HA pair): every alert goes to each"
+    )
+    instance: str = opt("", help="the instance label; empty = the host name")
+    summary: str = opt(DEFAULT_SUMMARY, validate=_templates, help="template, e.g. {message}")
+    description: str = opt(DEFAULT_DESCRIPTION, validate=_templates)
+    runbook_url: str = opt(
+        "", validate=_templates, help="template, e.g. https://wiki/runbooks/{alertname}"
+    )
+    summaries: Dict[str, str] = opt(
+        factory=dict, validate=_templates, help="per metric or alertname ('*': any)"
+    )
+    descriptions: Dict[str, str] = opt(factory=dict, validate=_templates)
+    runbook_urls: Dict[str, str] = opt(factory=dict, validate=_templates)
+    basic_auth_username: str = opt("")
+    basic_auth_password: str = opt("", secret=True)
+    basic_auth_password_file: str = opt("", help="a file holding the password")
+    bearer_token: str = opt("", secret=True)
+    bearer_token_file: str = opt("", help="a file holding the token")
     resend_interval_secs: float = opt(
         60.0, min=10, max=600, help="firing alerts are re-sent this often until resolved"
     )
@@ -149,12 +277,67 @@ class AlertmanagerChannelConfig:
     min_severity: str = opt("warn", choices=SEVERITIES)
 
     def problems(self, path: str) -> List[Problem]:
-        return missing(self, path, ["url"])
+        problems = [] if self.urls else missing(self, path, ["url"])
+        if self.basic_auth_password and self.basic_auth_password_file:
+            problems.append(
+                Problem(
+                    f"{path}.basic_auth_password_file", "set the password or its file, not both"
+                )
+            )
+        if self.bearer_token and self.bearer_token_file:
+            problems.append(
+                Problem(f"{path}.bearer_token_file", "set the token or its file, not both")
+            )
+        if (self.bearer_token or self.bearer_token_file) and self.basic_auth_username:
+            problems.append(
+                Problem(f"{path}.bearer_token", "basic auth and a bearer token exclude each other")
+            )
+        return problems
+
+    @property
+    def all_urls(self) -> List[str]:
+        out: List[str] = []
+        for url in [self.url, *self.urls]:
+            url = url.rstrip("/")
+            if url and url not in out:
+                out.append(url)
+        return out
 
 
 def _group_key(labels: Dict[str, str]) -> LabelKey:
     """Identity of the series an alert is about: its labels without the severity."""
-    return tuple(sorted((k, v) for k, v in labels.items() if k != "severity"))
+    return tuple(sorted((k, v) for k, v in labels.items() if k not in ("severity", "level")))
+
+
+def _read_secret_file(path: str, key: str) -> str:
+    """The secret in ``path`` without its trailing newline (as Prometheus reads *_file)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except OSError as e:
+        raise ChannelError(
+            f"alertmanager: cannot read {key} {path}: {e.strerror or e}", retryable=False
+        ) from None
+
+
+def auth_header(config: AlertmanagerChannelConfig) -> Optional[str]:
+    """The ``Authorization`` value for the configured basic auth or bearer token, if any."""
+    import base64
+
+    if config.bearer_token or config.bearer_token_file:
+        token = config.bearer_token or _read_secret_file(
+            config.bearer_token_file, "bearer_token_file"
+        )
+        return f"Bearer {token}"
+    if config.basic_auth_username:
+        password = config.basic_auth_password
+        if config.basic_auth_password_file:
+            password = _read_secret_file(
+                config.basic_auth_password_file, "basic_auth_password_file"
+            )
+        pair = f"{config.basic_auth_username}:{password}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+    return None
 
 
 @dataclass
@@ -197,12 +380,19 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
         redactor: Optional[Redactor] = None,
         timeout: float = 10.0,
         transport: Optional[httpx.AsyncBaseTransport] = None,
+        labels: Optional[Mapping[str, str]] = None,
     ) -> None:
         super().__init__(
             config, redactor=redactor, timeout=timeout, clock=clock, transport=transport
         )
         self.clock: Clock = clock
-        self.url = config.url.rstrip("/") + API_PATH
+        self.urls = [u.rstrip("/") + API_PATH for u in config.all_urls]
+        #: the first one (kept for callers that knew one URL only)
+        self.url = self.urls[0] if self.urls else API_PATH
+        self.instance = config.instance
+        self.static_labels: Dict[str, str] = dict(labels or {})
+        auth = auth_header(config)
+        self._headers: Optional[Dict[str, str]] = {"Authorization": auth} if auth else None
         self._tracked: Dict[LabelKey, Tracked] = {}
         self._task: Optional[asyncio.Task[None]] = None
         #: completed re-send rounds (for tests and the agent's status)
@@ -213,9 +403,15 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
     def tracked(self) -> List[Tracked]:
         return list(self._tracked.values())
 
+    def _labels(self, alert: Alert) -> Dict[str, str]:
+        return alert_labels(alert, self.instance, self.static_labels)
+
+    def _annotations(self, alert: Alert, labels: Dict[str, str]) -> Dict[str, str]:
+        return alert_annotations(alert, labels, self.config)
+
     def _record(self, alert: Alert) -> List[LabelKey]:
         """Update the remembered state with ``alert``; returns the keys to send now."""
-        labels = alert_labels(alert)
+        labels = self._labels(alert)
         key = tuple(sorted(labels.items()))
         group = _group_key(labels)
         changed: List[LabelKey] = []
@@ -228,18 +424,21 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
         if alert.state is AlertState.FIRING:
             current = self._tracked.get(key)
             if current is not None and current.ends_at is None:
-                current.annotations = alert_annotations(alert)
+                current.annotations = self._annotations(alert, labels)
             else:
-                self._tracked[key] = Tracked(labels, alert_annotations(alert), alert.timestamp)
+                self._tracked[key] = Tracked(
+                    labels, self._annotations(alert, labels), alert.timestamp
+                )
             changed.append(key)
         elif not changed:
             # Resolved, but we never saw it fire (e.g. the agent restarted): tell it anyway.
             started = alert.timestamp - (alert.duration or 0.0)
-            self._tracked[key] = Tracked(labels, alert_annotations(alert), started, alert.timestamp)
+            annotations = self._annotations(alert, labels)
+            self._tracked[key] = Tracked(labels, annotations, started, alert.timestamp)
             changed.append(key)
         elif key in self._tracked:
             # the resolved notice carries the final value and message
-            self._tracked[key].annotations = alert_annotations(alert)
+            self._tracked[key].annotations = self._annotations(alert, labels)
         self._bound()
         return changed
 
@@ -276,13 +475,15 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
 
     def _event_payload(self, alert: Alert) -> Dict[str, Any]:
         ttl = ENDS_AT_INTERVALS * self.config.resend_interval_secs
-        event = Tracked(alert_labels(alert), alert_annotations(alert), alert.timestamp)
+        labels = self._labels(alert)
+        event = Tracked(labels, self._annotations(alert, labels), alert.timestamp)
         event.ends_at = alert.timestamp + ttl
         return event.payload(self.clock.time(), ttl, self.config.generator_url)
 
     def secret_values(self, config: AlertmanagerChannelConfig) -> List[str]:
-        # credentials in the URL (http://user:pass@host) must not reach a log line
-        return [config.url] if "@" in config.url else []
+        # credentials in a URL (http://user:pass@host) must not reach a log line
+        secrets = [u for u in config.all_urls if "@" in u]
+        return secrets + [s for s in (config.basic_auth_password, config.bearer_token) if s]
 
     async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
         keys: List[LabelKey] = []
@@ -306,11 +507,26 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
             raise
 
     async def _post(self, items: List[Dict[str, Any]]) -> None:
-        for start in range(0, len(items), MAX_ALERTS_PER_POST):
-            response = await self.request(
-                "POST", self.url, json=items[start : start + MAX_ALERTS_PER_POST]
-            )
-            self.check(response)
+        """Every item to every Alertmanager; the first error after all were tried."""
+        error: Optional[ChannelError] = None
+        for url in self.urls:
+            try:
+                for start in range(0, len(items), MAX_ALERTS_PER_POST):
+                    response = await self.request(
+                        "POST",
+                        url,
+                        json=items[start : start + MAX_ALERTS_PER_POST],
+                        headers=self._headers,
+                    )
+                    self.check(response)
+            except ChannelError as exc:
+                if len(self.urls) > 1:
+                    log.warning("alertmanager: %s", exc)
+                # a retryable failure wins: the pipeline then retries (Alertmanager dedups)
+                if error is None or (exc.retryable and not error.retryable):
+                    error = exc
+        if error is not None:
+            raise error
 
     # -- re-sending ----------------------------------------------------------
 
@@ -354,5 +570,9 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
 def create(cfg: AlertmanagerChannelConfig, ctx: ChannelContext) -> AlertmanagerChannel:
     """The registry's factory for ``[alerting.alertmanager]``."""
     return AlertmanagerChannel(
-        cfg, clock=ctx.clock, redactor=ctx.redactor, timeout=ctx.send_timeout_secs
+        cfg,
+        clock=ctx.clock,
+        redactor=ctx.redactor,
+        timeout=ctx.send_timeout_secs,
+        labels=ctx.labels,
     )

@@ -13,8 +13,8 @@ contract lives in the lower layer) and re-exported here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, List, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, List, Mapping, Sequence
 
 from sysops_agent.alerting.channel import Channel, ChannelError
 from sysops_agent.clock import Clock
@@ -48,6 +48,8 @@ class ChannelContext:
     clock: Clock
     #: ``[alerting] send_timeout_secs``: the channel's own per-request timeout
     send_timeout_secs: float = 10.0
+    #: ``[agent] labels``: static labels (env, team, …) for channels that carry labels
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 #: ``create(cfg, ctx)``: builds a channel from its own section

@@ -22,7 +22,7 @@ layer sits above ``alerting``: this module imports
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, List, Tuple
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Tuple
 
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.channels import (
@@ -99,22 +99,37 @@ def missing_settings(name: str, alerting: Any) -> List[str]:
     return [p.path for p in check(f"alerting.{name}") if p.message == REQUIRED]
 
 
-def context(alerting: Any, redactor: Redactor, clock: Clock) -> ChannelContext:
-    return ChannelContext(redactor, clock, project(alerting, PipelineConfig).send_timeout_secs)
+def context(
+    alerting: Any, redactor: Redactor, clock: Clock, labels: Optional[Mapping[str, str]] = None
+) -> ChannelContext:
+    timeout = project(alerting, PipelineConfig).send_timeout_secs
+    return ChannelContext(redactor, clock, timeout, dict(labels or {}))
 
 
-def build_channel(name: str, alerting: Any, redactor: Redactor, clock: Clock) -> Channel:
-    """Build channel ``name`` (enabled or not); ValueError for an unknown name."""
+def build_channel(
+    name: str,
+    alerting: Any,
+    redactor: Redactor,
+    clock: Clock,
+    labels: Optional[Mapping[str, str]] = None,
+) -> Channel:
+    """Build channel ``name`` (enabled or not); ValueError for an unknown name.
+
+    ``labels``: the static ``[agent] labels``, for channels that carry labels.
+    """
     plugin = _plugin(name)
-    return plugin.create(getattr(alerting, plugin.name), context(alerting, redactor, clock))
+    ctx = context(alerting, redactor, clock, labels)
+    return plugin.create(getattr(alerting, plugin.name), ctx)
 
 
-def build_channels(alerting: Any, redactor: Redactor, clock: Clock) -> List[Channel]:
+def build_channels(
+    alerting: Any, redactor: Redactor, clock: Clock, labels: Optional[Mapping[str, str]] = None
+) -> List[Channel]:
     """Every enabled channel; the console when none is enabled (or none could be built)."""
     channels: List[Channel] = []
     for name in enabled_channel_names(alerting):
         try:
-            channels.append(build_channel(name, alerting, redactor, clock))
+            channels.append(build_channel(name, alerting, redactor, clock, labels))
         except Exception as exc:  # one bad channel must not stop the agent
             log.error("channel %s could not be set up: %s", name, redactor(str(exc)))
     if not channels:
@@ -134,9 +149,11 @@ def channel_min_severity(name: str, alerting: Any) -> Severity:
         return DEFAULT_MIN_SEVERITY
 
 
-def build_alert_manager(alerting: Any, clock: Clock, redactor: Redactor) -> AlertManager:
+def build_alert_manager(
+    alerting: Any, clock: Clock, redactor: Redactor, labels: Optional[Mapping[str, str]] = None
+) -> AlertManager:
     """The daemon's alert manager with every enabled channel (console when none)."""
     from sysops_agent.alerting.manager import AlertManager
 
-    channels = build_channels(alerting, redactor, clock)
+    channels = build_channels(alerting, redactor, clock, labels)
     return AlertManager(project(alerting, PipelineConfig), channels, clock, redactor=redactor)

@@ -133,20 +133,27 @@ class DiskIOCollector:
         except OSError:
             return None
 
-    def collect(self, now: float) -> List[Sample]:
-        disks = parse_diskstats(self.procfs.read_text("diskstats"))
+    def selected(self, disks: List[DiskStat]) -> List[DiskStat]:
+        """The disks this collector reports on (also the exporter's raw counters)."""
         whole = None if self.include_partitions else self._whole_disks()
-        out: List[Sample] = []
+        out: List[DiskStat] = []
         for d in disks:
-            name = d.name
-            if self.exclude(name):
+            if self.exclude(d.name):
                 continue
             if not self.include_partitions:
                 if whole is not None:
-                    if name.replace("/", "!") not in whole:
+                    if d.name.replace("/", "!") not in whole:
                         continue
-                elif looks_like_partition(name):
+                elif looks_like_partition(d.name):
                     continue
+            out.append(d)
+        return out
+
+    def collect(self, now: float) -> List[Sample]:
+        disks = self.selected(parse_diskstats(self.procfs.read_text("diskstats")))
+        out: List[Sample] = []
+        for d in disks:
+            name = d.name
             labels = self._labels.get(name)
             if labels is None:
                 labels = self._labels[name] = make_labels(device=name)

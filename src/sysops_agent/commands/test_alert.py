@@ -159,7 +159,7 @@ async def _send_one(
 
     cfg = config.alerting
     try:
-        channel = build_channel(name, cfg, redact, clock)
+        channel = build_channel(name, cfg, redact, clock, config.agent.labels)
     except Exception as exc:  # a channel that cannot even be set up is a failure, not a crash
         return redact(f"cannot set up the channel: {exc}")
     try:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from typing import Any, Callable, List
 
@@ -11,6 +12,7 @@ from sysops_agent.channels.alertmanager import (
     ENDS_AT_INTERVALS,
     AlertmanagerChannel,
     AlertmanagerChannelConfig,
+    alert_annotations,
     alert_labels,
     alert_name,
     create,
@@ -88,6 +90,9 @@ def _channel(
         ("memory_usage_percent", "zscore", "SysopsMemoryUsagePercentZscore"),
         ("process_rss_bytes", "leak", "SysopsProcessRssBytesLeak"),
         ("oom-kill", "log", "SysopsOomKillLog"),
+        # no stutter (issue 15): the analyzer is not repeated, nor the Sysops prefix
+        ("log_oom_kill", "log", "SysopsLogOomKill"),
+        ("sysops_agent_test", "test", "SysopsAgentTest"),
     ],
 )
 def test_alert_name(metric: str, analyzer: str, name: str) -> None:
@@ -100,7 +105,8 @@ def test_labels_include_alert_labels_and_never_override_ours() -> None:
     assert labels == {
         "alertname": "SysopsDiskUsagePercentThreshold",
         "instance": "web-1",
-        "severity": "warn",
+        "severity": "warning",
+        "level": "warn",
         "metric": "disk_usage_percent",
         "exported_severity": "fake",
         "exported_instance": "spoof",
@@ -121,7 +127,8 @@ async def test_firing_payload_shape() -> None:
                 "labels": {
                     "alertname": "SysopsDiskUsagePercentThreshold",
                     "instance": "web-1",
-                    "severity": "warn",
+                    "severity": "warning",
+                    "level": "warn",
                     "metric": "disk_usage_percent",
                     "device": "sda1",
                     "mountpoint": "/",
@@ -132,6 +139,9 @@ async def test_firing_payload_shape() -> None:
                     "threshold": "90",
                     "analyzer": "threshold",
                     "duration": "120s",
+                    "summary": "Disk / is 91.5% full",
+                    "description": "disk_usage_percent = 91.5 on web-1 "
+                    "(threshold, threshold 90, level warn)",
                 },
                 "startsAt": "2023-11-14T22:13:20Z",
                 # firing: endsAt is 4 resend intervals ahead, so a dead agent's alert expires
@@ -158,7 +168,7 @@ async def test_firing_resent_every_interval_until_resolved_then_resolved_resent(
         await rec.wait_for(3)
         for body in rec.bodies[1:]:
             (item,) = body
-            assert item["labels"]["severity"] == "warn"
+            assert item["labels"]["severity"] == "warning"
             assert item["startsAt"] == iso_utc(T0)  # the original start, every time
         assert rec.bodies[2][0]["endsAt"] == iso_utc(T0 + 120 + ENDS_AT_INTERVALS * 60)
 
@@ -196,7 +206,7 @@ async def test_escalation_resolves_the_other_severity() -> None:
         await channel.send([_alert()])
         await channel.send([_alert(t=T0 + 30, severity=Severity.CRITICAL)])
         items = {i["labels"]["severity"]: i for i in rec.bodies[1]}
-        assert items["warn"]["endsAt"] == iso_utc(T0 + 30)
+        assert items["warning"]["endsAt"] == iso_utc(T0 + 30)
         assert items["critical"]["startsAt"] == iso_utc(T0 + 30)
         assert items["critical"]["endsAt"] > iso_utc(T0 + 30)
         # another series (other mountpoint) is untouched
@@ -246,7 +256,7 @@ async def test_final_error_forgets_the_alert_retryable_keeps_it() -> None:
         rec.status = 200
         await clock.advance(60)
         await rec.wait_for(3)
-        assert rec.bodies[2][0]["labels"]["severity"] == "warn"
+        assert rec.bodies[2][0]["labels"]["severity"] == "warning"
     finally:
         await channel.aclose()
 
@@ -322,7 +332,7 @@ async def test_events_are_sent_once_with_an_end_and_not_tracked() -> None:
         )
         await channel.send([oom])
         (item,) = rec.bodies[0]
-        assert item["labels"]["alertname"] == "SysopsLogOomKillLog"
+        assert item["labels"]["alertname"] == "SysopsLogOomKill"
         assert item["startsAt"] == iso_utc(T0)
         assert item["endsAt"] == iso_utc(T0 + ENDS_AT_INTERVALS * 60)
         assert channel.tracked() == []
@@ -353,3 +363,157 @@ async def test_pipeline_does_not_rate_limit_the_alertmanager_channel() -> None:
         assert manager.suppressed() == {"alertmanager": 0}
     finally:
         await manager.close(5)
+
+
+# --- Alertmanager conventions (issue 15) ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (Severity.INFO, "info"),
+        (Severity.WARN, "warning"),
+        (Severity.CRITICAL, "critical"),
+        (Severity.EMERGENCY, "critical"),
+    ],
+)
+def test_severity_in_alertmanager_vocabulary_and_level_kept(ours: Severity, theirs: str) -> None:
+    labels = alert_labels(_alert(severity=ours))
+    assert (labels["severity"], labels["level"]) == (theirs, ours.label)
+
+
+def test_unbounded_values_are_annotations_not_labels() -> None:
+    log_alert = Alert(
+        timestamp=T0,
+        hostname="web-1",
+        severity=Severity.CRITICAL,
+        metric="log_oom_kill",
+        value=1.0,
+        threshold=1.0,
+        message="OOM kill of postgres",
+        analyzer="log",
+        labels=make_labels(
+            pattern="oom_kill", process="postgres", pid="4242", line="Out of memory: ...",
+            source="kmsg", count="3",
+        ),
+    )  # fmt: skip
+    labels = alert_labels(log_alert)
+    assert labels == {
+        "alertname": "SysopsLogOomKill",
+        "instance": "web-1",
+        "severity": "critical",
+        "level": "critical",
+        "metric": "log_oom_kill",
+        "pattern": "oom_kill",
+        "process": "postgres",
+    }
+    notes = alert_annotations(log_alert, labels)
+    assert (notes["pid"], notes["line"], notes["source"], notes["count"]) == (
+        "4242",
+        "Out of memory: ...",
+        "kmsg",
+        "3",
+    )
+    # two lines of one pattern are one alert in Alertmanager, not two
+    other = dataclasses.replace(
+        log_alert, labels=make_labels(pattern="oom_kill", process="postgres", pid="9")
+    )
+    assert alert_labels(other) == labels
+
+
+def test_instance_and_static_labels() -> None:
+    labels = alert_labels(_alert(), instance="web-1:9845", static={"env": "prod", "device": "x"})
+    assert labels["instance"] == "web-1:9845"
+    assert labels["env"] == "prod"
+    assert labels["device"] == "sda1"  # the alert's own label wins over a static one
+
+
+def test_summary_description_runbook_templates_per_metric_or_alertname() -> None:
+    cfg = AlertmanagerChannelConfig(
+        summary="{metric} on {instance}",
+        descriptions={"SysopsDiskUsagePercentThreshold": "{mountpoint} at {value}%"},
+        runbook_urls={"*": "https://wiki/{alertname}", "cpu_usage_percent": "https://wiki/cpu"},
+    )
+    alert = _alert()
+    notes = alert_annotations(alert, alert_labels(alert), cfg)
+    assert notes["summary"] == "disk_usage_percent on web-1"
+    assert notes["description"] == "/ at 91.5%"
+    assert notes["runbook_url"] == "https://wiki/SysopsDiskUsagePercentThreshold"
+    # an unknown placeholder is left empty, never an error at send time
+    cfg = AlertmanagerChannelConfig(summary="{nope}x")
+    assert alert_annotations(alert, alert_labels(alert), cfg)["summary"] == "x"
+
+
+def test_bad_template_is_a_config_problem() -> None:
+    text = '[alerting.alertmanager]\nurl = "http://am:9093"\nsummary = "{oops"\n'
+    problems = load_config(text=text, env={}).problems
+    assert [p.path for p in problems] == ["alerting.alertmanager.summary"]
+
+
+async def test_every_url_receives_every_alert_and_one_failure_is_retried() -> None:
+    seen: List[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.host)
+        return httpx.Response(503 if request.url.host == "am2.test" else 200)
+
+    clock = VirtualClock(T0)
+    channel = _channel(handler, clock, urls=["http://am2.test:9093", "http://am.test:9093"])
+    try:
+        with pytest.raises(ChannelError) as info:
+            await channel.send([_alert()])
+        assert info.value.retryable
+        assert seen == ["am.test", "am2.test"]  # the duplicate URL is sent to once
+    finally:
+        await channel.aclose()
+
+
+async def test_basic_auth_and_bearer_token_from_files(tmp_path: Any) -> None:
+    headers: List[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers.append(request.headers.get("authorization", ""))
+        return httpx.Response(200)
+
+    secret = tmp_path / "secret"
+    secret.write_text("t0ken\n")
+    clock = VirtualClock(T0)
+    for cfg, expected in (
+        ({"bearer_token_file": str(secret)}, "Bearer t0ken"),
+        ({"bearer_token": "inline"}, "Bearer inline"),
+        (
+            {"basic_auth_username": "u", "basic_auth_password_file": str(secret)},
+            "Basic dTp0MGtlbg==",  # u:t0ken
+        ),
+    ):
+        channel = _channel(handler, clock, **cfg)
+        try:
+            await channel.send([_alert()])
+        finally:
+            await channel.aclose()
+        assert headers[-1] == expected
+
+
+def test_unreadable_secret_file_is_a_clear_final_error(tmp_path: Any) -> None:
+    cfg = AlertmanagerChannelConfig(url="http://am:9093", bearer_token_file=str(tmp_path / "no"))
+    with pytest.raises(ChannelError, match="bearer_token_file") as info:
+        AlertmanagerChannel(cfg, clock=VirtualClock(T0))
+    assert not info.value.retryable
+
+
+def test_auth_settings_that_exclude_each_other() -> None:
+    cfg = AlertmanagerChannelConfig(
+        url="http://am", bearer_token="a", bearer_token_file="/x", basic_auth_username="u"
+    )
+    paths = [p.path for p in cfg.problems("alerting.alertmanager")]
+    assert paths == [
+        "alerting.alertmanager.bearer_token_file",
+        "alerting.alertmanager.bearer_token",
+    ]
+    assert AlertmanagerChannelConfig(urls=["http://am"]).problems("a") == []
+
+
+def test_secrets_are_redacted_from_errors() -> None:
+    cfg = AlertmanagerChannelConfig(url="http://am", bearer_token="t0psecret")
+    channel = AlertmanagerChannel(cfg, clock=VirtualClock(T0))
+    assert "t0psecret" not in channel.redactor("failed with t0psecret")

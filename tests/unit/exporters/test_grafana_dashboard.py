@@ -22,6 +22,7 @@ from sysops_agent.collectors.uptime import UptimeCollector
 from sysops_agent.config import load_config
 from sysops_agent.daemon import Daemon
 from sysops_agent.exporters.prometheus import StoreCollector, export_name, render
+from sysops_agent.logwatch.patterns import COUNTERS
 from sysops_agent.procfs import ProcFS
 from sysops_agent.scheduler import CollectorScheduler
 from sysops_agent.storage.store import Store
@@ -88,7 +89,8 @@ def self_metric_names() -> Set[str]:
 
 
 def exported_names() -> Set[str]:
-    ours = spec_metrics() | fixture_metrics() | self_metric_names()
+    # the log watcher's kernel_*_total event counters
+    ours = spec_metrics() | fixture_metrics() | self_metric_names() | set(COUNTERS)
     names = {export_name(m).name for m in ours}
     # what the exporter emits on its own, whatever the store holds
     text = render(StoreCollector(Store(), hostname="h")).decode()
@@ -151,9 +153,11 @@ def test_every_queried_metric_is_exported(dashboard: Dict[str, Any]) -> None:
             unknown = [n for n in names if n not in exported]
             assert not unknown, f"panel {panel['title']!r} queries unexported {unknown}"
             queried.update(names)
+    label_args = {"instance", "hostname"}  # label_values(metric, LABEL)
     for variable in dashboard["templating"]["list"]:
-        queried.update(n for n in promql_metric_names(variable["definition"]) if n != "instance")
-        assert set(promql_metric_names(variable["definition"])) - {"instance"} <= exported
+        names = set(promql_metric_names(variable["definition"])) - label_args
+        queried.update(names)
+        assert names <= exported
     # the dashboard covers every area it promises
     for name in (
         "sysops_cpu_usage_ratio",
@@ -166,6 +170,7 @@ def test_every_queried_metric_is_exported(dashboard: Dict[str, Any]) -> None:
         "sysops_process_rss_bytes",
         "sysops_agent_rss_bytes",
         "sysops_agent_samples_dropped_total",
+        "sysops_kernel_oom_kills_total",
     ):
         assert name in queried, name
 

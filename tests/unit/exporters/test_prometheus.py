@@ -37,7 +37,9 @@ NOW = 1_700_000_000.0
         ("kernel_oom_kills_total", "sysops_kernel_oom_kills_total", "counter", 1.0),
         ("load_avg_1m", "sysops_load_avg_1m", "gauge", 1.0),
         ("fd_allocated", "sysops_fd_allocated", "gauge", 1.0),
-        ("process_count", "sysops_process_count", "gauge", 1.0),
+        # promtool: _count belongs to histograms and summaries
+        ("process_count", "sysops_processes", "gauge", 1.0),
+        ("process_fd_count", "sysops_process_open_fds", "gauge", 1.0),
         ("weird-name.x", "sysops_weird_name_x", "gauge", 1.0),
         ("1st", "sysops__1st", "gauge", 1.0),
         # a bare suffix is not a unit
@@ -82,11 +84,11 @@ def test_render_names_types_and_values() -> None:
     assert "# TYPE sysops_agent_alerts_sent_total counter" in lines
     assert any(line.startswith("# HELP sysops_cpu_usage_ratio ") for line in lines)
     assert "sysops_cpu_usage_ratio 0.44" in lines  # latest value, as a ratio
-    assert "sysops_memory_used_bytes 1.048576e+06" in lines
-    assert "sysops_agent_samples_dropped_total 7.0" in lines
-    assert 'sysops_agent_alerts_sent_total{channel="discord"} 3.0' in lines
+    assert "sysops_memory_used_bytes 1048576" in lines
+    assert "sysops_agent_samples_dropped_total 7" in lines
+    assert 'sysops_agent_alerts_sent_total{channel="discord"} 3' in lines
     assert 'sysops_disk_usage_ratio{device="sda1",mountpoint="/"} 0.5' in lines
-    assert 'sysops_agent_info{hostname="web-1",version="0.1.0"} 1.0' in lines
+    assert 'sysops_agent_info{hostname="web-1",version="0.1.0"} 1' in lines
     # every sample name is prefixed; the parser accepts the whole output
     fams = _families(text)
     assert all(name.startswith("sysops_") for name in fams)
@@ -118,9 +120,9 @@ def test_stale_series_are_not_exported() -> None:
     store.add(NOW - 100, "uptime_seconds", 5.0)
     store.add(NOW - 400, "fd_max", 5.0)
     text = render(StoreCollector(store, hostname="h", clock=VirtualClock(NOW))).decode()
-    assert 'interface="eth0"' in text
+    assert 'device="eth0"' in text  # node_exporter's label name
     assert "gone0" not in text
-    assert "sysops_uptime_seconds 5.0" in text
+    assert "sysops_uptime_seconds 5" in text
     assert "sysops_fd_max" not in text
 
 
@@ -136,7 +138,7 @@ def test_process_series_bounded_to_top_n_by_rss() -> None:
     rss_pids = {s.labels["pid"] for s in fams["sysops_process_rss_bytes"].samples}
     cpu_pids = {s.labels["pid"] for s in fams["sysops_process_cpu_ratio"].samples}
     assert rss_pids == cpu_pids == {"8", "9", "10"}
-    assert fams["sysops_process_count"].samples[0].value == 10.0
+    assert fams["sysops_processes"].samples[0].value == 10.0
 
 
 def test_is_loopback_address() -> None:
