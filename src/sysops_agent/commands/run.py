@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from sysops_agent.commands import SubParsers, add_config_arg, load_or_exit
+
+if TYPE_CHECKING:
+    from sysops_agent.config import AgentConfig
 
 
 def register(sub: SubParsers) -> None:
@@ -25,6 +29,23 @@ def register(sub: SubParsers) -> None:
     p.set_defaults(func=run)
 
 
+def exit_on_path_problems(agent: AgentConfig) -> None:
+    """Exit 2 (no traceback) when the PID file or log file cannot be created; the key and a fix.
+
+    A ``data_dir`` the agent cannot write is only a warning: it runs without
+    history and log cursors (logged when those start).
+    """
+    import sys
+
+    from sysops_agent.config import path_problems
+
+    fatal = [p for p in path_problems(agent) if p.path != "agent.data_dir" or p.fatal]
+    for p in fatal:
+        print(f"sysops-agent: {p}", file=sys.stderr)
+    if fatal:
+        raise SystemExit(2)
+
+
 def run(args: argparse.Namespace) -> int:
     from sysops_agent.agent_logging import setup_logging
     from sysops_agent.config import Overrides
@@ -34,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = Overrides(proc_root=args.procfs)
     loaded = load_or_exit(args.config, quiet_warnings=True, overrides=overrides)
     agent = loaded.config.agent
+    exit_on_path_problems(agent)
     setup_logging(agent.log_level, agent.log_file, Redactor(loaded.secrets.values()))
     import logging
 

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -100,8 +101,11 @@ class HistoryDatabase:
         max_pending_secs: float,
         pragmas: Sequence[str],
         stats: HistoryStats,
+        reader_group: str = "",
     ) -> None:
         self.path = path
+        #: group allowed to read the database (mode 0640); empty: 0600, the agent's user only
+        self.reader_group = reader_group
         self.retention_secs = retention_secs
         self.clock = clock
         self.busy_timeout_ms = busy_timeout_ms
@@ -147,8 +151,45 @@ class HistoryDatabase:
             self._suppressed = 0
 
     # ------------------------------------------------------------ open / close
+    def _prepare_files(self) -> None:
+        """Create the database file 0600 (0640 with a reader group) before SQLite opens it.
+
+        ``O_NOFOLLOW``: a symlink at the path is refused. SQLite gives ``-wal``
+        and ``-shm`` the database file's mode when it creates them, so they
+        follow; existing ones with looser bits are tightened here.
+        """
+        from sysops_agent.fsutil import PRIVATE, open_private, tighten
+
+        mode = 0o640 if self.reader_group else PRIVATE
+        gid = -1
+        if self.reader_group:
+            import grp
+
+            try:
+                gid = grp.getgrnam(self.reader_group).gr_gid
+            except KeyError:
+                raise OSError(
+                    f"storage.sqlite_group: no group named {self.reader_group!r}"
+                ) from None
+        for suffix in ("", "-wal", "-shm"):
+            path = self.path + suffix
+            if suffix and not os.path.lexists(path):
+                continue
+            fd = open_private(path, os.O_RDWR, mode)
+            try:
+                if gid != -1 and os.fstat(fd).st_gid != gid:
+                    os.fchown(fd, -1, gid)
+                if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+                    with contextlib.suppress(OSError):
+                        os.fchmod(fd, mode)
+                problem = tighten(fd, mode)
+            finally:
+                os.close(fd)
+            if problem:
+                log.warning("SQLite history %s: %s", path, problem)
+
     def _connect(self) -> sqlite3.Connection:
-        created = not os.path.exists(self.path)
+        self._prepare_files()
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout_ms / 1000.0, isolation_level=None
         )
@@ -175,9 +216,6 @@ class HistoryDatabase:
         except BaseException:
             conn.close()
             raise
-        if created:
-            with contextlib.suppress(OSError):
-                os.chmod(self.path, 0o640)
         return conn
 
     def _move_aside(self) -> str:
