@@ -124,12 +124,21 @@ def expand_env(
     if isinstance(data, list):
         return [expand_env(v, f"{path}[{i}]", env, problems, refs) for i, v in enumerate(data)]
     if isinstance(data, str) and "${" in data:
-        refs.add(path)
+        # Only a value made of references alone keeps its secret out of the file:
+        # "https://hooks.slack.com/services/${X}LITERALSECRET" still holds one.
+        if not _ENV_REF.sub("", data):
+            refs.add(path)
 
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in env:
-                problems.append(Problem(path, f"environment variable {name} is not set"))
+                hint = (
+                    " (systemd sets it for a unit with LoadCredential=; see deploy/"
+                    "sysops-agent.service)"
+                    if name == "CREDENTIALS_DIRECTORY"
+                    else ""
+                )
+                problems.append(Problem(path, f"environment variable {name} is not set{hint}"))
                 return ""
             return env[name]
 
@@ -259,7 +268,7 @@ def load_config(
             dataclasses.replace(p, source=origin_of(p.path, origin)) if not p.source else p
             for p in problems
         ]
-    literal = [p for p in builder.secret_values if p not in refs]
+    literal = [p for p in builder.secret_values if p not in refs and p not in builder.secret_files]
     if literal and path is not None and text is not None:
         by_file: Dict[str, List[str]] = {}
         for key in literal:
