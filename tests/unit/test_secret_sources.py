@@ -65,7 +65,9 @@ def test_a_missing_secret_file_and_both_keys_are_reported(tmp_path: Path) -> Non
     secret = secret_file(tmp_path / "slack_url", URL)
     both = f'webhook_url = "${{U}}"\nwebhook_url_file = "{secret}"'
     loaded = load_config(config(tmp_path, both), env={"U": "https://x.invalid/"})
-    assert any(re.search(r"either webhook_url or webhook_url_file", str(p)) for p in loaded.problems)
+    assert any(
+        re.search(r"either webhook_url or webhook_url_file", str(p)) for p in loaded.problems
+    )
     assert loaded.config.alerting.slack.webhook_url == URL
 
 
@@ -87,4 +89,4 @@ def test_the_unit_shows_load_credential() -> None:
 
     unit = (ROOT / "deploy" / "sysops-agent.service").read_text()
     assert re.search(r"^#\s*LoadCredential=\S+:/etc/sysops-agent/", unit, re.M)
-    assert "_file = \"${CREDENTIALS_DIRECTORY}/" in unit
+    assert '_file = "${CREDENTIALS_DIRECTORY}/' in unit
