@@ -63,6 +63,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(obj, default=str, ensure_ascii=False)
 
 
+class CleanTextFilter(logging.Filter):
+    """Escape control characters in each record's message (host text: paths, log lines).
+
+    A newline in a process name or a log line must not start a forged log line;
+    tracebacks (``exc_info``) keep their lines.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from sysops_agent.model import clean_text
+
+        message = record.getMessage()
+        cleaned = clean_text(message)
+        if cleaned is not message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
 class PrivateFileHandler(logging.FileHandler):
     """``logging.FileHandler`` that opens with ``O_NOFOLLOW`` and keeps the file 0600."""
 
@@ -113,4 +130,5 @@ def setup_logging(
         handler.addFilter(RedactingFilter(redactor))
         # also every other logger's records (httpx quotes request URLs), whatever the handler
         install_log_redaction(redactor)
+    handler.addFilter(CleanTextFilter())
     logger.addHandler(handler)
