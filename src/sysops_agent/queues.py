@@ -4,7 +4,7 @@ Fresh data matters more than old data for alerting, and a producer (a
 collector thread's hand-off, an analyzer, the log watcher) must never block
 on a slow consumer. :class:`DropOldestQueue` is the one implementation: drops
 are counted (``dropped``, exported as a self-metric) and logged at most once
-per ``warn_interval`` seconds with the count since the last line.
+per ``warn_interval`` seconds (10 minutes) with the count since the last line.
 
 * the sample queue (collectors -> storage), 10,000 samples;
 * the alert queue (analyzers, log watcher -> alert manager), 1,000 alerts.
@@ -16,6 +16,8 @@ import asyncio
 import logging
 from collections import deque
 from typing import Callable, Deque, Generic, Iterable, List, TypeVar
+
+from sysops_agent.throttle import WARN_EVERY_SECS, ThrottledWarnings
 
 log = logging.getLogger("sysops_agent.queue")
 
@@ -34,15 +36,13 @@ class DropOldestQueue(Generic[T]):
         *,
         monotonic: Callable[[], float],
         what: str = "items",
-        warn_interval: float = 60.0,
+        warn_interval: float = WARN_EVERY_SECS,
     ) -> None:
         self.capacity = capacity
         self.what = what
         self._items: Deque[T] = deque()
         self._ready = asyncio.Event()
-        self._monotonic = monotonic
-        self._warn_interval = warn_interval
-        self._last_warn = -float("inf")
+        self._warn = ThrottledWarnings(log, monotonic=monotonic, every=warn_interval)
         self._unreported = 0
         #: total items dropped since start (a counter)
         self.dropped = 0
@@ -64,11 +64,14 @@ class DropOldestQueue(Generic[T]):
     def _dropped(self, n: int) -> None:
         self.dropped += n
         self._unreported += n
-        now = self._monotonic()
-        if now - self._last_warn >= self._warn_interval:
-            log.warning("Dropped %d %s due to backpressure", self._unreported, self.what)
+        if self._warn.warning(
+            "dropped",
+            "Dropped %d %s due to backpressure",
+            self._unreported,
+            self.what,
+            count=False,
+        ):
             self._unreported = 0
-            self._last_warn = now
 
     def drain(self) -> List[T]:
         items = list(self._items)

@@ -7,8 +7,12 @@ import logging
 from typing import Any, Dict, Optional
 
 from sysops_agent.fsutil import read_text, write_atomic
+from sysops_agent.throttle import ThrottledWarnings
 
 log = logging.getLogger("sysops_agent.logwatch")
+
+#: a read-only or full data directory fails every save: one line per file per 10 minutes
+_save_warnings = ThrottledWarnings(log)
 
 
 def load_state(path: str) -> Optional[Dict[str, Any]]:
@@ -28,11 +32,21 @@ def load_state(path: str) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) else None
 
 
-def save_state(path: str, data: Dict[str, Any]) -> bool:
-    """Write ``data`` to ``path`` via a temporary file and a rename; False (logged) on error."""
+def save_state(
+    path: str, data: Dict[str, Any], warnings: Optional[ThrottledWarnings] = None
+) -> bool:
+    """Write ``data`` to ``path`` via a temporary file and a rename; False (logged) on error.
+
+    The warning is rate-limited per file (``warnings``, by default this
+    module's): a lasting fault is one line per 10 minutes, with a count.
+    """
+    warn = warnings or _save_warnings
     try:
         write_atomic(path, json.dumps(data, sort_keys=True), fsync=True)
     except OSError as e:
-        log.warning("cannot save %s: %s", path, e.strerror or e)
+        warn.warning(f"save {path}", "cannot save %s: %s", path, e.strerror or e)
         return False
+    if warn.failing(f"save {path}"):
+        warn.recovered(f"save {path}")
+        log.info("%s saved again", path)
     return True
