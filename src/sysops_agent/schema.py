@@ -260,7 +260,10 @@ class Builder:
         elif tp is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if ok:
-                value = float(value)
+                try:
+                    value = float(value)
+                except OverflowError:  # an integer of 400 digits
+                    value = math.inf
                 if not math.isfinite(value):
                     ok = False
         elif tp is str:
@@ -270,7 +273,7 @@ class Builder:
         if not ok:
             self.problem(
                 path,
-                f"expected {_describe(tp)}, got {_fmt(value, meta.get('secret', False))}; "
+                f"expected {_describe(tp)}, got {_fmt(raw, meta.get('secret', False))}; "
                 f"using the default {_fmt(default)}",
             )
             return default

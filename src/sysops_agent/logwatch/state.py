@@ -26,7 +26,7 @@ def load_state(path: str) -> Optional[Dict[str, Any]]:
         return None
     try:
         data = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested thousands deep
         log.warning("ignoring corrupt %s: %s", path, e)
         return None
     return data if isinstance(data, dict) else None
