@@ -235,3 +235,17 @@ def test_an_existing_log_file_with_a_loose_mode_is_tightened(tmp_path: Path) -> 
         assert mode(log_file) == 0o600
     finally:
         setup_logging("info", "")
+
+
+def test_a_data_dir_that_is_a_file_is_a_warning_and_the_agent_runs(tmp_path: Path) -> None:
+    from tests.support.agentproc import AgentProcess
+
+    (tmp_path / "data").write_text("not a directory")  # agent_config's data_dir
+    config = agent_config(tmp_path, minimal_procfs(tmp_path))
+    agent = AgentProcess(["run", "--config", str(config)])
+    try:
+        line = agent.wait_stderr("agent.data_dir: ")
+        assert "exists and is not a directory" in line
+        agent.wait_stderr("sysops-agent starting")
+    finally:
+        assert agent.stop() == 0
