@@ -24,6 +24,7 @@ from sysops_agent.storage.sqlite_schema import (
     migrate,
     schema_version,
 )
+from sysops_agent.throttle import ThrottledWarnings
 
 log = logging.getLogger("sysops_agent.storage.sqlite_history")
 
@@ -119,36 +120,30 @@ class HistoryDatabase:
         self.last_purge: Optional[float] = None
         self.upsert = sqlite3.sqlite_version_info >= (3, 24, 0)
         self._failing_since: Optional[float] = None
-        self._last_log = -LOG_EVERY_SECS
-        self._suppressed = 0
+        self._warnings = ThrottledWarnings(log, monotonic=clock.monotonic, every=LOG_EVERY_SECS)
 
     # ------------------------------------------------------------ logging
     def _failed(self, what: str, e: BaseException) -> None:
         self.stats.last_error = f"{what}: {e}"
-        now = self.clock.monotonic()
         if self._failing_since is None:
-            self._failing_since = now
-        if now - self._last_log >= LOG_EVERY_SECS:
-            more = f" ({self._suppressed} similar failures not logged)" if self._suppressed else ""
-            log.warning(
-                "SQLite history %s: %s: %s; %d rows kept to retry at the next flush%s",
-                self.path,
-                what,
-                e,
-                len(self.pending),
-                more,
-            )
-            self._last_log = now
-            self._suppressed = 0
-        else:
-            self._suppressed += 1
+            self._failing_since = self.clock.monotonic()
+        suppressed = self._warnings.suppressed("failing")
+        self._warnings.warning(
+            "failing",
+            "SQLite history %s: %s: %s; %d rows kept to retry at the next flush%s",
+            self.path,
+            what,
+            e,
+            len(self.pending),
+            f" ({suppressed} similar failures not logged)" if suppressed else "",
+            count=False,
+        )
 
     def _recovered(self) -> None:
         if self._failing_since is not None:
             log.info("SQLite history %s: writing again (%s)", self.path, self.stats.last_error)
             self._failing_since = None
-            self._last_log = -LOG_EVERY_SECS
-            self._suppressed = 0
+            self._warnings.recovered("failing")
 
     # ------------------------------------------------------------ open / close
     def _prepare_files(self) -> None:
@@ -186,7 +181,7 @@ class HistoryDatabase:
             finally:
                 os.close(fd)
             if problem:
-                log.warning("SQLite history %s: %s", path, problem)
+                self._warnings.warning(f"mode {path}", "SQLite history %s: %s", path, problem)
 
     def _connect(self) -> sqlite3.Connection:
         self._prepare_files()
