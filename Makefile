@@ -35,12 +35,19 @@ run: $(VENV)/.installed
 	$(BIN)/sysops-agent run --config $(CONFIG)
 
 ## test: lint, type-check and run the whole suite (also on Python 3.9 when available)
-test: system-deps lint typecheck pytest test-py39
+test: system-deps lint typecheck pytest fuzz test-py39
 
 ## test-fast: the edit-run loop (< 30 s): unit tests without the slow ones; no lint, no integration
 .PHONY: test-fast
 test-fast: $(VENV)/.dev-installed
 	$(BIN)/pytest -q -m "not slow and not integration"
+
+## fuzz: every input parser fuzzed for 10 s (bench/fuzz.py; any unexpected exception fails);
+## FUZZ_ARGS="--cases 100000" without --seconds for the full run
+.PHONY: fuzz
+FUZZ_ARGS ?= --seconds 10
+fuzz: $(VENV)/.dev-installed
+	$(BIN)/python bench/fuzz.py $(FUZZ_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests bench

@@ -63,6 +63,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(obj, default=str, ensure_ascii=False)
 
 
+class CleanTextFilter(logging.Filter):
+    """Escape control characters in each record's message (host text: paths, log lines).
+
+    A newline in a process name or a log line must not start a forged log line;
+    tracebacks (``exc_info``) keep their lines.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from sysops_agent.model import clean_text
+
+        message = record.getMessage()
+        cleaned = clean_text(message)
+        if cleaned is not message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class PrivateFileHandler(logging.FileHandler):
+    """``logging.FileHandler`` that opens with ``O_NOFOLLOW`` and keeps the file 0600."""
+
+    def _open(self) -> Any:
+        import os
+
+        from sysops_agent.fsutil import open_private
+
+        fd = open_private(self.baseFilename, os.O_WRONLY | os.O_APPEND)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def setup_logging(
     level: str = "info",
     log_file: str = "",
@@ -82,11 +111,13 @@ def setup_logging(
     handler: logging.Handler
     if log_file:
         try:
-            handler = logging.FileHandler(log_file, encoding="utf-8")
-        except OSError as e:
+            handler = PrivateFileHandler(log_file, encoding="utf-8")
+        except (OSError, ValueError) as e:  # ValueError: a NUL byte in the path
             handler = logging.StreamHandler(sys.stderr)
+            why = getattr(e, "strerror", None) or e
             print(
-                f"sysops-agent: cannot open log file {log_file}: {e.strerror}; logging to stderr",
+                f"sysops-agent: cannot open log file {log_file!r} (agent.log_file): {why}; "
+                "logging to stderr",
                 file=sys.stderr,
             )
     else:
@@ -99,4 +130,5 @@ def setup_logging(
         handler.addFilter(RedactingFilter(redactor))
         # also every other logger's records (httpx quotes request URLs), whatever the handler
         install_log_redaction(redactor)
+    handler.addFilter(CleanTextFilter())
     logger.addHandler(handler)

@@ -21,6 +21,7 @@ again on every reload, so a SIGHUP never loses ``--procfs``.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import stat
@@ -139,12 +140,21 @@ def expand_env(
     if isinstance(data, list):
         return [expand_env(v, f"{path}[{i}]", env, problems, refs) for i, v in enumerate(data)]
     if isinstance(data, str) and "${" in data:
-        refs.add(path)
+        # Only a value made of references alone keeps its secret out of the file:
+        # "https://hooks.slack.com/services/${X}LITERALSECRET" still holds one.
+        if not _ENV_REF.sub("", data):
+            refs.add(path)
 
         def sub(m: re.Match[str]) -> str:
             name = m.group(1)
             if name not in env:
-                problems.append(Problem(path, f"environment variable {name} is not set"))
+                hint = (
+                    " (systemd sets it for a unit with LoadCredential=; see deploy/"
+                    "sysops-agent.service)"
+                    if name == "CREDENTIALS_DIRECTORY"
+                    else ""
+                )
+                problems.append(Problem(path, f"environment variable {name} is not set{hint}"))
                 return ""
             return env[name]
 
@@ -274,7 +284,7 @@ def load_config(
             dataclasses.replace(p, source=origin_of(p.path, origin)) if not p.source else p
             for p in problems
         ]
-    literal = [p for p in builder.secret_values if p not in refs]
+    literal = [p for p in builder.secret_values if p not in refs and p not in builder.secret_files]
     if literal and path is not None and text is not None:
         by_file: Dict[str, List[str]] = {}
         for key in literal:
@@ -325,6 +335,122 @@ def _check_secret_file_mode(path: str, secret_paths: List[str]) -> List[Problem]
             fatal=True,
         )
     ]
+
+
+#: agent keys naming a file the agent creates, and the key naming its data directory
+_FILE_KEYS = ("pid_file", "log_file")
+
+
+def _nearest_existing(path: str) -> str:
+    """``path`` or its closest ancestor that exists."""
+    path = os.path.abspath(path)
+    while not os.path.lexists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def _can_create_in(key: str, path: str, access: bool) -> List[Problem]:
+    """Problems with creating ``path`` (its parent directories included)."""
+    from sysops_agent.fsutil import path_fix
+
+    parent = os.path.dirname(os.path.abspath(path))
+    existing = _nearest_existing(parent)
+    if not os.path.isdir(existing):
+        return [Problem(f"agent.{key}", f"{existing} is not a directory, so {path} cannot exist")]
+    if access and not os.access(existing, os.W_OK | os.X_OK):
+        return [
+            Problem(
+                f"agent.{key}",
+                f"{existing} is not writable by uid {os.geteuid()}, so {path} cannot be "
+                f"created (PermissionError). {path_fix(parent)}",
+                permission=True,
+            )
+        ]
+    return []
+
+
+def path_problems(agent: AgentConfig, *, access: bool = True) -> List[Problem]:
+    """What stops the agent from creating ``pid_file``, ``log_file`` and ``data_dir``.
+
+    NUL bytes, a directory where a file belongs (or the reverse), a symlink (the
+    agent never follows one for a file it writes), a file that is not a PID file
+    at ``pid_file``; with ``access``, also missing permissions for the current
+    user — those problems have ``permission=True``, as ``check-config`` may run as
+    another user than the agent. Each problem names the key and a fix.
+    """
+    from sysops_agent.fsutil import path_fix
+
+    problems: List[Problem] = []
+    for key in (*_FILE_KEYS, "data_dir"):
+        value: str = getattr(agent, key)
+        if not value:
+            continue
+        if "\x00" in value:
+            problems.append(Problem(f"agent.{key}", "contains a NUL byte; remove it", fatal=True))
+            continue
+        try:
+            st: Optional[os.stat_result] = os.lstat(value)
+        except FileNotFoundError:
+            st = None
+        except OSError as e:  # ENOTDIR, EACCES, ENAMETOOLONG
+            if e.errno in (errno.EACCES, errno.EPERM, errno.ENOTDIR):
+                problems.extend(_can_create_in(key, value, access))
+            else:
+                problems.append(Problem(f"agent.{key}", f"{value}: {e.strerror or e}"))
+            continue
+        if st is None:
+            problems.extend(_can_create_in(key, value, access))
+            continue
+        if key == "data_dir":
+            if not stat.S_ISDIR(st.st_mode):
+                problems.append(Problem(f"agent.{key}", f"{value} exists and is not a directory"))
+            elif access and not os.access(value, os.W_OK | os.X_OK):
+                problems.append(
+                    Problem(
+                        f"agent.{key}",
+                        f"{value} is not writable by uid {os.geteuid()}. {path_fix(value)}",
+                        permission=True,
+                    )
+                )
+            continue
+        example = os.path.join(value, "sysops-agent.pid" if key == "pid_file" else "agent.log")
+        if stat.S_ISDIR(st.st_mode):
+            msg = f"{value} is a directory; name a file in it, e.g. {example}"
+        elif stat.S_ISLNK(st.st_mode):
+            msg = f"{value} is a symlink; the agent never follows one for a file it writes"
+        elif not stat.S_ISREG(st.st_mode):
+            msg = f"{value} is not a regular file"
+        elif key == "pid_file" and not _holds_pid(value):
+            msg = (
+                f"{value} exists and does not hold a PID; the agent will not replace it. "
+                "Use a path of its own, e.g. /run/sysops-agent/sysops-agent.pid"
+            )
+        elif access and not os.access(value, os.W_OK):
+            problems.append(
+                Problem(
+                    f"agent.{key}",
+                    f"{value} is not writable by uid {os.geteuid()}. Make it owned by the "
+                    "user the agent runs as",
+                    permission=True,
+                )
+            )
+            continue
+        else:
+            continue
+        problems.append(Problem(f"agent.{key}", msg))
+    return problems
+
+
+def _holds_pid(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(65).strip()
+    except OSError:
+        return True  # unreadable: the access check reports it
+    return not data or data.isdigit()
 
 
 def resolve_hostname(config: Config) -> str:

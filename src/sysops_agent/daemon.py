@@ -38,6 +38,7 @@ from sysops_agent.scheduler import CollectorScheduler
 from sysops_agent.sdnotify import SystemdService
 from sysops_agent.selfmetrics import SELF_METRICS_INTERVAL, self_samples
 from sysops_agent.storage.store import Store
+from sysops_agent.throttle import ThrottledWarnings
 
 if TYPE_CHECKING:
     from sysops_agent.alerting.manager import AlertManager
@@ -70,6 +71,8 @@ class Daemon:
         self.redactor = Redactor(loaded.secrets.values())
         self.hostname = resolve_hostname(self.config)
         self.store = Store(max_samples=self.config.storage.ring_buffer_samples)
+        #: the daemon's repeated warnings (refused samples): one line per 10 minutes per kind
+        self.warnings = ThrottledWarnings(log, monotonic=self.clock.monotonic)
         self.samples: DropOldestQueue[Sample] = DropOldestQueue(
             SAMPLE_QUEUE_CAPACITY, monotonic=self.clock.monotonic, what="samples"
         )
@@ -198,7 +201,12 @@ class Daemon:
         while True:
             await self.samples.wait()
             for s in self.samples.drain():
-                store.append(s)
+                if not store.append(s):
+                    self.warnings.warning(
+                        "rejected",
+                        "refused an impossible sample: %s (counted in agent_samples_rejected_total)",
+                        store.last_rejected,
+                    )
 
     async def _analyzer_loop(self) -> None:
         while True:
@@ -242,6 +250,7 @@ class Daemon:
                 self.clock.time(),
                 samples_dropped=self.samples.dropped,
                 alerts_dropped=self.alerts.dropped,
+                samples_rejected=self.store.rejected,
                 manager=self.manager,
                 sqlite=self.sqlite,
             )

@@ -4,9 +4,47 @@ from __future__ import annotations
 
 import enum
 import os
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Mapping, NamedTuple, Optional, Tuple
+
+#: Characters that must not reach a console line, a log line, a message, a label
+#: or a subject as they are: C0 controls (NUL, ESC, CR, LF, ...), DEL, C1 controls,
+#: the Unicode line/paragraph separators and the bidirectional overrides that
+#: make text display in another order than it reads ("Trojan Source").
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL_BUT_LF = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    ch = m.group()
+    code = ord(ch)
+    return _ESCAPES.get(ch) or (f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}")
+
+
+def clean_text(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` from the host (a process name, a log line, a label, a hostname), safe to show.
+
+    Every control character is replaced by a visible escape (``\\n``, ``\\x00``,
+    ``\\u202e``), so a process named ``"x\\nFAKE ALERT"`` stays on its line and
+    NUL or ESC bytes never reach a terminal. ``keep_newlines`` keeps ``\\n`` (an
+    alert message may span lines; a CR still goes). The one function for this:
+    :class:`Alert` and :func:`make_labels` apply it, and so do the console line
+    and the agent's log lines.
+    """
+    pattern = _CONTROL_BUT_LF if keep_newlines else _CONTROL
+    if pattern.search(text) is None:  # the common case: no copy
+        return text
+    return pattern.sub(_escape, text)
+
+
+def clean_labels(labels: Labels) -> Labels:
+    if not any(_CONTROL.search(k) or _CONTROL.search(v) for k, v in labels):
+        return labels
+    return tuple(sorted((clean_text(k), clean_text(v)) for k, v in labels))
+
 
 #: Labels are stored as a tuple of (name, value) pairs sorted by name, so that a
 #: series key is hashable and two samples with the same labels compare equal.
@@ -21,7 +59,7 @@ def make_labels(mapping: Optional[Mapping[str, object]] = None, **kwargs: object
     if mapping:
         items.update({str(k): str(v) for k, v in mapping.items()})
     items.update({k: str(v) for k, v in kwargs.items()})
-    return tuple(sorted(items.items()))
+    return clean_labels(tuple(sorted(items.items())))
 
 
 class SeriesKey(NamedTuple):
@@ -124,6 +162,21 @@ class Alert:
     duration: Optional[float] = None
     state: AlertState = AlertState.FIRING
     id: str = field(default_factory=new_alert_id)
+
+    def __post_init__(self) -> None:
+        # Host text (hostnames, process names, log lines) arrives here from every
+        # analyzer and the log watcher; it leaves through every channel.
+        for name in ("hostname", "metric", "analyzer"):
+            value = getattr(self, name)
+            cleaned = clean_text(value)
+            if cleaned is not value:
+                object.__setattr__(self, name, cleaned)
+        message = clean_text(self.message, keep_newlines=True)
+        if message is not self.message:
+            object.__setattr__(self, "message", message)
+        labels = clean_labels(self.labels)
+        if labels is not self.labels:
+            object.__setattr__(self, "labels", labels)
 
     @property
     def key(self) -> tuple[str, Severity, Labels]:

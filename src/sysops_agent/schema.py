@@ -22,6 +22,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Un
 
 T = TypeVar("T")
 
+#: a ``<key>_file`` secret (a URL, a token, a password) is far smaller than this
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -34,6 +37,8 @@ class Problem:
     warning: bool = False
     #: the file that holds the key, when it is not the main file (``include``)
     source: str = ""
+    #: the current user lacks a permission (``config.path_problems``): true for this user only
+    permission: bool = False
 
     def __str__(self) -> str:
         text = f"{self.path}: {self.message}" if self.path else self.message
@@ -98,6 +103,8 @@ class Builder:
         self.problems: List[Problem] = []
         #: paths of every field declared ``secret`` that holds a non-empty value
         self.secret_values: Dict[str, str] = {}
+        #: the secrets among them read from a ``<key>_file`` (not written in the config)
+        self.secret_files: Dict[str, str] = {}
 
     def problem(self, path: str, message: str, fatal: bool = False) -> None:
         self.problems.append(Problem(path, message, fatal))
@@ -123,7 +130,25 @@ class Builder:
                 default = f.default_factory()
             else:  # pragma: no cover - every config field has a default
                 raise TypeError(f"{cls.__name__}.{f.name} has no default")
-            if f.name in data:
+            file_key = f"{f.name}_file"
+            # a section that declares ``<key>_file`` itself reads that file its own way
+            from_file = (
+                f.metadata.get("secret")
+                and hints[f.name] is str
+                and file_key in data
+                and file_key not in hints
+            )
+            if from_file:
+                known.add(file_key)
+            if from_file and f.name in data:
+                self.problem(
+                    fpath, f"give either {f.name} or {file_key}, not both; using {file_key}"
+                )
+            if from_file:
+                value = self._secret_file(data[file_key], f"{fpath}_file", default)
+                if value:
+                    self.secret_files[fpath] = data[file_key]
+            elif f.name in data:
                 value = self.convert(hints[f.name], data[f.name], fpath, default, f.metadata)
             else:
                 value = default
@@ -140,6 +165,44 @@ class Builder:
                 kpath = f"{path}.{key}" if path else key
                 self.problem(kpath, f"unknown key (known keys here: {', '.join(sorted(known))})")
         return cls(**kwargs)
+
+    def _secret_file(self, file: Any, path: str, default: str) -> str:
+        """The secret held by ``file`` (``<key>_file``: Prometheus' and Alertmanager's form).
+
+        The whole file, without its trailing newline. A file other users can
+        read is refused like a literal secret in a readable config; a systemd
+        credential (``${CREDENTIALS_DIRECTORY}/NAME``) is private to the unit.
+        """
+        import os
+        import stat
+
+        if not isinstance(file, str) or not file or "\x00" in file:
+            self.problem(path, f"expected the path of a file holding the secret, got {_fmt(file)}")
+            return default
+        try:
+            with open(file, "rb") as f:
+                mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+                data = f.read(MAX_SECRET_FILE_BYTES + 1)
+        except OSError as e:
+            self.problem(path, f"cannot read {file}: {e.strerror or e}", fatal=True)
+            return default
+        if len(data) > MAX_SECRET_FILE_BYTES:
+            self.problem(path, f"{file} is over {MAX_SECRET_FILE_BYTES} bytes: not a secret")
+            return default
+        if mode & 0o007:
+            self.problem(
+                path,
+                f"{file} holds a secret but is mode {mode:04o}, readable by every user. "
+                f"Fix it with: chmod o-rwx {file}",
+                fatal=True,
+            )
+            return default
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.problem(path, f"{file} is not UTF-8 text")
+            return default
+        return text.rstrip("\r\n")
 
     def convert(self, tp: Any, value: Any, path: str, default: Any, meta: Any = None) -> Any:
         meta = meta or {}
@@ -203,7 +266,10 @@ class Builder:
         elif tp is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
             if ok:
-                value = float(value)
+                try:
+                    value = float(value)
+                except OverflowError:  # an integer of 400 digits
+                    value = math.inf
                 if not math.isfinite(value):
                     ok = False
         elif tp is str:
@@ -213,7 +279,7 @@ class Builder:
         if not ok:
             self.problem(
                 path,
-                f"expected {_describe(tp)}, got {_fmt(value, meta.get('secret', False))}; "
+                f"expected {_describe(tp)}, got {_fmt(raw, meta.get('secret', False))}; "
                 f"using the default {_fmt(default)}",
             )
             return default

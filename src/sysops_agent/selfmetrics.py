@@ -35,10 +35,15 @@ def self_samples(
     *,
     samples_dropped: int,
     alerts_dropped: int,
+    samples_rejected: int = 0,
     manager: Optional[AlertManager] = None,
     sqlite: Optional[SqliteHistory] = None,
 ) -> List[Sample]:
-    out = [Sample(now, "agent_samples_dropped_total", float(samples_dropped))]
+    out = [
+        Sample(now, "agent_samples_dropped_total", float(samples_dropped)),
+        # impossible values (units.sample_problem) refused by Store.append
+        Sample(now, "agent_samples_rejected_total", float(samples_rejected)),
+    ]
     rss = own_rss_bytes()
     if rss is not None:
         out.append(Sample(now, "agent_rss_bytes", float(rss)))

@@ -101,11 +101,13 @@ def test_prometheus_parses_hostile_labels_counters_and_drops_stale_series(
     hostile = 'we"ird\\proc\nname'
     now = time.time()
     clock = VirtualClock(now)  # the exporter's "now": moved by the test, not waited for
-    store.add(now, "process_rss_bytes", 4096.0, make_labels(pid=7, name=hostile))
+    # built by hand: make_labels would escape the newline first (model.clean_text)
+    raw = (("name", hostile), ("pid", "7"))
+    store.add(now, "process_rss_bytes", 4096.0, raw)
     store.add(now, "agent_alerts_sent_total", 3.0, make_labels(channel="slack"))
     # gauges named *_count are exported without it (promtool: _count is for summaries)
     store.add(now, "process_count", 321.0)
-    store.add(now, "process_fd_count", 9.0, make_labels(pid=7, name=hostile))
+    store.add(now, "process_fd_count", 9.0, raw)
     store.add(now - 10, "net_rx_bytes_per_second", 10.0, make_labels(interface="eth9"))
     store.add(now, "net_rx_bytes_per_second", 12.0, make_labels(interface="eth9"))
     exporter = PrometheusExporter(

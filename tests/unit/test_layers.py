@@ -3,7 +3,8 @@
 Layers, bottom to top::
 
     0  model, clock, units, schema, plugins, procfs, fsutil, redact (and the
-       other small helpers: rates, queues, lazyssl, osinfo, agent_logging, pidfile)
+       other small helpers: rates, queues, lazyssl, osinfo, agent_logging, pidfile,
+       throttle)
     1  collectors, storage, logwatch
     2  analyzers (they read the ring buffers of storage)
     3  alerting
@@ -49,6 +50,7 @@ LAYERS: Dict[str, int] = {
             "agent_logging",
             "pidfile",
             "sdnotify",
+            "throttle",
         ),
         0,
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sysops_agent.model import Alert, AlertState
+from sysops_agent.model import Alert, AlertState, clean_text
 
 
 def format_line(alert: Alert) -> str:
@@ -12,4 +12,6 @@ def format_line(alert: Alert) -> str:
     state = "RESOLVED" if alert.state is AlertState.RESOLVED else alert.severity.label.upper()
     labels = ",".join(f"{k}={v}" for k, v in alert.labels)
     where = f"{alert.metric}{{{labels}}}" if labels else alert.metric
-    return f"{when} {alert.hostname} [{state}] {where}: {alert.message} ({alert.analyzer})"
+    # one line, whatever the message holds (an Alert's text is already free of the rest)
+    message = clean_text(alert.message)
+    return f"{when} {alert.hostname} [{state}] {where}: {message} ({alert.analyzer})"

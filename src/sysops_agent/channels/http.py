@@ -104,7 +104,7 @@ def parse_retry_after(
 def json_body(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
         return None
 
 

@@ -19,13 +19,15 @@ def register(sub: SubParsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sysops_agent.config import load_config, metric_name_problems
+    from sysops_agent.config import load_config, metric_name_problems, path_problems
     from sysops_agent.redact import Redactor
 
     loaded = load_config(args.path)
     redact = Redactor(loaded.secrets.values())
-    errors = [p for p in loaded.problems if not p.warning]
-    warnings = [p for p in loaded.problems if p.warning]
+    # the paths as this user sees them: a permission missing here may be there for the agent's user
+    problems = loaded.problems + path_problems(loaded.config.agent)
+    errors = [p for p in problems if not (p.warning or p.permission)]
+    warnings = [p for p in problems if p.warning or p.permission]
     if not loaded.fatal:
         warnings += metric_name_problems(loaded.config)
     for p in warnings:

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING, List
 
 from sysops_agent.commands import SubParsers, add_config_arg, load_or_exit
+
+if TYPE_CHECKING:
+    from sysops_agent.config import AgentConfig
+    from sysops_agent.schema import Problem
 
 
 def register(sub: SubParsers) -> None:
@@ -25,6 +30,25 @@ def register(sub: SubParsers) -> None:
     p.set_defaults(func=run)
 
 
+def exit_on_path_problems(agent: AgentConfig) -> List[Problem]:
+    """Exit 2 (no traceback) when the PID file or log file cannot be created; the key and a fix.
+
+    A ``data_dir`` the agent cannot use is only a warning (returned, to be
+    logged): the agent runs without history and log cursors.
+    """
+    import sys
+
+    from sysops_agent.config import path_problems
+
+    problems = path_problems(agent)
+    fatal = [p for p in problems if p.path != "agent.data_dir" or p.fatal]
+    for p in fatal:
+        print(f"sysops-agent: {p}", file=sys.stderr)
+    if fatal:
+        raise SystemExit(2)
+    return problems
+
+
 def run(args: argparse.Namespace) -> int:
     from sysops_agent.agent_logging import setup_logging
     from sysops_agent.config import Overrides
@@ -34,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = Overrides(proc_root=args.procfs)
     loaded = load_or_exit(args.config, quiet_warnings=True, overrides=overrides)
     agent = loaded.config.agent
+    path_warnings = exit_on_path_problems(agent)
     setup_logging(agent.log_level, agent.log_file, Redactor(loaded.secrets.values()))
     import logging
 
@@ -41,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
 
     logging.getLogger("sysops_agent.lazyssl").debug("%s", lazyssl.decision())
     log = logging.getLogger("sysops_agent.config")
-    for problem in loaded.problems:
+    for problem in loaded.problems + path_warnings:
         log.warning("config: %s", problem)
     return asyncio.run(run_daemon(loaded, args.config, overrides))

@@ -30,7 +30,7 @@ from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.patterns import Hit, Matcher, permits
 from sysops_agent.logwatch.source import SourceContext
 from sysops_agent.logwatch.state import load_state, save_state
-from sysops_agent.queues import RateLimitedWarning
+from sysops_agent.throttle import ThrottledWarnings
 
 log = logging.getLogger("sysops_agent.logwatch")
 
@@ -111,12 +111,9 @@ class KmsgSource:
         self.skipping_existing = False
         self.records = 0
         self.lost = 0
-        self._lost_warning = RateLimitedWarning(
-            log,
-            "kmsg: {count} records were overwritten before they could be read "
-            "(total {total}; said at most every 10 minutes)",
-            monotonic=clock.monotonic,
-        )
+        #: "records were overwritten": the first at once, then one line per 10 minutes
+        self._warnings = ThrottledWarnings(log, monotonic=clock.monotonic)
+        self._lost_unreported = 0
         self.error: Optional[str] = None
         self._done: Optional[asyncio.Future[None]] = None
         self._reader = False
@@ -215,7 +212,16 @@ class KmsgSource:
         if self.last_seq is not None and rec.seq > self.last_seq + 1:
             gap = rec.seq - self.last_seq - 1
             self.lost += gap
-            self._lost_warning.add(gap, total=self.lost)
+            self._lost_unreported += gap
+            if self._warnings.warning(
+                "overwritten",
+                "kmsg: %d records were overwritten before they could be read "
+                "(total %d; said at most every 10 minutes)",
+                self._lost_unreported,
+                self.lost,
+                count=False,
+            ):
+                self._lost_unreported = 0
         self.last_seq = rec.seq
         if self.skipping_existing:
             return

@@ -7,12 +7,12 @@ import logging
 from typing import Any, Dict, Optional
 
 from sysops_agent.fsutil import read_text, write_atomic
-from sysops_agent.queues import RateLimitedWarning
+from sysops_agent.throttle import ThrottledWarnings
 
 log = logging.getLogger("sysops_agent.logwatch")
 
-#: per state file (three at most): "cannot save" at most once per 10 minutes, with a count
-_SAVE_WARNINGS: Dict[str, RateLimitedWarning] = {}
+#: a read-only or full data directory fails every save: one line per file per 10 minutes
+_save_warnings = ThrottledWarnings(log)
 
 
 def load_state(path: str) -> Optional[Dict[str, Any]]:
@@ -26,24 +26,27 @@ def load_state(path: str) -> Optional[Dict[str, Any]]:
         return None
     try:
         data = json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested thousands deep
         log.warning("ignoring corrupt %s: %s", path, e)
         return None
     return data if isinstance(data, dict) else None
 
 
-def save_state(path: str, data: Dict[str, Any]) -> bool:
-    """Write ``data`` to ``path`` via a temporary file and a rename; False (logged) on error."""
+def save_state(
+    path: str, data: Dict[str, Any], warnings: Optional[ThrottledWarnings] = None
+) -> bool:
+    """Write ``data`` to ``path`` via a temporary file and a rename; False (logged) on error.
+
+    The warning is rate-limited per file (``warnings``, by default this
+    module's): a lasting fault is one line per 10 minutes, with a count.
+    """
+    warn = warnings or _save_warnings
     try:
         write_atomic(path, json.dumps(data, sort_keys=True), fsync=True)
     except OSError as e:
-        warning = _SAVE_WARNINGS.get(path)
-        if warning is None:
-            warning = _SAVE_WARNINGS[path] = RateLimitedWarning(
-                log,
-                "cannot save {path}: {error} (failed {count} time(s) since the last such line; "
-                "said at most every 10 minutes)",
-            )
-        warning.add(1, path=path, error=e.strerror or e)
+        warn.warning(f"save {path}", "cannot save %s: %s", path, e.strerror or e)
         return False
+    if warn.failing(f"save {path}"):
+        warn.recovered(f"save {path}")
+        log.info("%s saved again", path)
     return True

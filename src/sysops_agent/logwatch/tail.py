@@ -44,6 +44,7 @@ from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.patterns import Matcher, parse_syslog_header, permits
 from sysops_agent.logwatch.source import Deliver, SourceContext
 from sysops_agent.logwatch.state import load_state, save_state
+from sysops_agent.throttle import ThrottledWarnings
 
 log = logging.getLogger("sysops_agent.logwatch")
 
@@ -144,6 +145,8 @@ class FileFollower:
         #: rotated copies whose unread tail was read after a copytruncate
         self.copies_read = 0
         self.open_error: Optional[str] = None
+        #: a file that keeps failing (or flaps) is one line per 10 minutes, with a count
+        self.warnings = ThrottledWarnings(log, monotonic=clock.monotonic)
 
     # -- opening --------------------------------------------------------------
 
@@ -158,7 +161,9 @@ class FileFollower:
                     if e.errno == errno.EACCES
                     else ""
                 )
-                log.warning("cannot open %s: %s%s; retrying quietly", self.path, error, hint)
+                self.warnings.warning(
+                    "open", "cannot open %s: %s%s; retrying quietly", self.path, error, hint
+                )
             self.open_error = error
             return None
         self.open_error = None

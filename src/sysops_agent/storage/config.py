@@ -16,6 +16,11 @@ class StorageConfig:
     ring_buffer_samples: int = opt(8640, min=10, max=1_000_000, help="samples kept per series")
     sqlite: bool = opt(False, help="keep one-minute averages in SQLite under agent.data_dir")
     sqlite_path: str = opt("", help="empty = <agent.data_dir>/metrics.db")
+    sqlite_group: str = opt(
+        "",
+        help="group that may read the database (files 0640, for `history` run by its members); "
+        "empty = 0600, the agent's user only",
+    )
     retention_days: int = opt(30, min=1, max=3650)
     flush_interval_secs: float = opt(
         60.0, min=1, max=3600, help="how often the last minute(s) are written (rows are per minute)"

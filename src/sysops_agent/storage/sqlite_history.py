@@ -112,6 +112,7 @@ class SqliteHistory:
         max_pending_secs: float = 3600.0,
         pragmas: Sequence[str] = (),
         since: Optional[float] = None,
+        reader_group: str = "",
     ) -> None:
         """``pragmas`` are extra ``PRAGMA`` statements run on every connection (tuning, tests).
 
@@ -131,6 +132,7 @@ class SqliteHistory:
             max_pending_secs=max_pending_secs,
             pragmas=self.extra_pragmas,
             stats=self.stats,
+            reader_group=reader_group,
         )
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sysops-sqlite")
         #: per series: the buffer and its append count at the previous flush
@@ -148,6 +150,7 @@ class SqliteHistory:
             clock=clock,
             busy_timeout_ms=storage.sqlite_busy_timeout_ms,
             max_pending_secs=storage.sqlite_max_pending_minutes * 60.0,
+            reader_group=storage.sqlite_group,
         )
 
     async def _run(self, fn: Callable[[], T]) -> T:

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -23,6 +24,7 @@ from sysops_agent.storage.sqlite_schema import (
     migrate,
     schema_version,
 )
+from sysops_agent.throttle import ThrottledWarnings
 
 log = logging.getLogger("sysops_agent.storage.sqlite_history")
 
@@ -100,8 +102,11 @@ class HistoryDatabase:
         max_pending_secs: float,
         pragmas: Sequence[str],
         stats: HistoryStats,
+        reader_group: str = "",
     ) -> None:
         self.path = path
+        #: group allowed to read the database (mode 0640); empty: 0600, the agent's user only
+        self.reader_group = reader_group
         self.retention_secs = retention_secs
         self.clock = clock
         self.busy_timeout_ms = busy_timeout_ms
@@ -115,40 +120,71 @@ class HistoryDatabase:
         self.last_purge: Optional[float] = None
         self.upsert = sqlite3.sqlite_version_info >= (3, 24, 0)
         self._failing_since: Optional[float] = None
-        self._last_log = -LOG_EVERY_SECS
-        self._suppressed = 0
+        self._warnings = ThrottledWarnings(log, monotonic=clock.monotonic, every=LOG_EVERY_SECS)
 
     # ------------------------------------------------------------ logging
     def _failed(self, what: str, e: BaseException) -> None:
         self.stats.last_error = f"{what}: {e}"
-        now = self.clock.monotonic()
         if self._failing_since is None:
-            self._failing_since = now
-        if now - self._last_log >= LOG_EVERY_SECS:
-            more = f" ({self._suppressed} similar failures not logged)" if self._suppressed else ""
-            log.warning(
-                "SQLite history %s: %s: %s; %d rows kept to retry at the next flush%s",
-                self.path,
-                what,
-                e,
-                len(self.pending),
-                more,
-            )
-            self._last_log = now
-            self._suppressed = 0
-        else:
-            self._suppressed += 1
+            self._failing_since = self.clock.monotonic()
+        suppressed = self._warnings.suppressed("failing")
+        self._warnings.warning(
+            "failing",
+            "SQLite history %s: %s: %s; %d rows kept to retry at the next flush%s",
+            self.path,
+            what,
+            e,
+            len(self.pending),
+            f" ({suppressed} similar failures not logged)" if suppressed else "",
+            count=False,
+        )
 
     def _recovered(self) -> None:
         if self._failing_since is not None:
             log.info("SQLite history %s: writing again (%s)", self.path, self.stats.last_error)
             self._failing_since = None
-            self._last_log = -LOG_EVERY_SECS
-            self._suppressed = 0
+            self._warnings.recovered("failing")
 
     # ------------------------------------------------------------ open / close
+    def _prepare_files(self) -> None:
+        """Create the database file 0600 (0640 with a reader group) before SQLite opens it.
+
+        ``O_NOFOLLOW``: a symlink at the path is refused. SQLite gives ``-wal``
+        and ``-shm`` the database file's mode when it creates them, so they
+        follow; existing ones with looser bits are tightened here.
+        """
+        from sysops_agent.fsutil import PRIVATE, open_private, tighten
+
+        mode = 0o640 if self.reader_group else PRIVATE
+        gid = -1
+        if self.reader_group:
+            import grp
+
+            try:
+                gid = grp.getgrnam(self.reader_group).gr_gid
+            except KeyError:
+                raise OSError(
+                    f"storage.sqlite_group: no group named {self.reader_group!r}"
+                ) from None
+        for suffix in ("", "-wal", "-shm"):
+            path = self.path + suffix
+            if suffix and not os.path.lexists(path):
+                continue
+            fd = open_private(path, os.O_RDWR, mode)
+            try:
+                if gid != -1 and os.fstat(fd).st_gid != gid:
+                    os.fchown(fd, -1, gid)
+                if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+                    with contextlib.suppress(OSError):
+                        os.fchmod(fd, mode)
+                problem = tighten(fd, mode)
+            finally:
+                os.close(fd)
+            if problem:
+                self._warnings.warning(f"mode {path}", "SQLite history %s: %s", path, problem)
+
     def _connect(self) -> sqlite3.Connection:
-        created = not os.path.exists(self.path)
+        self._prepare_files()
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout_ms / 1000.0, isolation_level=None
         )
@@ -175,9 +211,6 @@ class HistoryDatabase:
         except BaseException:
             conn.close()
             raise
-        if created:
-            with contextlib.suppress(OSError):
-                os.chmod(self.path, 0o640)
         return conn
 
     def _move_aside(self) -> str:

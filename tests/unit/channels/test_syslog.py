@@ -159,8 +159,8 @@ async def test_hostile_text_stays_on_one_line(udp: socket.socket, fmt: str) -> N
     text = data.decode()
     assert "\u2028" not in text and text.startswith("<26>")
     host_field = text.split(" ")[3] if fmt == "rfc3164" else text.split(" ")[2]
-    # header host: printable ASCII without spaces
-    assert host_field.startswith("evilhost<0>Jan")
+    # header host: printable ASCII without spaces (the Alert escaped the controls: model.clean_text)
+    assert host_field.startswith("evilhost\\r\\n<0>Jan")
 
 
 async def test_long_text_is_cut_on_a_character_boundary(udp: socket.socket) -> None:

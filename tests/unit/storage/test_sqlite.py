@@ -89,7 +89,7 @@ async def test_schema_wal_incremental_vacuum_and_primary_key(
     )
     assert "PRIMARY KEY" in plan and "ts>? AND ts<?" in plan.replace("=", "")
     conn.close()
-    assert path.stat().st_mode & 0o777 == 0o640
+    assert path.stat().st_mode & 0o777 == 0o600  # the agent's user only (no sqlite_group)
 
 
 async def test_reopen_keeps_data_and_schema(tmp_path: Path, clock: VirtualClock) -> None:
@@ -395,7 +395,7 @@ async def test_directory_that_not_even_root_can_write(clock: VirtualClock) -> No
     await h.flush(store, T0 + 60)
     await h.close()
     assert h.stats.open_failures == 2 and h.stats.writes_failed == 1
-    assert h.stats.pending_rows == 2 and "unable to open" in h.stats.last_error
+    assert h.stats.pending_rows == 2 and "cannot open: " in h.stats.last_error
 
 
 async def test_database_path_that_is_a_directory(tmp_path: Path, clock: VirtualClock) -> None:
