@@ -40,6 +40,7 @@ from sysops_agent.storage.store import Store
 
 if TYPE_CHECKING:
     from sysops_agent.alerting.manager import AlertManager
+    from sysops_agent.control_api import Operator
     from sysops_agent.exporters.prometheus import PrometheusExporter
     from sysops_agent.logwatch.watcher import LogWatcher
     from sysops_agent.storage.sqlite_history import SqliteHistory
@@ -81,6 +82,7 @@ class Daemon:
         self.sqlite: Optional[SqliteHistory] = None
         self.exporter: Optional[PrometheusExporter] = None
         self.pidfile: Optional[PidFile] = None
+        self.operator: Optional[Operator] = None  # the control socket and the silences
         self._stopping = asyncio.Event()
         self._reload_requested = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[Any]] = {}
@@ -121,6 +123,8 @@ class Daemon:
         from sysops_agent.channels.registry import build_alert_manager
 
         self.manager = build_alert_manager(self.config.alerting, self.clock, self.redactor)
+        if self.operator is not None:
+            self.operator.attach(self.manager)
         self._manager_task = asyncio.ensure_future(self.manager.run())
 
     def _data_dir(self) -> str:
@@ -261,6 +265,9 @@ class Daemon:
                 )
         log.info("sysops-agent starting on %s (pid %d)", self.hostname, os.getpid())
         self._spawn("storage", self._storage_loop())
+        from sysops_agent.control_api import Operator
+
+        self.operator = Operator(self)
         self._start_manager()
         self._spawn("alerts", self._alert_loop())
         self._start_analyzers()
@@ -280,6 +287,7 @@ class Daemon:
             self._spawn("sqlite", self._sqlite_loop())
         self._optional("prometheus exporter", self._start_exporter)
         self._spawn("housekeeping", self._housekeeping_loop())
+        await self.operator.start()
 
     async def serve(self) -> None:
         """Run until a stop is requested; handle reload requests meanwhile."""
@@ -364,6 +372,8 @@ class Daemon:
     async def shutdown(self) -> None:
         """Reverse order of start-up; every step bounded."""
         self.systemd.stopping()
+        if self.operator is not None:
+            await self.operator.close()
         self._stop_exporter()
         if self.scheduler is not None:
             await self.scheduler.stop()

@@ -81,6 +81,8 @@ VALID = {
     "test-alert": [],
     "replay": ["x.jsonl"],
     "history": ["cpu_usage_percent"],
+    "status": [],
+    "silence": ["list"],
 }
 
 

@@ -63,6 +63,8 @@ LAYERS: Dict[str, int] = {
             "analysis",
             "selfmetrics",
             "daemon",
+            "control",
+            "control_api",
             "commands",
             "cli",
             "replay",

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from sysops_agent.alerting import dedup, group, ratelimit
+from sysops_agent.alerting import dedup, firing, group, inhibit, maintenance, ratelimit, silence
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.stage import Stage
 from sysops_agent.clock import Clock
@@ -41,7 +41,13 @@ StageFactory = Callable[[PipelineConfig], Optional[Stage]]
 LaneStageFactory = Callable[[PipelineConfig, Lane], Optional[Stage]]
 
 #: before routing, for every alert
-STAGES: Tuple[StageFactory, ...] = (dedup.create,)
+STAGES: Tuple[StageFactory, ...] = (
+    firing.create,
+    dedup.create,
+    inhibit.create,
+    maintenance.create,
+    silence.create,
+)
 
 #: per channel, after routing
 LANE_STAGES: Tuple[LaneStageFactory, ...] = (
