@@ -29,6 +29,7 @@ COMMANDS = {
     "history": "sysops_agent.commands.history",
     "status": "sysops_agent.commands.status",
     "silence": "sysops_agent.commands.silence",
+    "ack": "sysops_agent.commands.ack",
 }
 
 

@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from sysops_agent import __version__
 from sysops_agent.alerting.firing import FiringStage
+from sysops_agent.alerting.flap import FlapStage
 from sysops_agent.alerting.inhibit import InhibitStage
 from sysops_agent.alerting.maintenance import MaintenanceStage, next_opening, occurrence
 from sysops_agent.alerting.matchers import identity, parse_matchers
 from sysops_agent.alerting.mute import MuteStage
+from sysops_agent.alerting.repeat import RepeatStage
 from sysops_agent.alerting.silence import FILENAME, SilenceBook, SilenceStage
 from sysops_agent.control import ControlServer, socket_path
 from sysops_agent.selfmetrics import own_rss_bytes
@@ -47,6 +49,7 @@ class Operator:
                 "silence_add": self.silence_add,
                 "silence_list": lambda req: self.silence_list(),
                 "silence_expire": self.silence_expire,
+                "ack": self.ack,
             },
             daemon.clock,
         )
@@ -120,6 +123,17 @@ class Operator:
             self.daemon.manager.poke()
         return {"silence": silence.to_json_obj()}
 
+    def ack(self, req: Dict[str, Any]) -> Dict[str, Any]:
+        stage = next((s for s in self._stages() if isinstance(s, RepeatStage)), None)
+        if stage is None:
+            raise ValueError("no alert manager is running")
+        note = stage.ack(
+            str(req.get("id", "")), str(req.get("by", "")), str(req.get("comment", ""))
+        )
+        if self.daemon.manager is not None:
+            self.daemon.manager.poke()
+        return {"alert": note.to_json_obj()}
+
     # -- status --------------------------------------------------------------------
 
     def status(self) -> Dict[str, Any]:
@@ -160,6 +174,13 @@ class Operator:
             if isinstance(stage, MuteStage):
                 for a in stage.held:
                     muted.setdefault(identity(a), _mute_kind(stage))
+        acks: Dict[Any, Any] = {}
+        flapping: set = set()  # type: ignore[type-arg]
+        for stage in self._stages():
+            if isinstance(stage, RepeatStage):
+                acks = stage.acks()
+            if isinstance(stage, FlapStage):
+                flapping = {identity(a) for a in stage.flapping()}
         out = []
         for ident, (since, alert) in sorted(
             self._firing().items(), key=lambda kv: (-kv[1][1].severity, kv[1][0])
@@ -176,6 +197,8 @@ class Operator:
                     "value_text": format_value(alert.metric, alert.value),
                     "message": alert.message,
                     "muted": muted.get(ident),
+                    "acked_by": acks[ident][0] if ident in acks else None,
+                    "flapping": ident in flapping,
                 }
             )
         return out

@@ -317,3 +317,46 @@ def test_another_uid_is_refused(agent_factory: Callable[[Path], AgentProcess]) -
         assert status(cfg)["control_refused"] == 1  # the owner (root) still gets answers
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_critical_repeats_until_acked(
+    tmp_path: Path, agent_factory: Callable[[Path], AgentProcess]
+) -> None:
+    proc = minimal_procfs(tmp_path, used_percent=95.0)
+    cfg = agent_config(tmp_path, proc, extra="repeat_interval_secs = 2\n")
+    agent = agent_factory(cfg)
+    first = agent.wait_line("[CRITICAL]", "memory_usage_percent")
+    assert "still firing" not in first
+    again = agent.wait_line("[CRITICAL]", "memory_usage_percent", "still firing for")
+    assert "still firing for 0 min" in again
+    [firing] = status(cfg)["alerts"]
+    r = cli("ack", firing["id"][:8], "--comment", "on it", "--config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    agent.wait_line("acknowledged by", "on it", "memory_usage_percent")
+    assert status(cfg)["alerts"][0]["acked_by"]
+    count = len(lines(agent, "still firing for"))
+    time.sleep(5)  # two more intervals: no repeat
+    assert len(lines(agent, "still firing for")) == count
+    r = cli("ack", firing["id"][:8], "--config", str(cfg))
+    assert r.returncode == 1 and "already acknowledged" in r.stderr
+
+
+def test_a_flapping_series_gives_exactly_the_flap_notices(
+    tmp_path: Path, agent_factory: Callable[[Path], AgentProcess]
+) -> None:
+    proc = minimal_procfs(tmp_path, used_percent=10.0)
+    cfg = agent_config(tmp_path, proc, extra="flap_changes = 3\nflap_window_secs = 6\n")
+    agent = agent_factory(cfg)
+    wait_for("socket", lambda: (tmp_path / "data" / "control.sock").exists())
+    for _ in range(4):  # fire/resolve every 1.5 s: 8 changes, 3 go out, then the notice
+        write_meminfo(proc, 85.0)
+        time.sleep(1.5)
+        write_meminfo(proc, 10.0)
+        time.sleep(1.5)
+    write_meminfo(proc, 85.0)  # and it stays there
+    agent.wait_line("memory_usage_percent", "flapping: 4 state changes")
+    settled = agent.wait_line("memory_usage_percent", "stable again", timeout=30)
+    assert "now warn" in settled
+    sent = lines(agent, "memory_usage_percent")
+    assert len(sent) == 5, sent  # 3 changes, the flapping notice, the stable notice
+    assert len([s for s in sent if "flapping" in s]) == 1

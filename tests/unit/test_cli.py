@@ -83,6 +83,7 @@ VALID = {
     "history": ["cpu_usage_percent"],
     "status": [],
     "silence": ["list"],
+    "ack": ["abc"],
 }
 
 

@@ -265,8 +265,10 @@ def test_the_stage_lists_build_today_s_pipeline() -> None:
     assert [type(s).__name__ for s in pipeline.build_stages(cfg)] == [
         "FiringStage",
         "DedupStage",
+        "FlapStage",
         "InhibitStage",
         "SilenceStage",
+        "RepeatStage",
     ]
     lane = Lane("slack", supports_batch=True, rate_limited=True, clock=clock)
     names = [type(s).__name__ for s in pipeline.build_lane_stages(cfg, lane)]

@@ -121,6 +121,15 @@ class PipelineConfig:
     warn_channels: List[str] = opt(
         factory=list, help="channels that get warn alerts; empty = every enabled channel"
     )
+    repeat_interval_secs: float = opt(
+        14400.0,
+        min=0,
+        help="a firing critical/emergency alert is sent again this often until acked; 0 = never",
+    )
+    flap_changes: int = opt(
+        6, min=0, help="more state changes than this within flap_window_secs = flapping; 0 = off"
+    )
+    flap_window_secs: float = opt(1800.0, min=1, max=86400)
     maintenance: List[MaintenanceWindow] = opt(
         factory=list, help="[[alerting.maintenance]]: weekly windows that mute matching alerts"
     )

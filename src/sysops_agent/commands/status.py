@@ -138,14 +138,15 @@ def render(st: Dict[str, Any]) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in sorted(muted.items()) if v)
     lines += table(
         f"FIRING ALERTS ({len(alerts)})" + (f"  muted so far: {counts}" if counts else ""),
-        ["SEVERITY", "SINCE", "VALUE", "ANALYZER", "MUTED", "ID", "SERIES"],
+        ["SEVERITY", "SINCE", "VALUE", "ANALYZER", "STATE", "ID", "SERIES"],
         [
             [
                 a["severity"],
                 when(a["since"], now),
                 a["value_text"],
                 a["analyzer"],
-                a.get("muted") or "-",
+                a.get("muted")
+                or ("acked" if a.get("acked_by") else "flapping" if a.get("flapping") else "-"),
                 a["id"][:8],
                 _series(a),
             ]

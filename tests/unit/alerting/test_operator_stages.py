@@ -305,4 +305,11 @@ def test_firing_table_keeps_since_across_escalation() -> None:
 
 def test_default_pipeline_order() -> None:
     names = [type(s).__name__ for s in build_stages(PipelineConfig())]
-    assert names == ["FiringStage", "DedupStage", "InhibitStage", "SilenceStage"]
+    assert names == [
+        "FiringStage",
+        "DedupStage",
+        "FlapStage",
+        "InhibitStage",
+        "SilenceStage",
+        "RepeatStage",
+    ]
