@@ -360,3 +360,56 @@ def test_a_flapping_series_gives_exactly_the_flap_notices(
     sent = lines(agent, "memory_usage_percent")
     assert len(sent) == 5, sent  # 3 changes, the flapping notice, the stable notice
     assert len([s for s in sent if "flapping" in s]) == 1
+
+
+def write_cpu_fixture(proc: Path, elapsed: float) -> None:
+    """/proc/stat at 90 % busy and three processes at 61, 22 and 3 ticks/s, ``elapsed`` s in."""
+    busy, idle = int(elapsed * 90), int(elapsed * 10)
+    stat = f"cpu  {busy} 0 0 {idle} 0 0 0 0 0 0\ncpu0 {busy} 0 0 {idle} 0 0 0 0 0 0\n"
+    (proc / ".stat.tmp").write_text(stat)
+    os.replace(proc / ".stat.tmp", proc / "stat")
+    for pid, name, rate, rss in (
+        (4121, "postgres", 61, 5000),
+        (88, "java", 22, 90000),
+        (7, "sshd", 3, 100),
+    ):
+        fields = ["S"] + ["0"] * 40
+        fields[11], fields[17], fields[19], fields[21] = (
+            str(int(elapsed * rate)),
+            "1",
+            "100",
+            str(rss),
+        )
+        d = proc / str(pid)
+        (d / "fd").mkdir(parents=True, exist_ok=True)
+        (d / "fd" / "0").touch()
+        (d / ".stat.tmp").write_text(f"{pid} ({name}) {' '.join(fields)}\n")
+        os.replace(d / ".stat.tmp", d / "stat")
+
+
+def test_a_cpu_alert_names_the_top_processes(
+    tmp_path: Path, agent_factory: Callable[[Path], AgentProcess]
+) -> None:
+    proc = minimal_procfs(tmp_path, used_percent=10.0)
+    started = time.monotonic()
+    write_cpu_fixture(proc, 0.0)
+    cfg = agent_config(
+        tmp_path, proc, extra="[thresholds.cpu_usage_percent]\nwarn = 50\nfor_secs = 0\n"
+    )
+    text = cfg.read_text()
+    for name in ("cpu", "process"):
+        text = text.replace(
+            f"[collector.{name}]\nenabled = false", f"[collector.{name}]\ninterval_secs = 1"
+        )
+    cfg.write_text(text)
+    agent = agent_factory(cfg)
+    deadline = time.monotonic() + 20
+    line = ""
+    while not line and time.monotonic() < deadline:  # the counters move with real time
+        write_cpu_fixture(proc, time.monotonic() - started)
+        found = lines(agent, "[WARN]", "cpu_usage_percent")
+        line = found[0] if found else ""
+        time.sleep(0.25)
+    assert line, "".join(agent.stdout) + "".join(agent.stderr)
+    assert "top: postgres (pid 4121) " in line and "% of a core, java (pid 88) " in line, line
+    assert line.index("postgres") < line.index("java") < line.index("sshd")
