@@ -169,11 +169,15 @@ class Operator:
         return out
 
     def _alerts_status(self, now: float) -> List[Dict[str, Any]]:
-        muted: Dict[Any, str] = {}
-        for stage in self._stages():
-            if isinstance(stage, MuteStage):
-                for a in stage.held:
-                    muted.setdefault(identity(a), _mute_kind(stage))
+        mute_stages = [s for s in self._stages() if isinstance(s, MuteStage)]
+
+        def muted_by(alert: Any) -> Optional[str]:
+            """Held by a stage, or covered by a silence/window now (if it was sent before)."""
+            for stage in mute_stages:
+                if alert in stage.held or stage.is_muted(alert, now):
+                    return _mute_kind(stage)
+            return None
+
         acks: Dict[Any, Any] = {}
         flapping: set = set()  # type: ignore[type-arg]
         for stage in self._stages():
@@ -196,7 +200,7 @@ class Operator:
                     "value": alert.value,
                     "value_text": format_value(alert.metric, alert.value),
                     "message": alert.message,
-                    "muted": muted.get(ident),
+                    "muted": muted_by(alert),
                     "acked_by": acks[ident][0] if ident in acks else None,
                     "flapping": ident in flapping,
                 }

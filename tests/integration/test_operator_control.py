@@ -124,6 +124,7 @@ def test_silence_survives_a_restart_and_the_alert_is_sent_once_when_it_ends(
     r = cli("silence", "add", "metric=memory_usage_percent", "--for", "12s", "--config", str(cfg))
     assert r.returncode == 0, r.stderr
     assert "matches 1 firing alert" in r.stdout
+    assert status(cfg)["alerts"][0]["muted"] == "silenced"  # sent before, silenced now
     r = cli("silence", "add", "metric=nothing_like_this", "--for", "1h", "--config", str(cfg))
     assert r.returncode == 0 and "matches no alert firing now" in r.stdout
     assert agent.stop() == 0
