@@ -158,6 +158,9 @@ class ControlServer:
             answer = handler(req)
         except (KeyError, ValueError) as e:
             return {"ok": False, "error": str(e).strip("'\"")}
+        except Exception as e:  # a bug in a handler: answer, log, and serve on
+            log.exception("control request %r failed", req.get("cmd"))
+            return {"ok": False, "error": f"internal error: {e!r}"}
         answer.setdefault("ok", True)
         return answer
 

@@ -106,7 +106,7 @@ class Operator:
         return {
             "silence": silence.to_json_obj(),
             "matching_firing": len(matching),
-            "saved": self.book.save() is None,
+            "saved": self.book.save_error is None,
         }
 
     def silence_list(self) -> Dict[str, Any]:

@@ -95,6 +95,36 @@ def test_status_over_the_socket(
     assert st["rss_bytes"] > 0 and st["version"]
 
 
+def test_status_shows_log_positions(
+    tmp_path: Path, agent_factory: Callable[[Path], AgentProcess]
+) -> None:
+    proc = minimal_procfs(tmp_path)
+    log = tmp_path / "app.log"
+    log.write_text("old line\n")
+    cfg = agent_config(tmp_path, proc)
+    cfg.write_text(
+        cfg.read_text().replace(
+            "[collector.log]\nenabled = false",
+            f'[collector.log]\nkmsg = false\njournal = false\nfiles = ["{log}"]\n'
+            "poll_interval_secs = 0.2",
+        )
+    )
+    agent_factory(cfg)
+    with log.open("a") as f:
+        f.write("a new line\n")
+    size = log.stat().st_size
+
+    def at_end() -> bool:
+        r = cli("status", "--json", "--config", str(cfg))
+        if r.returncode == 3:
+            return False
+        sources = json.loads(r.stdout)["log_sources"]
+        return [(s["path"], s["position"]) for s in sources] == [(str(log), size)]
+
+    wait_for("the file's position in status", at_end)
+    assert str(log) in cli("status", "--config", str(cfg)).stdout
+
+
 def test_status_is_degraded_while_a_channel_fails(
     tmp_path: Path, agent_factory: Callable[[Path], AgentProcess]
 ) -> None:

@@ -211,3 +211,13 @@ DEGRADED_CASES = [
 @pytest.mark.parametrize(("over", "bad"), DEGRADED_CASES)
 def test_degraded(over: Dict[str, Any], bad: bool) -> None:
     assert bool(degraded(status(**over))) is bad
+
+
+def test_a_failing_handler_gets_an_answer(caplog: pytest.LogCaptureFixture) -> None:
+    def boom(req: Dict[str, Any]) -> Dict[str, Any]:
+        raise RuntimeError("bug")
+
+    srv = ControlServer("/nonexistent/x.sock", {"boom": boom}, SystemClock())
+    answer = srv.dispatch(b'{"cmd": "boom"}')
+    assert answer["ok"] is False and "internal error" in answer["error"]
+    assert any("control request 'boom' failed" in r.message for r in caplog.records)

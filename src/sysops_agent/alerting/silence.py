@@ -85,6 +85,8 @@ class SilenceBook:
         self.path = path
         self.silences: List[Silence] = []
         self._warned = False
+        #: why the last save failed (None: saved, or nothing to save to)
+        self.save_error: Optional[str] = None
         if path is not None:
             self._load(path)
 
@@ -114,7 +116,9 @@ class SilenceBook:
             if not self._warned:
                 self._warned = True
                 log.warning("silences not saved to %s (they last until restart): %s", self.path, e)
-            return str(e)
+            self.save_error = str(e)
+            return self.save_error
+        self.save_error = None
         return None
 
     def add(
