@@ -17,6 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from sysops_agent import __version__
+from sysops_agent.alerting.carryover import carry_over
 from sysops_agent.alerting.firing import FiringStage
 from sysops_agent.alerting.flap import FlapStage
 from sysops_agent.alerting.inhibit import InhibitStage
@@ -54,9 +55,13 @@ class Operator:
             daemon.clock,
         )
         self.started_mono = daemon.clock.monotonic()
+        self._stages_before: List[Any] = []
 
     def attach(self, manager: AlertManager) -> None:
-        """Give the manager's mute stages the daemon's clock and the silences."""
+        """Give the manager's mute stages the daemon's clock and the silences, and the
+        state of the previous manager's stages (a reload)."""
+        carry_over(self._stages_before, manager.stages)
+        self._stages_before = list(manager.stages)
         for stage in manager.stages:
             if isinstance(stage, MuteStage):
                 stage.attach(self.daemon.clock)

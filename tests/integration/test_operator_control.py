@@ -7,6 +7,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -444,3 +445,20 @@ def test_a_cpu_alert_names_the_top_processes(
     assert line, "".join(agent.stdout) + "".join(agent.stderr)
     assert "top: postgres (pid 4121) " in line and "% of a core, java (pid 88) " in line, line
     assert line.index("postgres") < line.index("java") < line.index("sshd")
+
+
+def test_a_reload_keeps_a_silenced_alert(
+    tmp_path: Path, agent_factory: Callable[[Path], AgentProcess]
+) -> None:
+    proc = minimal_procfs(tmp_path, used_percent=10.0)
+    cfg = agent_config(tmp_path, proc)
+    agent = agent_factory(cfg)
+    wait_for("socket", lambda: (tmp_path / "data" / "control.sock").exists())
+    cli("silence", "add", "metric=memory_usage_percent", "--for", "8s", "--config", str(cfg))
+    write_meminfo(proc, 85.0)
+    wait_for("held", lambda: any(a["muted"] == "silenced" for a in alerts_now(cfg)))
+    cfg.write_text(cfg.read_text().replace("group_window_secs = 0", "group_window_secs = 0.1"))
+    agent.signal(signal.SIGHUP)  # [alerting] changed: a new alert manager
+    agent.wait_stderr("configuration reloaded")
+    line = agent.wait_line("[WARN]", "memory_usage_percent", timeout=30)
+    assert "its silence ended" in line

@@ -313,3 +313,24 @@ def test_default_pipeline_order() -> None:
         "SilenceStage",
         "RepeatStage",
     ]
+
+
+def test_carry_over_keeps_held_alerts_across_a_rebuild() -> None:
+    from sysops_agent.alerting.carryover import carry_over
+
+    book = SilenceBook()
+    book.silences.append(SilenceBook().add(["metric=disk_usage_percent"], T0, T0 + 60, "", ""))
+    old = build_stages(PipelineConfig())
+    for s in old:
+        if isinstance(s, SilenceStage):
+            s.book = book
+    fire = alert()
+    out = [fire]
+    for s in old:
+        out = s(out, T0 + 1)
+    assert out == []  # held
+    new = build_stages(PipelineConfig(repeat_interval_secs=60))
+    assert carry_over(old, new) == 5  # firing, flap, inhibit, silence, repeat
+    [silence] = [s for s in new if isinstance(s, SilenceStage)]
+    silence.book = book
+    assert [a.id for a in silence([], T0 + 60)] == [fire.id]
