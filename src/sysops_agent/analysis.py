@@ -12,6 +12,7 @@ import logging
 from typing import Callable, List, Sequence
 
 from sysops_agent.analyzers.base import Analyzer
+from sysops_agent.analyzers.culprit import name_culprits
 from sysops_agent.model import Alert
 from sysops_agent.storage.store import Store
 
@@ -40,7 +41,7 @@ class AnalysisTick:
         out: List[Alert] = []
         for analyzer in self.analyzers:
             try:
-                out.extend(analyzer.analyze(store, now))
+                out.extend(name_culprits(a, store) for a in analyzer.analyze(store, now))
             except Exception as e:  # one analyzer's bug must not stop the others
                 self._on_error(analyzer.name, e, now)
         return out

@@ -27,6 +27,9 @@ COMMANDS = {
     "test-alert": "sysops_agent.commands.test_alert",
     "replay": "sysops_agent.commands.replay",
     "history": "sysops_agent.commands.history",
+    "status": "sysops_agent.commands.status",
+    "silence": "sysops_agent.commands.silence",
+    "ack": "sysops_agent.commands.ack",
 }
 
 

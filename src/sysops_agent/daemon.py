@@ -42,6 +42,7 @@ from sysops_agent.throttle import ThrottledWarnings
 
 if TYPE_CHECKING:
     from sysops_agent.alerting.manager import AlertManager
+    from sysops_agent.control_api import Operator
     from sysops_agent.exporters.prometheus import PrometheusExporter
     from sysops_agent.exporters.remote_write import RemoteWriter
     from sysops_agent.logwatch.watcher import LogWatcher
@@ -87,6 +88,7 @@ class Daemon:
         self.exporter: Optional[PrometheusExporter] = None
         self.remote_writer: Optional[RemoteWriter] = None
         self.pidfile: Optional[PidFile] = None
+        self.operator: Optional[Operator] = None  # the control socket and the silences
         self._stopping = asyncio.Event()
         self._reload_requested = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[Any]] = {}
@@ -135,6 +137,8 @@ class Daemon:
         self.manager = build_alert_manager(
             self.config.alerting, self.clock, self.redactor, self.config.agent.labels
         )
+        if self.operator is not None:
+            self.operator.attach(self.manager)
         self._manager_task = asyncio.ensure_future(self.manager.run())
 
     def _data_dir(self) -> str:
@@ -290,6 +294,9 @@ class Daemon:
                 )
         log.info("sysops-agent starting on %s (pid %d)", self.hostname, os.getpid())
         self._spawn("storage", self._storage_loop())
+        from sysops_agent.control_api import Operator
+
+        self.operator = Operator(self)
         self._start_manager()
         self._spawn("alerts", self._alert_loop())
         self._start_analyzers()
@@ -310,6 +317,7 @@ class Daemon:
         self._optional("prometheus exporter", self._start_exporter)
         self._optional("remote_write", self._start_remote_write)
         self._spawn("housekeeping", self._housekeeping_loop())
+        await self.operator.start()
 
     async def serve(self) -> None:
         """Run until a stop is requested; handle reload requests meanwhile."""
@@ -425,6 +433,8 @@ class Daemon:
         """Reverse order of start-up; every step bounded."""
         await self._stop_remote_write()
         self.systemd.stopping()
+        if self.operator is not None:
+            await self.operator.close()
         self._stop_exporter()
         if self.scheduler is not None:
             await self.scheduler.stop()

@@ -52,6 +52,9 @@ class CollectorScheduler:
         self.durations: Dict[str, float] = {}
         #: failed or timed-out runs per collector
         self.failures: Dict[str, int] = {}
+        #: clock time of the last run's start, and the last run's error (None after a good run)
+        self.last_run: Dict[str, float] = {}
+        self.last_error: Dict[str, Optional[str]] = {}
         #: set once every collector has run once (systemd's READY=1 waits for it)
         self.first_cycle = asyncio.Event()
         self._first_runs = 0
@@ -83,22 +86,26 @@ class CollectorScheduler:
         timeout = max(MIN_TIMEOUT, collector.interval * TIMEOUT_FRACTION)
         # The duration is a measurement of real cost, so it uses the real timer.
         started = time.perf_counter()
+        self.last_run[name] = self._clock.time()
         fut = self._executor.submit(collector.collect, self._clock.time())
         self._inflight[name] = fut
         try:
             samples = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
         except asyncio.TimeoutError:
             self.failures[name] = self.failures.get(name, 0) + 1
+            self.last_error[name] = f"no result after {timeout:.1f}s"
             log.warning(
                 "collector %s: no result after %.1fs; skipping until it returns", name, timeout
             )
             return
         except Exception as e:  # one collector's bug must not stop the others
             self.failures[name] = self.failures.get(name, 0) + 1
+            self.last_error[name] = str(e) or type(e).__name__
             log.error("collector %s failed: %s", name, e, exc_info=log.isEnabledFor(logging.DEBUG))
             return
         elapsed = time.perf_counter() - started
         self.durations[name] = elapsed
+        self.last_error[name] = None
         if elapsed > collector.interval / 2:
             log.warning(
                 "collector %s is slow: %.2fs for a %.0fs interval",

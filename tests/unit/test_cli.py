@@ -90,6 +90,9 @@ VALID = {
     "test-alert": [],
     "replay": ["x.jsonl"],
     "history": ["cpu_usage_percent"],
+    "status": [],
+    "silence": ["list"],
+    "ack": ["abc"],
 }
 
 

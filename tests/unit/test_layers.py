@@ -65,6 +65,8 @@ LAYERS: Dict[str, int] = {
             "analysis",
             "selfmetrics",
             "daemon",
+            "control",
+            "control_api",
             "commands",
             "cli",
             "replay",

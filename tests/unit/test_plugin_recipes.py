@@ -262,7 +262,14 @@ async def test_add_a_stage_is_one_module_and_one_line(monkeypatch: pytest.Monkey
 def test_the_stage_lists_build_today_s_pipeline() -> None:
     clock = VirtualClock()
     cfg = PipelineConfig()
-    assert [type(s).__name__ for s in pipeline.build_stages(cfg)] == ["DedupStage"]
+    assert [type(s).__name__ for s in pipeline.build_stages(cfg)] == [
+        "FiringStage",
+        "DedupStage",
+        "FlapStage",
+        "InhibitStage",
+        "SilenceStage",
+        "RepeatStage",
+    ]
     lane = Lane("slack", supports_batch=True, rate_limited=True, clock=clock)
     names = [type(s).__name__ for s in pipeline.build_lane_stages(cfg, lane)]
     assert names == ["RateLimitStage", "GroupStage"]

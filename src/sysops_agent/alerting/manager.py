@@ -79,6 +79,9 @@ class _Lane:
         self.sent = 0
         self.failed = 0
         self.reported_disabled = False
+        #: clock times of the last delivery and the last failure (with its error), for status
+        self.last_ok: Optional[float] = None
+        self.last_error: Optional[Tuple[float, str]] = None
 
 
 class AlertManager:
@@ -243,10 +246,12 @@ class AlertManager:
         )
         if result.ok:
             lane.sent += len(batch)
+            lane.last_ok = self.clock.time()
             if result.attempts > 1:
                 self.log.info("%s: delivered after %d attempts", lane.name, result.attempts)
             return
         lane.failed += len(batch)
+        lane.last_error = (self.clock.time(), self.redact(result.error or "unknown error"))
         self.log.error(
             "%s: %d alert(s) not delivered after %d attempt(s): %s",
             lane.name,
@@ -307,6 +312,25 @@ class AlertManager:
             name: sum(s.suppressed_total for s in lane.stages if isinstance(s, RateLimitStage))
             for name, lane in self._lanes.items()
         }
+
+    def lanes_status(self) -> List[Dict[str, object]]:
+        """Per channel, for ``status``: counters, queue, last delivery and last error."""
+        return [
+            {
+                "name": name,
+                "sent": lane.sent,
+                "failed": lane.failed,
+                "queued": sum(len(b) for b, _ in lane.queue) + len(lane.inflight or []),
+                "disabled": lane.channel.disabled or None,
+                "last_ok": lane.last_ok,
+                "last_error": lane.last_error,
+            }
+            for name, lane in self._lanes.items()
+        ]
+
+    def poke(self) -> None:
+        """Re-run the stages now (a silence was added or expired)."""
+        self._poke()
 
     @property
     def channel_names(self) -> List[str]:

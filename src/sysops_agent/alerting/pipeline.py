@@ -20,7 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from sysops_agent.alerting import dedup, group, ratelimit
+from sysops_agent.alerting import (
+    dedup,
+    firing,
+    flap,
+    group,
+    inhibit,
+    maintenance,
+    ratelimit,
+    repeat,
+    silence,
+)
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.stage import Stage
 from sysops_agent.clock import Clock
@@ -41,7 +51,15 @@ StageFactory = Callable[[PipelineConfig], Optional[Stage]]
 LaneStageFactory = Callable[[PipelineConfig, Lane], Optional[Stage]]
 
 #: before routing, for every alert
-STAGES: Tuple[StageFactory, ...] = (dedup.create,)
+STAGES: Tuple[StageFactory, ...] = (
+    firing.create,
+    dedup.create,
+    flap.create,
+    inhibit.create,
+    maintenance.create,
+    silence.create,
+    repeat.create,
+)
 
 #: per channel, after routing
 LANE_STAGES: Tuple[LaneStageFactory, ...] = (

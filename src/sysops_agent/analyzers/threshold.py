@@ -284,7 +284,16 @@ class ThresholdAnalyzer:
                     f"{t.severity.label} level {format_level(metric, level)}"
                 )
             if t.previous is not None and t.previous > t.severity:
-                message += f", down from {t.previous.label}"
+                if value < level:  # kept at this level by the hysteresis: it exceeds nothing
+                    clears = resolve_level(level, rule.hysteresis)
+                    message = (
+                        f"{subject(key)} {format_value(metric, value)}, down from "
+                        f"{t.previous.label}: still {t.severity.label} until below "
+                        f"{format_level(metric, round(clears, 2))} "
+                        f"({t.severity.label} level {format_level(metric, level)})"
+                    )
+                else:
+                    message += f", down from {t.previous.label}"
         return transition_alert(NAME, self.hostname, key, t, message, threshold)
 
     def _gone_alert(self, key: SeriesKey, rule: _Compiled, t: Transition) -> Alert:

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
+from sysops_agent.alerting.text import value_and_threshold
 from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel, json_body
 from sysops_agent.channels.text import (
@@ -35,7 +36,7 @@ from sysops_agent.channels.text import (
 )
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.schema import Problem, opt
-from sysops_agent.units import format_duration, format_number, format_value
+from sysops_agent.units import format_duration
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT_MAX = 2000
@@ -136,7 +137,7 @@ def build_embed(alert: Alert, description_max: int = DESCRIPTION_MAX) -> Dict[st
             _field("Metric", metric),
             _field(
                 "Value (threshold)",
-                f"{format_value(alert.metric, alert.value)} ({format_number(alert.threshold)})",
+                value_and_threshold(alert),
             ),
             _field("Duration", format_duration(alert.duration)),
             _field("Analyzer", alert.analyzer),

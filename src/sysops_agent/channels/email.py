@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
+from sysops_agent.alerting.text import value_and_threshold
 from sysops_agent.channels.base import (
     SEVERITIES,
     ChannelContext,
@@ -41,7 +42,7 @@ from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.redact import Redactor
 from sysops_agent.schema import Problem, opt
-from sysops_agent.units import format_duration, format_number, format_value
+from sysops_agent.units import format_duration, format_value
 
 if TYPE_CHECKING:
     import ssl
@@ -160,7 +161,7 @@ def _fields(alert: Alert) -> List[Tuple[str, str]]:
         ("Metric", alert.metric),
         (
             "Value",
-            f"{format_value(alert.metric, alert.value)} (threshold {format_number(alert.threshold)})",
+            value_and_threshold(alert),
         ),
         ("Message", alert.message),
         ("Labels", _labels(alert) or "-"),

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
+from sysops_agent.alerting.text import value_and_threshold
 from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel
 from sysops_agent.channels.text import (
@@ -33,7 +34,7 @@ from sysops_agent.channels.text import (
 )
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.schema import Problem, opt
-from sysops_agent.units import format_duration, format_number, format_value
+from sysops_agent.units import format_duration
 
 # Slack's limits (Block Kit reference; msg_blocks_too_long observed near 13k characters)
 TEXT_OBJECT_MAX = 3000
@@ -111,7 +112,7 @@ def alert_blocks(alert: Alert, message_budget: int) -> List[Dict[str, Any]]:
         ("Metric", metric),
         (
             "Value (threshold)",
-            f"{format_value(alert.metric, alert.value)} ({format_number(alert.threshold)})",
+            value_and_threshold(alert),
         ),
         ("Duration", format_duration(alert.duration)),
         ("Analyzer", alert.analyzer),

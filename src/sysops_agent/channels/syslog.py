@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Dict, Optional, Sequence, Tuple, Union
 
+from sysops_agent.alerting.text import value_and_threshold
 from sysops_agent.channels.base import SEVERITIES, ChannelContext, ChannelError, severity_of
 from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.model import Alert, AlertState, Severity
@@ -147,7 +148,7 @@ def alert_text(alert: Alert) -> str:
     labels = ",".join(f"{k}={v}" for k, v in alert.labels)
     where = f"{alert.metric}{{{labels}}}" if labels else alert.metric
     return clean_text(
-        f"{state} {where} value={alert.value:.6g} threshold={alert.threshold:.6g} "
+        f"{state} {where} {value_and_threshold(alert)} "
         f"host={alert.hostname}: {alert.message} (analyzer={alert.analyzer} id={alert.id})"
     )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, NamedTuple, Optional, Sequence
 
+from sysops_agent.alerting.text import value_and_threshold
 from sysops_agent.channels.base import SEVERITIES, ChannelContext, missing
 from sysops_agent.channels.http import HttpChannel, json_body
 from sysops_agent.channels.text import (
@@ -35,7 +36,7 @@ from sysops_agent.channels.text import (
 )
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc
 from sysops_agent.schema import Problem, opt
-from sysops_agent.units import format_duration, format_number, format_value
+from sysops_agent.units import format_duration
 
 #: Telegram's limit for ``text`` after entity parsing, in UTF-16 code units
 MESSAGE_MAX = 4096
@@ -112,7 +113,7 @@ def alert_pieces(alert: Alert, message_budget: int) -> List[Piece]:
     facts = [
         (
             "Value",
-            f"{format_value(alert.metric, alert.value)} (threshold {format_number(alert.threshold)})",
+            value_and_threshold(alert),
         ),
     ]
     if alert.labels:

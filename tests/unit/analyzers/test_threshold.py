@@ -210,3 +210,21 @@ def test_registry_and_build_respects_enabled() -> None:
     assert [a.name for a in build_analyzers(config, "h")][:1] == ["threshold"]
     config = load_config(text="[analyzer.threshold]\nenabled = false\n").config
     assert "threshold" not in [a.name for a in build_analyzers(config, "h")]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        # held at warn by the hysteresis: 78.1 exceeds nothing
+        (
+            [99.5, 78.1],
+            "CPU usage 78.1%, down from emergency: still warn until below 77.6% (warn level 80%)",
+        ),
+        ([99.5, 85.0], "CPU usage 85.0% exceeds the warn level 80%, down from emergency"),
+    ],
+)
+def test_deescalation_wording(values: List[float], message: str) -> None:
+    store = Store()
+    an = make({"cpu_usage_percent": ThresholdRule(warn=80, critical=95, emergency=99)})
+    alerts = feed(an, store, "cpu_usage_percent", values)
+    assert alerts[-1].severity is Severity.WARN and alerts[-1].message == message

@@ -122,7 +122,7 @@ async def test_starttls_auth_delivers_text_and_html_to_every_recipient(
     parts = {p.get_content_type(): p.get_content() for p in msg.iter_parts()}
     assert set(parts) == {"text/plain", "text/html"}
     assert "cpu_usage_percent" in parts["text/plain"]
-    assert "97.3% (threshold 95)" in parts["text/plain"]
+    assert "97.3% (critical level 95%)" in parts["text/plain"]
     assert "<table" in parts["text/html"]
     assert msg["Subject"] == "[sysops] CRITICAL web-01: cpu_usage_percent 97.3% - CPU at 97.3%"
     assert msg["From"].addresses[0].display_name == "SysOps Agent (web-01)"
@@ -190,14 +190,14 @@ def test_many_alerts_are_counted_not_all_written_out() -> None:
 
 def test_value_is_shown_in_its_unit() -> None:
     """An RSS of 1.5e9 bytes reads "1.4 GB", as in the message, not "1.5e+09"; the
-    threshold's unit depends on the analyzer (a level, σ, a slope), so it stays a number."""
+    threshold says what it is (a level of the threshold analyzer), in the same unit."""
     cfg = EmailChannelConfig(from_addr="a@example.com", to_addrs=["b@example.com"])
     rss = alert(metric="process_rss_bytes", message="java RSS 1.4 GB").evolve(
         value=1.5e9, threshold=1e9, duration=3725.0
     )
     msg = build_message([rss], cfg, T0)
     text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Value:    1.4 GB (threshold 1000000000)\n" in text
+    assert "Value:    1.4 GB (critical level 954 MB)\n" in text
     assert "Duration: 1h02m\n" in text
     assert msg["Subject"] == "[sysops] CRITICAL web-01: process_rss_bytes 1.4 GB - java RSS 1.4 GB"
 

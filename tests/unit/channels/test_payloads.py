@@ -168,7 +168,7 @@ async def test_discord_embed_look(server: HttpTestServer) -> None:
     ]
     values = {f["name"]: f["value"] for f in embed["fields"]}
     assert values["Host"] == "web1"
-    assert values["Value (threshold)"] == "1500000000 (1000000000)"
+    assert values["Value (threshold)"] == "1500000000 (growth limit 1000000000/h)"
     assert values["Duration"] == "1h02m"
     assert values["Time"] == "2023-11-14T22:13:20Z"
     assert embed["title"] == "\\[WARN\\] process\\_memory\\_bytes\\_0 on web1"
@@ -183,11 +183,12 @@ async def test_discord_embed_look(server: HttpTestServer) -> None:
 
 
 async def test_discord_value_is_shown_in_its_unit(server: HttpTestServer) -> None:
-    """``1.4 GB`` as the alert message says it, not ``1500000000``."""
+    """``1.4 GB`` as the alert message says it, not ``1500000000``; the leak's threshold
+    is a slope, per hour, in the same unit."""
     a = hostile().evolve(metric="process_rss_bytes")
     payload = await discord_payload(server, [a])
     values = {f["name"]: f["value"] for f in payload["embeds"][0]["fields"]}
-    assert values["Value (threshold)"] == "1.4 GB (1000000000)"
+    assert values["Value (threshold)"] == "1.4 GB (growth limit 954 MB/h)"
 
 
 async def test_discord_no_mention_without_configured_ids(server: HttpTestServer) -> None:

@@ -90,7 +90,7 @@ async def test_udp_rfc3164_line(udp: socket.socket) -> None:
     pid = r"\d+"
     assert re.fullmatch(
         rf"<154>{re.escape(bsd_stamp(T0))} web-01 sysops-agent\[{pid}\]: "
-        r"CRITICAL cpu_usage_percent\{core=3\} value=97\.3 threshold=95 host=web-01: "
+        r"CRITICAL cpu_usage_percent\{core=3\} 97\.3% \(critical level 95%\) host=web-01: "
         r"CPU at 97\.3% \(analyzer=threshold id=a1\)",
         line,
     ), line

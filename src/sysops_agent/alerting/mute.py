@@ -1,0 +1,143 @@
+"""What silences, maintenance windows and inhibition share: hold a muted alert, send it later.
+
+A firing alert that is muted is not sent; the stage keeps the latest one per
+alert :func:`~sysops_agent.alerting.matchers.identity`. When the mute ends
+(the silence expires or is expired, the window closes, the inhibiting alert
+resolves) and the alert is still held — it has not resolved meanwhile — it is
+sent then, once. A resolved alert whose firing was held and never sent is
+dropped with it: the channels never heard of that problem.
+
+:func:`mute_decision` is the pure decision: given the arriving alerts, the
+held/notified state and a predicate "is this alert muted now", it says what
+goes on and what the new state is. :class:`MuteStage` keeps that state and
+turns the stage's monotonic ``now`` into wall time (silences and windows are
+wall-clock times) with the clock the daemon attaches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
+
+from sysops_agent.alerting.matchers import Identity, identity
+from sysops_agent.clock import Clock
+from sysops_agent.model import Alert, AlertState
+
+#: alerts whose firing was sent, remembered for at most this many identities
+MAX_NOTIFIED = 4096
+
+
+@dataclass(frozen=True)
+class MuteState:
+    #: muted firing alerts not sent yet, the latest per identity
+    held: Tuple[Tuple[Identity, Alert], ...] = ()
+    #: identities whose firing went on (their resolution must go on too)
+    notified: FrozenSet[Identity] = frozenset()
+
+
+@dataclass(frozen=True)
+class MuteOutcome:
+    passed: List[Alert]
+    state: MuteState
+    #: firing alerts muted by this call
+    muted: int
+    #: held alerts let out because their mute ended
+    released: int
+
+
+def mute_decision(
+    alerts: List[Alert], state: MuteState, is_muted: Callable[[Alert], bool], note: str
+) -> MuteOutcome:
+    """The alerts that go on, given those arriving, the held ones and what is muted now.
+
+    ``note`` is appended to the message of an alert sent late (``"the silence ended"``).
+    """
+    held: Dict[Identity, Alert] = dict(state.held)
+    notified = set(state.notified)
+    passed: List[Alert] = []
+    muted = 0
+    for alert in alerts:
+        ident = identity(alert)
+        if alert.state is AlertState.RESOLVED:
+            was_held = held.pop(ident, None) is not None
+            if was_held and ident not in notified:
+                continue  # nobody heard of the firing: the resolution is news to no one
+            notified.discard(ident)
+            passed.append(alert)
+        elif is_muted(alert):
+            held[ident] = alert
+            muted += 1
+        else:
+            held.pop(ident, None)
+            notified.add(ident)
+            passed.append(alert)
+    released = 0
+    for ident, alert in list(held.items()):
+        if not is_muted(alert):
+            del held[ident]
+            notified.add(ident)
+            passed.append(alert.evolve(message=f"{alert.message} (still firing; {note})"))
+            released += 1
+    if len(notified) > MAX_NOTIFIED:  # a bound, not a policy: forget arbitrary old ones
+        notified = set(list(notified)[-MAX_NOTIFIED:])
+    return MuteOutcome(passed, MuteState(tuple(held.items()), frozenset(notified)), muted, released)
+
+
+class MuteStage:
+    """A stage that holds muted alerts; subclasses say what is muted and when that may change."""
+
+    #: the words appended to an alert sent when its mute ended
+    note = "the mute ended"
+
+    def __init__(self) -> None:
+        self.state = MuteState()
+        self.clock: Optional[Clock] = None
+        #: firing alerts muted so far
+        self.muted_total = 0
+        self._last_wall = 0.0
+
+    # -- what subclasses define --------------------------------------------------
+
+    def is_muted(self, alert: Alert, wall: float) -> bool:
+        raise NotImplementedError
+
+    def observe(self, alert: Alert, wall: float) -> None:
+        """Note an arriving alert before the decision (inhibition tracks its sources)."""
+
+    def changes_at(self, wall: float) -> Optional[float]:
+        """The next wall time at which a held alert may stop being muted; None if unknown."""
+        return None
+
+    # -- the stage ---------------------------------------------------------------
+
+    def attach(self, clock: Clock) -> None:
+        """Give the stage the daemon's clock (wall time for silences and windows)."""
+        self.clock = clock
+
+    def wall(self, now: float) -> float:
+        clock = self.clock
+        return now if clock is None else now + (clock.time() - clock.monotonic())
+
+    def __call__(self, alerts: List[Alert], now: float) -> List[Alert]:
+        wall = self._last_wall = self.wall(now)
+        for alert in alerts:
+            self.observe(alert, wall)
+        out = mute_decision(alerts, self.state, lambda a: self.is_muted(a, wall), self.note)
+        self.state = out.state
+        self.muted_total += out.muted
+        return out.passed
+
+    def next_due(self) -> Optional[float]:
+        if not self.state.held:
+            return None
+        clock = self.clock
+        offset = 0.0 if clock is None else clock.time() - clock.monotonic()
+        at = self.changes_at(self._last_wall)
+        return None if at is None else at - offset
+
+    def flush(self, now: float) -> List[Alert]:
+        return []  # muted alerts stay muted at shutdown
+
+    @property
+    def held(self) -> List[Alert]:
+        return [a for _, a in self.state.held]
