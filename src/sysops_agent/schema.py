@@ -37,7 +37,7 @@ class Problem:
     warning: bool = False
     #: the file that holds the key, when it is not the main file (``include``)
     source: str = ""
-    #: the current user lacks a permission (``config.path_problems``): true for this user only
+    #: the current user lacks a permission (``config_checks.path_problems``): true for this user only
     permission: bool = False
 
     def __str__(self) -> str:

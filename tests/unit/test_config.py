@@ -292,7 +292,7 @@ def test_every_fixture_metric_is_declared_by_a_collector() -> None:
     """``METRICS`` on each collector's config class is what check-config trusts: it must be complete."""
     import json
 
-    from sysops_agent.config import known_metrics
+    from sysops_agent.config_checks import known_metrics
 
     emitted = set()
     for expected in (REPO / "tests" / "fixtures" / "proc").glob("*/expected.json"):
@@ -303,7 +303,7 @@ def test_every_fixture_metric_is_declared_by_a_collector() -> None:
 
 @pytest.mark.parametrize("role", sorted((REPO / "config" / "examples").glob("*.toml")))
 def test_role_templates_are_valid_as_includes(role: Path, tmp_path: Path) -> None:
-    from sysops_agent.config import metric_name_problems
+    from sysops_agent.config_checks import metric_name_problems
 
     main_file = tmp_path / "agent.toml"
     main_file.write_text(

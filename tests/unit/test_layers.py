@@ -61,6 +61,7 @@ LAYERS: Dict[str, int] = {
     **dict.fromkeys(
         (
             "config",
+            "config_checks",
             "scheduler",
             "analysis",
             "selfmetrics",

@@ -111,7 +111,7 @@ def test_pid_file_under_run_for_an_unprivileged_user_names_the_key_and_the_fix(
 
 
 def test_path_problems_cover_data_dir_and_symlinks(tmp_path: Path) -> None:
-    from sysops_agent.config import path_problems
+    from sysops_agent.config_checks import path_problems
 
     (tmp_path / "file").write_text("")
     (tmp_path / "link").symlink_to(tmp_path / "file")

@@ -19,7 +19,8 @@ def register(sub: SubParsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sysops_agent.config import load_config, metric_name_problems, path_problems
+    from sysops_agent.config import load_config
+    from sysops_agent.config_checks import metric_name_problems, path_problems
     from sysops_agent.redact import Redactor
 
     loaded = load_config(args.path)

@@ -38,7 +38,7 @@ def exit_on_path_problems(agent: AgentConfig) -> List[Problem]:
     """
     import sys
 
-    from sysops_agent.config import path_problems
+    from sysops_agent.config_checks import path_problems
 
     problems = path_problems(agent)
     fatal = [p for p in problems if p.path != "agent.data_dir" or p.fatal]
