@@ -11,9 +11,9 @@ simulated minute as logrotate would. Alerts go to a counter (the alert pipeline 
 not measured here). Printed per simulated minute: RSS of the process, CPU seconds the
 watcher used in that minute (writing the file is not counted), lines/s it sustained,
 and the size of its burst and dedup state next to their caps
-(``events.MAX_BURST_KEYS``, ``events.MAX_FINGERPRINTS``). With the largest windows
+(``bursts.MAX_BURST_KEYS``, ``events.MAX_FINGERPRINTS``). With the largest windows
 (``--burst-window 3600 --dedup-window 300``) the caps are what bounds the state.
-One new segfaulting process after another is a log storm (``events.STORM_KEYS``):
+One new segfaulting process after another is a log storm (``bursts.STORM_KEYS``):
 by default the pattern goes into storm mode and is counted, no bursts are kept;
 ``--no-storms`` turns storm detection off to measure the burst cap.
 """
@@ -29,7 +29,7 @@ import tempfile
 import time
 
 from sysops_agent.clock import VirtualClock
-from sysops_agent.logwatch import events
+from sysops_agent.logwatch import bursts, events
 from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.watcher import LogWatcher
 from sysops_agent.model import Alert, Sample
@@ -91,7 +91,7 @@ async def run(args: argparse.Namespace, workdir: str) -> None:
     print(
         f"{args.rate:,} lines/s, one new event per {args.every:,} lines ({per_second}/s), "
         f"burst window {args.burst_window:g} s, dedup window {args.dedup_window:g} s; caps: "
-        f"{events.MAX_BURST_KEYS:,} bursts, {events.MAX_FINGERPRINTS:,} fingerprints"
+        f"{bursts.MAX_BURST_KEYS:,} bursts, {events.MAX_FINGERPRINTS:,} fingerprints"
     )
     print(
         f"{'minute':>6}{'RSS MiB':>9}{'CPU s':>8}{'CPU %':>7}{'lines/s cpu':>13}"

@@ -7,7 +7,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from sysops_agent.clock import VirtualClock
-from sysops_agent.logwatch import events
+from sysops_agent.logwatch import bursts
 from sysops_agent.logwatch.events import EventPipeline, unit_of_cgroup
 from sysops_agent.logwatch.patterns import Matcher
 from sysops_agent.model import Alert, AlertState, Sample, Severity
@@ -327,7 +327,7 @@ def test_storm_state_is_bounded() -> None:
     for i in range(20_000):
         feed(p, SEGV.format(name=f"app{i}", pid=i))
     (storm,) = p.bursts._storms.values()
-    assert len(storm.keys) == events.STORM_MAX_KEYS and storm.keys_over
+    assert len(storm.keys) == bursts.STORM_MAX_KEYS and storm.keys_over
     assert len(p.bursts) == 0
     p.tick(force_flush=True)
     assert sink.alerts[-1].message.startswith("20,000 segfaults from over 1,024 processes")

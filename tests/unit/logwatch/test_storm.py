@@ -15,7 +15,7 @@ from typing import List
 import pytest
 
 from sysops_agent.clock import VirtualClock
-from sysops_agent.logwatch import events, state
+from sysops_agent.logwatch import bursts, state
 from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.state import save_state
 from sysops_agent.logwatch.watcher import LogWatcher
@@ -85,7 +85,7 @@ async def test_a_50000_line_storm_delivers_its_first_event_at_once_and_an_exact_
             first = a.take()
             assert first[0].message.startswith("Segfault in app0 (pid 1) [")
             assert dict(first[0].labels)["pid"] == "1"
-            assert len(first) == events.STORM_KEYS  # the first few keys, then storm mode
+            assert len(first) == bursts.STORM_KEYS  # the first few keys, then storm mode
     assert a.take() == []  # the rest is counted, not queued
     await a.clock.advance(27.0)  # the window (30 s from the storm's start) closes
     (summary,) = a.take()
@@ -125,7 +125,7 @@ async def test_a_storm_still_running_at_shutdown_is_reported_with_its_count(
     with log.open("a") as f:
         f.write("".join(SEGV.format(n=i, pid=i + 1) for i in range(500)))
     await a.clock.advance(1.0)
-    assert len(a.take()) == events.STORM_KEYS
+    assert len(a.take()) == bursts.STORM_KEYS
     await a.stop()
     (summary,) = a.take()
     assert summary.value == 500
