@@ -289,7 +289,8 @@ class NetStackCollector:
                 continue
             d = f"{base}/{name}/"
             operstate = _read_sys(files, d + "operstate")
-            carrier = _read_sys(files, d + "carrier") if operstate != _UP else None
+            # carrier decides only for "unknown" (reading it on a link that is down fails: EINVAL)
+            carrier = _read_sys(files, d + "carrier") if operstate in (_UNKNOWN, None) else None
             up = link_state(operstate, carrier)
             if up is None:
                 continue
