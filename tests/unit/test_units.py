@@ -355,6 +355,13 @@ TABLE = [
     ),
     ("gpu_power_watts", "watts", 250.0, "250 W", "sysops_gpu_power_watts"),
     ("gpu_temperature_celsius", "celsius", 83.0, "83.0 °C", "sysops_gpu_temperature_celsius"),
+    (
+        "gpu_process_memory_bytes",
+        "bytes",
+        2147483648.0,
+        "2.0 GB",
+        "sysops_gpu_process_memory_bytes",
+    ),
 ]
 
 #: (unit, non_negative, min_change, resolution, Prometheus type, scale)

@@ -49,6 +49,7 @@ from typing import ClassVar, Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter
+from sysops_agent.collectors.keptfiles import KeptFiles
 from sysops_agent.model import Labels, Sample, make_labels
 from sysops_agent.procfs import ProcFS
 from sysops_agent.rates import RateTracker
@@ -64,11 +65,12 @@ _MAX_BYTES_PER_SEC = 1e12
 _CONTAINER_SCOPE = re.compile(
     r"^(docker|libpod|cri-containerd|crio|containerd)-([0-9a-f]{12,})\.scope$"
 )
-#: one read returns a whole control file; longer ones are read on in chunks of this size
-_CHUNK = 8192
-
-#: how often (in collections) the v1 controllers of each cgroup are looked up again
-_PRESENT_CYCLES = 20
+#: how often (in collections) the tree is walked again and the v1 controllers of each
+#: cgroup looked up again, whatever the link counts say (30 s x 20 = every 10 minutes)
+RESCAN_CYCLES = 20
+#: control files kept open (keptfiles.py): the memory file of every cgroup and the others
+#: of the top N fit; beyond that files are opened on each read
+_KEPT_FILES = 128
 
 _CONTAINER_DIR = re.compile(r"^[0-9a-f]{64}$")
 _USER_SLICE = re.compile(r"^user-\d+\.slice$")
@@ -98,26 +100,6 @@ def cgroup_name(path: str) -> str:
 
 def _is_unit(name: str) -> bool:
     return name.endswith((".service", ".scope")) or bool(_USER_SLICE.match(name))
-
-
-def _read(path: str) -> Optional[str]:
-    """A cgroup file's text, or None when it does not exist (controller not enabled here)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    try:
-        data = os.read(fd, _CHUNK)
-        if len(data) == _CHUNK:  # io.stat of a cgroup touching many devices
-            chunks = [data]
-            while chunk := os.read(fd, _CHUNK):
-                chunks.append(chunk)
-            data = b"".join(chunks)
-        return data.decode("ascii", "replace")
-    except OSError:  # removed while reading (ENODEV)
-        return None
-    finally:
-        os.close(fd)
 
 
 def _int(text: Optional[str]) -> Optional[int]:
@@ -245,6 +227,17 @@ class CgroupCollector:
         #: v1: controllers per cgroup, looked up again every _PRESENT_CYCLES collections
         self._present: Dict[str, FrozenSet[str]] = {}
         self._cycles = 0
+        self.files = KeptFiles(limit=_KEPT_FILES)
+        #: the layout and the walk, kept between cycles (see _layout_changed)
+        self._root_seen = ""
+        self._layout: Optional[Tuple[str, str, Optional[Dict[str, str]]]] = None
+        self._found: List[str] = []
+        #: link count of every directory the walk listed: a cgroup created or removed
+        #: below one of them changes it (kernfs: 2 + the number of subdirectories)
+        self._nlinks: List[Tuple[str, int]] = []
+        self._stale = True
+        #: full walks done (a test and bench/collect.py look at it)
+        self.walks = 0
 
     def _say_once(self, what: str, message: str) -> None:
         if what not in self._said:
@@ -263,14 +256,20 @@ class CgroupCollector:
                     break
         return out
 
-    def _walk(self, top: str) -> List[str]:
-        """Relative paths (``/system.slice/nginx.service``) of the cgroups we report on.
+    def _walk(self, top: str) -> Tuple[List[str], List[Tuple[str, int]]]:
+        """Relative paths (``/system.slice/nginx.service``) of the cgroups we report on,
+        and the link count of each directory listed.
 
         A directory's link count is 2 + its subdirectories on kernfs (cgroup v1 and
         v2) and on ordinary file systems, so a leaf is recognised with one ``stat``
         instead of listing its thirty-odd control files.
         """
         found: List[str] = []
+        nlinks: List[Tuple[str, int]] = []
+        try:
+            nlinks.append((top, os.stat(top).st_nlink))
+        except OSError:
+            return found, nlinks
         stack: List[Tuple[str, int]] = [("", 0)]
         while stack:
             rel, depth = stack.pop()
@@ -295,8 +294,9 @@ class CgroupCollector:
                     if not name.endswith(".slice"):
                         found.append(child)
                     continue
+                nlinks.append((top + child, nlink))
                 stack.append((child, depth + 1))
-        return found
+        return found, nlinks
 
     # --- reading ------------------------------------------------------------------------
 
@@ -304,28 +304,75 @@ class CgroupCollector:
     def root(self) -> str:
         return os.path.join(self.procfs.sys_root, "fs", "cgroup")
 
-    def collect(self, now: float) -> List[Sample]:
-        if os.path.exists(os.path.join(self.root, "cgroup.controllers")):
-            top = self.root
-            memory_file = "memory.current"
-            v1: Optional[Dict[str, str]] = None
+    def _read(self, path: str) -> Optional[str]:
+        """A cgroup file's text, or None when it does not exist (controller not enabled here)."""
+        try:
+            data = self.files.read(path)
+        except OSError:  # removed while reading, or not readable
+            return None
+        return None if data is None else data.decode("ascii", "replace")
+
+    def _layout_changed(self) -> bool:
+        """Whether the cgroups must be walked again: every RESCAN_CYCLES collections, after a
+        cgroup went away, or when a directory listed by the last walk has another link
+        count (a cgroup was created or removed below it: one ``stat`` per inner directory,
+        a handful on a systemd host, instead of listing the tree every cycle).
+
+        The directories' mtimes cannot tell: kernfs updates a parent's mtime on mkdir only
+        when its attributes were ever set (here /sys/fs/cgroup/memory/process_api is older
+        than its children), and ``cgroup.procs`` changes with the processes, not the tree.
+        """
+        root = os.fspath(self.root)
+        if self._stale or self._layout is None or root != self._root_seen:
+            return True
+        if self._cycles % RESCAN_CYCLES == 0:
+            return True
+        for path, nlink in self._nlinks:
+            try:
+                if os.stat(path).st_nlink != nlink:
+                    return True
+            except OSError:
+                return True
+        return False
+
+    def _rescan(self) -> None:
+        root = self._root_seen = os.fspath(self.root)
+        self.walks += 1
+        self._stale = False
+        self._present.clear()  # a controller attached to an existing cgroup later
+        self.files.close()  # descriptors of cgroups gone or out of the top N
+        v1: Optional[Dict[str, str]]
+        if os.path.exists(os.path.join(root, "cgroup.controllers")):
+            top, memory_file, v1 = root, "memory.current", None
         else:
             v1 = self._v1_dirs()
             if "memory" not in v1:
-                self._say_once(
-                    "none", f"no cgroup memory controller under {self.root}: no cgroup metrics"
-                )
-                return []
-            top = v1["memory"]
-            memory_file = "memory.usage_in_bytes"
+                self._layout = ("", "", v1)
+                self._found, self._nlinks = [], []
+                return
+            top, memory_file = v1["memory"], "memory.usage_in_bytes"
+        self._layout = (top, memory_file, v1)
+        self._found, self._nlinks = self._walk(top)
+
+    def collect(self, now: float) -> List[Sample]:
         self._cycles += 1
-        if self._cycles % _PRESENT_CYCLES == 0:
-            self._present.clear()  # a controller attached to an existing cgroup later
+        if self._layout_changed():
+            self._rescan()
+        assert self._layout is not None
+        top, memory_file, v1 = self._layout
+        if not top:
+            self._say_once(
+                "none", f"no cgroup memory controller under {self.root}: no cgroup metrics"
+            )
+            return []
         ranked: List[Tuple[int, str]] = []
-        for rel in self._walk(top):
-            mem = _int(_read(f"{top}{rel}/{memory_file}"))
+        read = self._read
+        for rel in self._found:
+            mem = _int(read(f"{top}{rel}/{memory_file}"))
             if mem is not None:
                 ranked.append((mem, rel))
+            else:
+                self._stale = True  # gone (or its controller detached): walk again next cycle
         ranked.sort(reverse=True)
         chosen = [rel for _, rel in ranked[: self.top_n]]
         chosen += [rel for _, rel in ranked[self.top_n :] if self.track(cgroup_name(rel))]
@@ -341,26 +388,26 @@ class CgroupCollector:
         for state in (self.periods, self.oom, self._present):
             for rel in [k for k in state if k not in keep]:
                 del state[rel]
-        if len(self._labels) > 4 * (len(keep) + 16):
+        if len(self._labels) > 4 * (len(chosen) + 16):
             self._labels.clear()
         return out
 
     def _read_v2(self, top: str, rel: str) -> _Reading:
         d = top + rel
         r = _Reading()
-        limit = _read(f"{d}/memory.max")
+        limit = self._read(f"{d}/memory.max")
         r.limit = None if limit is None or limit.strip() == "max" else _int(limit)
-        events = parse_keyed(_read(f"{d}/memory.events"))
+        events = parse_keyed(self._read(f"{d}/memory.events"))
         r.oom_kills = events.get("oom_kill")
-        cpu = parse_keyed(_read(f"{d}/cpu.stat"))
+        cpu = parse_keyed(self._read(f"{d}/cpu.stat"))
         if "usage_usec" in cpu:
             r.cpu_usec = float(cpu["usage_usec"])
         if "nr_periods" in cpu and "nr_throttled" in cpu:
             r.periods = (cpu["nr_periods"], cpu["nr_throttled"])
-        r.io = parse_io_stat(_read(f"{d}/io.stat"))
-        r.pids = _int(_read(f"{d}/pids.current"))
-        r.pids_max = _int(_read(f"{d}/pids.max"))  # "max": None
-        r.pressure = parse_pressure_avg10(_read(f"{d}/memory.pressure"))
+        r.io = parse_io_stat(self._read(f"{d}/io.stat"))
+        r.pids = _int(self._read(f"{d}/pids.current"))
+        r.pids_max = _int(self._read(f"{d}/pids.max"))  # "max": None
+        r.pressure = parse_pressure_avg10(self._read(f"{d}/memory.pressure"))
         return r
 
     def _v1_present(self, dirs: Dict[str, str], rel: str) -> Dict[str, str]:
@@ -376,9 +423,9 @@ class CgroupCollector:
         r = _Reading()
         dirs = self._v1_present(all_dirs, rel)
         mem = dirs["memory"] + rel
-        limit = _int(_read(f"{mem}/memory.limit_in_bytes"))
+        limit = _int(self._read(f"{mem}/memory.limit_in_bytes"))
         r.limit = limit if limit is not None and limit < _V1_UNLIMITED else None
-        oom = _read(f"{mem}/memory.oom_control")
+        oom = self._read(f"{mem}/memory.oom_control")
         if oom is not None:
             r.oom_kills = parse_keyed(oom).get("oom_kill")
             if r.oom_kills is None:
@@ -388,18 +435,20 @@ class CgroupCollector:
                     "OOM kills inside cgroups are not counted",
                 )
         if "cpuacct" in dirs:
-            usage = _int(_read(f"{dirs['cpuacct']}{rel}/cpuacct.usage"))
+            usage = _int(self._read(f"{dirs['cpuacct']}{rel}/cpuacct.usage"))
             if usage is not None:
                 r.cpu_usec = usage / 1000.0
         if "cpu" in dirs:
-            cpu = parse_keyed(_read(f"{dirs['cpu']}{rel}/cpu.stat"))
+            cpu = parse_keyed(self._read(f"{dirs['cpu']}{rel}/cpu.stat"))
             if "nr_periods" in cpu and "nr_throttled" in cpu:
                 r.periods = (cpu["nr_periods"], cpu["nr_throttled"])
         if "blkio" in dirs:
-            r.io = parse_blkio_bytes(_read(f"{dirs['blkio']}{rel}/blkio.throttle.io_service_bytes"))
+            r.io = parse_blkio_bytes(
+                self._read(f"{dirs['blkio']}{rel}/blkio.throttle.io_service_bytes")
+            )
         if "pids" in dirs:
-            r.pids = _int(_read(f"{dirs['pids']}{rel}/pids.current"))
-            r.pids_max = _int(_read(f"{dirs['pids']}{rel}/pids.max"))
+            r.pids = _int(self._read(f"{dirs['pids']}{rel}/pids.current"))
+            r.pids_max = _int(self._read(f"{dirs['pids']}{rel}/pids.max"))
         return r
 
     def _samples(self, rel: str, r: _Reading, now: float) -> List[Sample]:

@@ -30,11 +30,22 @@ from __future__ import annotations
 import errno
 import os
 from dataclasses import dataclass
-from typing import ClassVar, Dict, FrozenSet, Iterable, List, Optional, Tuple
+from typing import (
+    AbstractSet,
+    ClassVar,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+)
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
-from sysops_agent.model import Sample, make_labels
+from sysops_agent.collectors.keptfiles import KeptFiles
+from sysops_agent.model import Labels, Sample, make_labels
 from sysops_agent.procfs import ProcFS
 from sysops_agent.rates import RateTracker
 from sysops_agent.schema import opt
@@ -64,32 +75,48 @@ _UNKNOWN = "unknown"
 Tables = Dict[str, Dict[str, int]]
 
 
-#: the tables read; the others (Ip, Icmp, IpExt, MPTcpExt ...) are not even split
-WANTED = frozenset({"Tcp", "Udp", "TcpExt"})
+#: the fields read, by table; the other tables (Ip, Icmp, IpExt, MPTcpExt ...) are not split
+#: and the other fields (about 120 in TcpExt) not converted
+WANTED: Dict[str, FrozenSet[str]] = {
+    "Tcp": frozenset({"RetransSegs", "OutSegs"}),
+    "Udp": frozenset({"InErrors", "RcvbufErrors", "SndbufErrors"}),
+    "TcpExt": frozenset({"ListenOverflows", "ListenDrops"}),
+}
 
 
-def parse_snmp(text: str, source: str, wanted: Optional[FrozenSet[str]] = None) -> Tables:
+def parse_snmp(
+    text: str, source: str, wanted: Optional[Mapping[str, AbstractSet[str]]] = None
+) -> Tables:
     """``/proc/net/snmp`` or ``/proc/net/netstat``: ``{"Tcp": {"InSegs": 1, ...}, ...}``.
 
-    Only the tables in ``wanted`` (all when None) are parsed.
+    With ``wanted`` only those tables are split and only those fields converted
+    (a field the kernel does not have is simply absent); without it, everything.
     """
     out: Tables = {}
-    lines = [line for line in text.split("\n") if line.strip()]
+    lines = [line for line in text.split("\n") if line and not line.isspace()]
     if len(lines) % 2:
         raise ParseError(source, "names and values do not come in pairs")
-    for names_line, values_line in zip(lines[::2], lines[1::2]):
+    for i in range(0, len(lines), 2):
+        names_line = lines[i]
+        values_line = lines[i + 1]
         prefix, sep, names = names_line.partition(":")
         vprefix, vsep, values = values_line.partition(":")
         if not sep or not vsep or prefix != vprefix:
             raise ParseError(source, f"line {values_line!r} does not follow {names_line!r}")
-        if wanted is not None and prefix not in wanted:
-            continue
+        fields_wanted = None
+        if wanted is not None:
+            fields_wanted = wanted.get(prefix)
+            if fields_wanted is None:
+                continue
         keys = names.split()
         fields = values.split()
         if len(keys) != len(fields):
             raise ParseError(source, f"{len(keys)} names but {len(fields)} values for {prefix}")
         try:
-            out[prefix] = {k: int(v) for k, v in zip(keys, fields)}
+            if fields_wanted is None:
+                out[prefix] = {k: int(v) for k, v in zip(keys, fields)}
+            else:
+                out[prefix] = {k: int(v) for k, v in zip(keys, fields) if k in fields_wanted}
         except ValueError:
             raise ParseError(source, f"non-numeric value in {values_line!r}") from None
     return out
@@ -107,18 +134,15 @@ def parse_sockstat(text: str) -> Dict[str, int]:
     raise ParseError("/proc/net/sockstat", "no TCP line")
 
 
-def _read_sys(path: str) -> Optional[str]:
+def _read_sys(files: KeptFiles, path: str) -> Optional[str]:
     """A sysfs attribute, stripped; None when absent or unreadable in this state (EINVAL)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            return os.read(fd, 256).decode("ascii", "replace").strip()
-        finally:
-            os.close(fd)
+        data = files.read(path)
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.EINVAL, errno.ENOTDIR, errno.ENODEV):
             return None
         raise
+    return None if data is None else data.decode("ascii", "replace").strip()
 
 
 def link_state(operstate: Optional[str], carrier: Optional[str]) -> Optional[int]:
@@ -145,20 +169,39 @@ class NetStackCollector:
         self.stats = CollectorStats()
         self.exclude = GlobFilter(exclude_interfaces)
         self.counters: RateTracker[str] = RateTracker(MAX_EVENTS_PER_SEC)
+        #: the /proc/net files, conntrack sysctls and link attributes, kept open
+        self.files = KeptFiles(limit=64)
+        self._labels: Dict[str, Labels] = {}
+        self._roots: Tuple[str, str] = ("", "")
+        self._conntrack_paths: Tuple[str, str] = ("", "")
+        self._snmp_paths: Tuple[Tuple[str, str], ...] = ()
+        self._sockstat_path = ""
+        self._net_dir = ""
+
+    def _set_paths(self) -> None:
+        """The paths read, built once per procfs/sysfs root (tests move the roots per step)."""
+        proc = os.fspath(self.procfs.root)
+        sys_root = os.fspath(self.procfs.sys_root)
+        self._roots = (proc, sys_root)
+        self._conntrack_paths = (
+            f"{proc}/sys/net/netfilter/nf_conntrack_count",
+            f"{proc}/sys/net/netfilter/nf_conntrack_max",
+        )
+        self._snmp_paths = ((f"{proc}/net/snmp", "snmp"), (f"{proc}/net/netstat", "netstat"))
+        self._sockstat_path = f"{proc}/net/sockstat"
+        self._net_dir = os.path.join(sys_root, "class", "net")
 
     def _skip(self, reason: str) -> None:
         self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + 1
 
-    def _read(self, *parts: str) -> Optional[str]:
-        try:
-            return self.procfs.read_text(*parts)
-        except FileNotFoundError:
-            return None
+    def _read(self, path: str) -> Optional[str]:
+        data = self.files.read(path)
+        return None if data is None else data.decode("utf-8", "replace")
 
     def _tables(self) -> Tables:
         tables: Tables = {}
-        for rel in ("snmp", "netstat"):
-            text = self._read("net", rel)
+        for path, rel in self._snmp_paths:
+            text = self._read(path)
             if text is None:
                 continue
             try:
@@ -168,6 +211,8 @@ class NetStackCollector:
         return tables
 
     def collect(self, now: float) -> List[Sample]:
+        if self._roots != (self.procfs.root, self.procfs.sys_root):
+            self._set_paths()
         out: List[Sample] = []
         out.extend(self._conntrack(now))
         out.extend(self._counters(now))
@@ -176,8 +221,8 @@ class NetStackCollector:
         return out
 
     def _conntrack(self, now: float) -> List[Sample]:
-        count_text = self._read("sys", "net", "netfilter", "nf_conntrack_count")
-        max_text = self._read("sys", "net", "netfilter", "nf_conntrack_max")
+        count_text = self._read(self._conntrack_paths[0])
+        max_text = self._read(self._conntrack_paths[1]) if count_text is not None else None
         if count_text is None or max_text is None:
             return []
         try:
@@ -220,7 +265,7 @@ class NetStackCollector:
         return out
 
     def _sockstat(self, now: float) -> List[Sample]:
-        text = self._read("net", "sockstat")
+        text = self._read(self._sockstat_path)
         if text is None:
             return []
         try:
@@ -231,31 +276,45 @@ class NetStackCollector:
         return [Sample(now, metric, float(tcp[key])) for metric, key in _SOCKSTAT if key in tcp]
 
     def _links(self, now: float) -> List[Sample]:
-        base = os.path.join(self.procfs.sys_root, "class", "net")
+        base = self._net_dir
         try:
-            names = sorted(os.listdir(base))
+            names = os.listdir(base)
         except OSError:
             return []
+        names.sort()
+        files = self.files
         out: List[Sample] = []
         for name in names:
             if self.exclude(name):
                 continue
-            d = os.path.join(base, name)
-            operstate = _read_sys(os.path.join(d, "operstate"))
-            carrier = _read_sys(os.path.join(d, "carrier")) if operstate != _UP else None
+            d = f"{base}/{name}/"
+            operstate = _read_sys(files, d + "operstate")
+            # carrier decides only for "unknown" (reading it on a link that is down fails: EINVAL)
+            carrier = _read_sys(files, d + "carrier") if operstate in (_UNKNOWN, None) else None
             up = link_state(operstate, carrier)
             if up is None:
                 continue
-            labels = make_labels({"interface": name})
+            labels = self._labels.get(name)
+            if labels is None:
+                labels = self._labels[name] = make_labels({"interface": name})
             out.append(Sample(now, "net_link_up", float(up), labels))
             if up:
-                speed = _read_sys(os.path.join(d, "speed"))
+                speed = _read_sys(files, d + "speed")
                 try:
                     mbps = int(speed) if speed is not None else -1
                 except ValueError:
                     mbps = -1
                 if mbps > 0:  # -1 or 0: virtual device or not negotiated
                     out.append(Sample(now, "net_speed_bits_per_second", mbps * 1e6, labels))
+        if len(self._labels) > len(names) + 64:  # interfaces churn (veth*): stay bounded
+            self._labels = {n: lb for n, lb in self._labels.items() if n in set(names)}
+        if len(files) >= files.limit // 2:  # descriptors of interfaces that went away
+            alive = set(names)
+            files.keep_only(
+                p
+                for p in files.paths()
+                if not p.startswith(base + "/") or p[len(base) + 1 :].split("/", 1)[0] in alive
+            )
         return out
 
 

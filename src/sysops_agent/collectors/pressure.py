@@ -35,6 +35,7 @@ from typing import ClassVar, Dict, List, Optional, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import ParseError
+from sysops_agent.collectors.keptfiles import KeptFiles
 from sysops_agent.model import Sample
 from sysops_agent.procfs import ProcFS
 from sysops_agent.rates import RateTracker
@@ -93,16 +94,17 @@ class PressureCollector:
         self.totals: RateTracker[Tuple[str, str]] = RateTracker()
         #: False once the kernel has been found to have no PSI (said once, then silent)
         self.available: Optional[bool] = None
+        #: the three files, kept open (keptfiles.py)
+        self.files = KeptFiles(limit=8)
 
     def _read(self, resource: str) -> Optional[str]:
         try:
-            return self.procfs.read_text("pressure", resource)
-        except FileNotFoundError:
-            return None
+            data = self.files.read(f"{self.procfs.root}/pressure/{resource}")
         except OSError as e:
             if e.errno in _NO_PSI:
                 return None
             raise
+        return None if data is None else data.decode("ascii", "replace")
 
     def collect(self, now: float) -> List[Sample]:
         if self.available is False:
@@ -116,6 +118,7 @@ class PressureCollector:
                     self.procfs.path("pressure"),
                 )
             self.available = False
+            self.files.close()
             return []
         self.available = True
         out: List[Sample] = []

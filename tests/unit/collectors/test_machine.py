@@ -12,29 +12,29 @@ import pytest
 
 from sysops_agent.analyzers.threshold import ThresholdAnalyzer, ThresholdRule, default_thresholds
 from sysops_agent.collectors import pressure
+from sysops_agent.collectors.keptfiles import KeptFiles
 from sysops_agent.model import Alert, Labels, make_labels
 from sysops_agent.procfs import ProcFS
 from sysops_agent.storage.store import Store
 from tests.support.paths import FIXTURES
 
 
-class _PsiOff(ProcFS):
+class _PsiOff(KeptFiles):
     """A kernel booted with psi=0: /proc/pressure/* exist, reading them fails."""
 
-    def read_text(self, *parts: str) -> str:
-        if parts[0] == "pressure":
+    def read(self, path: str) -> Optional[bytes]:
+        if "/pressure/" in path:
             raise OSError(errno.EOPNOTSUPP, "Operation not supported")
-        return super().read_text(*parts)
+        return super().read(path)
 
 
-@pytest.mark.parametrize("procfs_cls", [ProcFS, _PsiOff], ids=["absent", "psi=0"])
+@pytest.mark.parametrize("psi_off", [False, True], ids=["absent", "psi=0"])
 def test_pressure_without_psi_is_said_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, procfs_cls: type
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, psi_off: bool
 ) -> None:
-    (tmp_path / "pressure").mkdir()
-    if procfs_cls is ProcFS:
-        (tmp_path / "pressure").rmdir()
-    collector = pressure.PressureCollector(procfs_cls(tmp_path, tmp_path))
+    collector = pressure.PressureCollector(ProcFS(tmp_path, tmp_path))
+    if psi_off:
+        collector.files = _PsiOff()
     with caplog.at_level(logging.INFO, logger=pressure.__name__):
         for i in range(5):
             assert collector.collect(1000.0 + 10 * i) == []
@@ -44,12 +44,10 @@ def test_pressure_without_psi_is_said_once(
 
 
 def test_pressure_other_read_errors_are_not_hidden(tmp_path: Path) -> None:
-    class Broken(ProcFS):
-        def read_text(self, *parts: str) -> str:
-            raise OSError(errno.EIO, "Input/output error")
-
-    with pytest.raises(OSError):
-        pressure.PressureCollector(Broken(tmp_path, tmp_path)).collect(1000.0)
+    (tmp_path / "pressure" / "cpu").mkdir(parents=True)  # opens, but reading fails: EISDIR
+    with pytest.raises(OSError) as raised:
+        pressure.PressureCollector(ProcFS(tmp_path, tmp_path)).collect(1000.0)
+    assert raised.value.errno == errno.EISDIR
 
 
 @pytest.mark.parametrize(
