@@ -293,6 +293,7 @@ class GpuConfig:
         "gpu_ecc_errors_total",
         "gpu_thermal_slowdown",
         "gpu_process_memory_bytes",
+        "gpu_process_memory_bytes",
     )
 
     enabled: bool = opt(True)
