@@ -67,6 +67,11 @@ _HEADER = struct.Struct("<IIHB")
 #: (largest - smallest + 1) (white noise: no byte-wise coder gets that close to
 #: its entropy in a block this short)
 _RAW, _SHUFFLED, _DELTA1, _DELTA2, _DELTA3, _STEPS0, _STEPS1, _STEPS2, _STEPS3, _PACKED = range(10)
+#: one value at a regular interval (an idle device's rates, a total that did not
+#: move: most series of a big host): the value's float32 word and the interval,
+#: no zlib stream (whose own framing would cost more than the data)
+_CONSTANT = 10
+_CONSTANT_BODY = struct.Struct("<II")
 #: a packed block's body starts with the smallest step count and the base
 _PACKED_HEAD = struct.Struct("<qQ")
 #: the largest step count the integer codecs take: their 3rd differences stay within 64 bits
@@ -170,6 +175,13 @@ def _pack(ts: array[int], vals: array[float], resolution: Optional[float] = None
     pattern only the step count removes).
     """
     n = len(ts)
+    if n > 1:
+        step = ts[1] - ts[0]
+        if step >= 0 and ts[-1] - ts[0] == step * (n - 1):
+            words = array("I", vals.tobytes())  # bit patterns: -0.0 is not 0.0
+            if words.count(words[0]) == n and all(b - a == step for a, b in zip(ts, ts[1:])):
+                body = _CONSTANT_BODY.pack(words[0], step)
+                return _HEADER.pack(ts[0], ts[-1], n, _CONSTANT) + body
     deltas = _shuffle(_diff(ts).tobytes())
     words = array("I", vals.tobytes())
     d1 = _diff(words)
@@ -205,7 +217,11 @@ def _count(block: bytes) -> int:
 
 
 def _unpack(block: bytes, resolution: Optional[float] = None) -> Tuple[List[int], array[float]]:
-    _, _, n, codec = _header(block)
+    first, _, n, codec = _header(block)
+    if codec == _CONSTANT:
+        word, step = _CONSTANT_BODY.unpack_from(block, _HEADER.size)
+        value = array("f", array("I", [word]).tobytes())
+        return [first + i * step for i in range(n)], value * n
     stream = zlib.decompressobj()
     raw = stream.decompress(block[_HEADER.size :])
     if codec == _PACKED:  # the digits follow the zlib stream
@@ -238,6 +254,7 @@ class RingBuffer:
         "_blocks",
         "_blocks_n",
         "_n",
+        "_seal_at",
         "_skip",
         "_ts",
         "_vals",
@@ -250,7 +267,11 @@ class RingBuffer:
     )
 
     def __init__(
-        self, capacity: int, block: int = BLOCK, resolution: Optional[float] = None
+        self,
+        capacity: int,
+        block: int = BLOCK,
+        resolution: Optional[float] = None,
+        first_block: int = 0,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be >= 1")
@@ -261,6 +282,12 @@ class RingBuffer:
         self._ts = array("I")
         self._vals = array("f")
         self._n = 0  # samples in the active block
+        #: the active block is sealed at this many samples: ``first_block`` (when
+        #: given) the first time, then ``block``. The store gives its series
+        #: different first blocks so that they do not all hold a full open hour at
+        #: the same moment (series started together would seal together: the
+        #: RSS would be set by that peak, 8 bytes x a whole block per series)
+        self._seal_at = max(1, min(first_block, self.block)) if first_block else self.block
         self._blocks: List[bytes] = []  # sealed blocks, oldest first (about 24)
         self._blocks_n = 0  # samples in sealed blocks, hidden ones included
         self._skip = 0  # hidden (expired) samples at the front of the oldest block
@@ -276,7 +303,8 @@ class RingBuffer:
         self._ts.append(int(ts) if ts > 0 else 0)
         self._vals.append(value)
         n = self._n + 1
-        if n == self.block:
+        if n == self._seal_at:
+            self._seal_at = self.block
             self._blocks.append(_pack(self._ts, self._vals, self.resolution))
             self._blocks_n += n
             self._ts = array("I")

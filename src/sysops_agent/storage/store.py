@@ -6,10 +6,13 @@ import math
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from sysops_agent.model import Labels, Sample, SeriesKey
-from sysops_agent.storage.ringbuffer import Point, RingBuffer
+from sysops_agent.storage.ringbuffer import BLOCK, Point, RingBuffer
 from sysops_agent.units import sample_problem, unit_of
 
 DAY = 86400.0
+#: consecutive series' first blocks differ by this many samples (prime to BLOCK):
+#: series created together seal their open hours at evenly spread moments
+_SPREAD = 149
 
 
 class Store:
@@ -66,7 +69,11 @@ class Store:
         key = SeriesKey(sample.metric, sample.labels)
         buf = self._series.get(key)
         if buf is None:
-            buf = RingBuffer(self.capacity_for(sample.metric), resolution=resolution)
+            buf = RingBuffer(
+                self.capacity_for(sample.metric),
+                resolution=resolution,
+                first_block=BLOCK - (len(self._series) * _SPREAD) % BLOCK,
+            )
             self._series[key] = buf
         buf.append(sample.ts, value)
         return True
