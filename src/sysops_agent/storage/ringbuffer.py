@@ -24,6 +24,9 @@ day of 10-second samples for 300 series would take ~80 MB that way. Here:
   resolution steps (37.42 % is 3,742), as it is or as its 1st, 2nd or 3rd
   differences, zigzagged and byte-shuffled as 64-bit words; they apply only
   when every value of the block is exactly ``float32(steps * resolution)``.
+- A block of one value at a regular interval is its header and 8 bytes, and
+  extends the previous block when that is the same constant: an idle
+  device's series holds one small block, not 24.
   All codecs are exact: a value reads back bit for bit as the float32 it was
   stored as. Idle NICs' error rates and constant totals cost almost nothing; a
   smooth gauge under a byte a sample; white noise ~3.7 bytes unrounded, the
@@ -207,6 +210,21 @@ def _pack(ts: array[int], vals: array[float], resolution: Optional[float] = None
     return _HEADER.pack(ts[0], ts[-1], n, codec) + packed
 
 
+def _merged(prev: bytes, new: bytes, hidden: int) -> Optional[bytes]:
+    """``prev`` extended by ``new`` when both are the same constant at the same interval,
+    continuing each other (an idle series then holds one block, not one an hour);
+    ``hidden`` samples at the front of ``prev`` are dropped on the way."""
+    first, last, count, codec = _header(prev)
+    new_first, new_last, new_count, new_codec = _header(new)
+    if codec != _CONSTANT or new_codec != _CONSTANT or prev[_HEADER.size :] != new[_HEADER.size :]:
+        return None
+    step = _CONSTANT_BODY.unpack_from(new, _HEADER.size)[1]
+    total = count - hidden + new_count
+    if new_first - last != step or total > 0xFFFF:
+        return None
+    return _HEADER.pack(first + hidden * step, new_last, total, _CONSTANT) + new[_HEADER.size :]
+
+
 def _header(block: bytes) -> Tuple[int, int, int, int]:
     first, last, n, codec = _HEADER.unpack_from(block)
     return first, last, n, codec
@@ -305,7 +323,16 @@ class RingBuffer:
         n = self._n + 1
         if n == self._seal_at:
             self._seal_at = self.block
-            self._blocks.append(_pack(self._ts, self._vals, self.resolution))
+            block = _pack(self._ts, self._vals, self.resolution)
+            blocks = self._blocks
+            hidden = self._skip if len(blocks) == 1 else 0
+            merged = _merged(blocks[-1], block, hidden) if blocks else None
+            if merged is None:
+                blocks.append(block)
+            else:
+                blocks[-1] = merged
+                self._skip -= hidden
+                self._blocks_n -= hidden
             self._blocks_n += n
             self._ts = array("I")
             self._vals = array("f")

@@ -312,3 +312,23 @@ def test_series_created_together_seal_their_first_blocks_at_spread_moments() -> 
     assert len(set(open_blocks)) == 40  # every series at a different fill
     for _, buf in s.series():  # nothing lost at the early seal
         assert len(buf) == 360 and buf.total == 360
+
+
+@pytest.mark.parametrize(("capacity", "block"), [(8640, 360), (50, 7), (10, 10), (5, 2)])
+def test_an_idle_series_holds_one_block_and_still_behaves_like_a_plain_ring(
+    capacity: int, block: int
+) -> None:
+    b = RingBuffer(capacity, block=block)
+    ref: list[tuple[float, float]] = []
+    ts = 1_700_000_000.0
+    for i in range(capacity * 3 + 5):
+        ts += 10
+        value = 0.0 if i < capacity * 2 else 7.5  # idle, then another constant
+        b.append(ts, value)
+        ref = [*ref, (ts, value)][-capacity:]
+        if i % max(1, capacity // 7) == 0 or i > capacity * 3:
+            assert list(b) == ref
+            assert b.since(ref[len(ref) // 2][0]) == ref[len(ref) // 2 :]
+            assert b.last_n(3) == ref[-3:]
+    assert len(b._blocks) <= 2  # the old constant and the new one
+    assert len(b) == capacity and b.total == capacity * 3 + 5
