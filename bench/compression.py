@@ -37,7 +37,7 @@ def sealed_cost(buffer: object) -> Tuple[int, int]:
 
     assert isinstance(buffer, RingBuffer)
     active = buffer._n
-    return buffer.memory_bytes() - 8 * active, buffer.total - active
+    return buffer.memory_bytes() - 8 * len(buffer._ts), buffer.total - active
 
 
 def this_host(minutes: float) -> None:

@@ -46,11 +46,12 @@ exporters and alerts.
 from __future__ import annotations
 
 import bisect
+import math
 import struct
 import zlib
 from array import array
 from itertools import accumulate
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 Point = Tuple[float, float]
 
@@ -272,6 +273,10 @@ class RingBuffer:
         "_blocks",
         "_blocks_n",
         "_n",
+        "_run",
+        "_run_first",
+        "_run_step",
+        "_run_value",
         "_seal_at",
         "_skip",
         "_ts",
@@ -300,6 +305,13 @@ class RingBuffer:
         self._ts = array("I")
         self._vals = array("f")
         self._n = 0  # samples in the active block
+        #: while the active block is one value at a regular interval (an idle
+        #: device's rate), it is kept as (first timestamp, interval, value) and
+        #: the arrays stay empty: most series of a big host cost no open hour
+        self._run = False
+        self._run_first = 0
+        self._run_step = -1  # -1: one sample so far, no interval yet
+        self._run_value = 0.0
         #: the active block is sealed at this many samples: ``first_block`` (when
         #: given) the first time, then ``block``. The store gives its series
         #: different first blocks so that they do not all hold a full open hour at
@@ -318,12 +330,22 @@ class RingBuffer:
         return self._blocks_n - self._skip + self._n
 
     def append(self, ts: float, value: float) -> None:
-        self._ts.append(int(ts) if ts > 0 else 0)
-        self._vals.append(value)
-        n = self._n + 1
+        t = int(ts) if ts > 0 else 0
+        n = self._n
+        if n == 0:
+            self._run = True
+            self._run_first, self._run_step, self._run_value = t, -1, value
+        elif not (self._run and self._continues_run(t, value, n)):
+            if self._run:
+                self._materialize(n)
+            self._ts.append(t)
+            self._vals.append(value)
+        n += 1
         if n == self._seal_at:
             self._seal_at = self.block
-            block = _pack(self._ts, self._vals, self.resolution)
+            block = (
+                self._run_block(n) if self._run else _pack(self._ts, self._vals, self.resolution)
+            )
             blocks = self._blocks
             hidden = self._skip if len(blocks) == 1 else 0
             merged = _merged(blocks[-1], block, hidden) if blocks else None
@@ -334,8 +356,10 @@ class RingBuffer:
                 self._skip -= hidden
                 self._blocks_n -= hidden
             self._blocks_n += n
-            self._ts = array("I")
-            self._vals = array("f")
+            if not self._run:
+                self._ts = array("I")
+                self._vals = array("f")
+            self._run = False
             n = 0
         self._n = n
         self.total += 1
@@ -348,6 +372,51 @@ class RingBuffer:
                 gone = _count(self._blocks.pop(0))
                 self._skip -= gone
                 self._blocks_n -= gone
+
+    def _continues_run(self, t: int, value: float, n: int) -> bool:
+        """Whether sample ``n`` (``t``, ``value``) continues the active block's run."""
+        run_value = self._run_value
+        if value != run_value or (
+            value == 0.0 and math.copysign(1.0, value) != math.copysign(1.0, run_value)
+        ):
+            return False  # (-0.0 is not 0.0: blocks keep bit patterns)
+        step = self._run_step
+        if step < 0:  # the second sample sets the interval
+            step = t - self._run_first
+            if step < 0:
+                return False
+            self._run_step = step
+            return True
+        return t - self._run_first == n * step
+
+    def _run_ts(self) -> Sequence[int]:
+        """The timestamps of the active block's run (a range: nothing allocated per sample)."""
+        first, step, n = self._run_first, self._run_step, self._n
+        if step > 0:
+            return range(first, first + n * step, step)
+        return [first] * n
+
+    def _materialize(self, n: int) -> None:
+        """The run's ``n`` samples into the arrays: the block stopped being one value."""
+        self._ts = array("I", self._run_ts()[:n])
+        self._vals = array("f", [self._run_value]) * n
+        self._run = False
+
+    def _run_block(self, n: int) -> bytes:
+        """The active run sealed: a constant block, as :func:`_pack` would make it."""
+        first, step = self._run_first, max(self._run_step, 0)
+        word = array("I", array("f", [self._run_value]).tobytes())[0]
+        body = _CONSTANT_BODY.pack(word, step)
+        return _HEADER.pack(first, first + (n - 1) * step, n, _CONSTANT) + body
+
+    def _active(self, take: int) -> List[Point]:
+        """The newest ``take`` samples of the active block."""
+        active = self._n
+        if self._run:
+            value = array("f", [self._run_value])[0]
+            return [(float(t), value) for t in self._run_ts()[active - take : active]]
+        lo = active - take
+        return list(zip(map(float, self._ts[lo:active]), self._vals[lo:active]))
 
     def __iter__(self) -> Iterator[Point]:
         return iter(self.last_n(len(self)))
@@ -362,9 +431,8 @@ class RingBuffer:
         n = min(max(n, 0), len(self))
         if n == 0:
             return []
-        ts, vals, active = self._ts, self._vals, self._n
-        take = min(n, active)
-        parts = [list(zip(map(float, ts[active - take : active]), vals[active - take : active]))]
+        take = min(n, self._n)
+        parts = [self._active(take)]
         left = n - take
         for i in range(len(self._blocks) - 1, -1, -1):
             if left <= 0:
@@ -388,7 +456,8 @@ class RingBuffer:
 
     def _count_since(self, t: float) -> int:
         active = self._n
-        count = active - bisect.bisect_left(self._ts, t, 0, active)
+        ts: Sequence[int] = self._run_ts() if self._run else self._ts
+        count = active - bisect.bisect_left(ts, t, 0, active)
         if count < active:
             return count
         for i in range(len(self._blocks) - 1, -1, -1):
@@ -410,4 +479,4 @@ class RingBuffer:
 
     def memory_bytes(self) -> int:
         """Bytes held by the samples: the active arrays plus the compressed blocks."""
-        return 8 * self._n + sum(len(b) for b in self._blocks)
+        return 8 * len(self._ts) + sum(len(b) for b in self._blocks)

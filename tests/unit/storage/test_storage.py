@@ -332,3 +332,29 @@ def test_an_idle_series_holds_one_block_and_still_behaves_like_a_plain_ring(
             assert b.last_n(3) == ref[-3:]
     assert len(b._blocks) <= 2  # the old constant and the new one
     assert len(b) == capacity and b.total == capacity * 3 + 5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_runs_of_one_value_behave_like_a_plain_ring(seed: int) -> None:
+    """The open block kept as (first, interval, value) while it is one: starts, breaks, seals."""
+    import random
+
+    rng = random.Random(seed)
+    capacity, block = rng.choice([(30, 7), (12, 12), (9, 1), (40, 5)])
+    b = RingBuffer(capacity, block=block, first_block=rng.randint(0, block))
+    ref: list[tuple[float, float]] = []
+    ts = 1_700_000_000
+    value = 0.0
+    for _ in range(300):
+        ts += rng.choice([10, 10, 10, 10, 0, 20])
+        if rng.random() < 0.1:
+            value = rng.choice([0.0, -0.0, 1.0, 2.5])
+        b.append(float(ts), value)
+        ref = [*ref, (float(ts), value)][-capacity:]
+        got = list(b)
+        assert got == ref
+        assert [math.copysign(1, v) for _, v in got] == [math.copysign(1, v) for _, v in ref]
+        t = rng.choice(ref)[0] + rng.choice([-1, 0, 1])
+        assert b.since(t) == [p for p in ref if p[0] >= t]
+        k = rng.randint(0, capacity)
+        assert b.last_n(k) == (ref[-k:] if k else [])
