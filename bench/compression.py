@@ -47,7 +47,7 @@ def this_host(minutes: float) -> None:
     from sysops_agent.storage.store import Store
 
     config = load_config(os.path.join(ROOT, "config", "sysops-agent.toml")).config
-    collectors = build_collectors(ProcFS("/proc", "/sys"), config)
+    collectors = build_collectors(ProcFS("/proc", "/sys"), config.collector)
     store = Store(max_samples=config.storage.ring_buffer_samples)
     start = time.time()
     due = {c.name: start for c in collectors}
