@@ -20,18 +20,22 @@ day of 10-second samples for 300 series would take ~80 MB that way. Here:
   their first, second or third differences (FLAC's fixed predictors: a trend,
   a curve, a smooth wave), zigzagged and shuffled. A buffer that knows its
   unit's *resolution* (the store gives it; the store rounds every sample to
-  it) also tries four integer codecs: each value as a whole number of
-  resolution steps (37.42 % is 3,742), as it is or as its 1st, 2nd or 3rd
-  differences, zigzagged and byte-shuffled as 64-bit words; they apply only
-  when every value of the block is exactly ``float32(steps * resolution)``.
-- A block of one value at a regular interval is its header and 8 bytes, and
-  extends the previous block when that is the same constant: an idle
-  device's series holds one small block, not 24.
+  it) stores each value as a whole number of resolution steps instead
+  (37.42 % is 3,742), divided by their greatest common divisor, as it is or
+  as its 1st, 2nd or 3rd differences, zigzagged and byte-shuffled as 64-bit
+  words, or as the digits of one number (noise); these apply only when every
+  value of the block is exactly ``float32(steps * resolution)``, and the
+  float32 codecs are then not tried (they would see the same values plus
+  noise bits).
   All codecs are exact: a value reads back bit for bit as the float32 it was
   stored as. Idle NICs' error rates and constant totals cost almost nothing; a
-  smooth gauge under a byte a sample; white noise ~3.7 bytes unrounded, the
-  entropy of its steps once rounded (uniform 0-100 % at 0.01: log2(10,000)
-  bits, ~1.7 bytes).
+  smooth gauge under a byte a sample; white noise ~3.7 bytes unrounded, near
+  the entropy of its steps once rounded (uniform 0-100 % at 0.01: log2(10,001)
+  bits, 1.66 bytes; stored in 1.85).
+- A block of one value at a regular interval is its header and 8 bytes, and
+  extends the previous block when that is the same constant: an idle
+  device's series holds one small block, not 24. While the open block is
+  such a run, it is kept as (first timestamp, interval, value), no arrays.
 - The buffer keeps exactly the newest ``capacity`` samples: the oldest block
   is dropped once every sample in it is older than that, and until then its
   first ``_skip`` samples are hidden.
@@ -78,6 +82,9 @@ _CONSTANT = 10
 _CONSTANT_BODY = struct.Struct("<II")
 #: a packed block's body starts with the smallest step count and the base
 _PACKED_HEAD = struct.Struct("<qQ")
+#: the body of every step codec starts with the steps' greatest common divisor: a
+#: byte count above 2**24 is a multiple of 2**k steps once float32 rounded it
+_SCALE = struct.Struct("<Q")
 #: the largest step count the integer codecs take: their 3rd differences stay within 64 bits
 _MAX_STEPS = 2**59
 
@@ -187,25 +194,33 @@ def _pack(ts: array[int], vals: array[float], resolution: Optional[float] = None
                 body = _CONSTANT_BODY.pack(words[0], step)
                 return _HEADER.pack(ts[0], ts[-1], n, _CONSTANT) + body
     deltas = _shuffle(_diff(ts).tobytes())
-    words = array("I", vals.tobytes())
-    d1 = _diff(words)
-    d2 = _diff(d1)
-    candidates = [
-        (_RAW, words.tobytes()),
-        (_SHUFFLED, _shuffle(words.tobytes())),
-        (_DELTA1, _shuffle(_zigzag(d1).tobytes())),
-        (_DELTA2, _shuffle(_zigzag(d2).tobytes())),
-        (_DELTA3, _shuffle(_zigzag(_diff(d2)).tobytes())),
-    ]
     steps = _steps(vals, resolution) if resolution else None
+    candidates: List[Tuple[int, bytes]] = []
     packed_digits: List[Tuple[int, bytes]] = []
     if steps is not None:
+        # whole steps: the float32 codecs would only see the same values plus noise bits
+        scale = math.gcd(*steps) or 1
+        if scale > 1:
+            steps = [q // scale for q in steps]
+        head = _SCALE.pack(scale)
         if max(steps) - min(steps) < 2**63:
             # the digits are incompressible: after the timestamps' zlib stream, as they are
-            packed_digits.append((_PACKED, zlib.compress(deltas, _LEVEL) + _pack_digits(steps)))
+            digits = head + _pack_digits(steps)
+            packed_digits.append((_PACKED, zlib.compress(deltas, _LEVEL) + digits))
         for codec in (_STEPS0, _STEPS1, _STEPS2, _STEPS3):
-            candidates.append((codec, _shuffle64(steps)))
+            candidates.append((codec, head + _shuffle64(steps)))
             steps = _int_diff(steps)
+    else:
+        words = array("I", vals.tobytes())
+        d1 = _diff(words)
+        d2 = _diff(d1)
+        candidates += [
+            (_RAW, words.tobytes()),
+            (_SHUFFLED, _shuffle(words.tobytes())),
+            (_DELTA1, _shuffle(_zigzag(d1).tobytes())),
+            (_DELTA2, _shuffle(_zigzag(d2).tobytes())),
+            (_DELTA3, _shuffle(_zigzag(_diff(d2)).tobytes())),
+        ]
     compressed = [(c, zlib.compress(deltas + body, _LEVEL)) for c, body in candidates]
     codec, packed = min(compressed + packed_digits, key=lambda cp: len(cp[1]))
     return _HEADER.pack(ts[0], ts[-1], n, codec) + packed
@@ -252,12 +267,15 @@ def _unpack(block: bytes, resolution: Optional[float] = None) -> Tuple[List[int]
     if codec >= _STEPS0:
         if not resolution:
             raise ValueError("a block of resolution steps needs the resolution")
+        scale = _SCALE.unpack_from(body)[0]
+        body = body[_SCALE.size :]
         if codec == _PACKED:
-            return timestamps, array("f", [q * resolution for q in _unpack_digits(body, n)])
-        steps = _unshuffle64(body)
-        for _ in range(codec - _STEPS0):
-            steps = list(accumulate(steps))
-        return timestamps, array("f", [q * resolution for q in steps])
+            steps = _unpack_digits(body, n)
+        else:
+            steps = _unshuffle64(body)
+            for _ in range(codec - _STEPS0):
+                steps = list(accumulate(steps))
+        return timestamps, array("f", [(q * scale) * resolution for q in steps])
     if codec != _RAW:
         body = _unshuffle(body)
     words = array("I", body)

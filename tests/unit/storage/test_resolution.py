@@ -139,6 +139,8 @@ def _steps_series(kind: str, resolution: float) -> List[float]:
         raw = [1e6 + 37 * resolution * i for i in range(360)]
     elif kind == "wave":
         raw = [50 + 10 * math.sin(i / 60) for i in range(360)]
+    elif kind == "big":  # bytes beyond 2**24: float32 keeps multiples of 2**k steps
+        raw = [4e9 + rng.uniform(0, 1e7) for _ in range(360)]
     elif kind == "constant":
         raw = [42.0] * 360
     else:  # steps of both signs, zero, and a float32 value far beyond 2**24 steps
@@ -146,7 +148,7 @@ def _steps_series(kind: str, resolution: float) -> List[float]:
     return [float(array("f", [round(v / resolution) * resolution])[0]) for v in raw]
 
 
-@pytest.mark.parametrize("kind", ["noise", "trend", "wave", "constant", "mixed"])
+@pytest.mark.parametrize("kind", ["noise", "trend", "wave", "constant", "mixed", "big"])
 @pytest.mark.parametrize("resolution", [0.001, 0.01, 1.0])
 def test_step_codecs_read_back_bit_for_bit(kind: str, resolution: float) -> None:
     values = _steps_series(kind, resolution)
@@ -155,7 +157,7 @@ def test_step_codecs_read_back_bit_for_bit(kind: str, resolution: float) -> None
         b.append(T0 + 10 * i, v)
     assert len(b._blocks) == 1
     codec = rb._header(b._blocks[0])[3]
-    if kind in ("noise", "wave"):
+    if kind in ("noise", "wave", "big"):
         assert codec >= rb._STEPS0  # whole steps beat float32 bit patterns here
     assert array("f", [v for _, v in b]).tobytes() == array("f", values).tobytes()
     assert [t for t, _ in b] == [T0 + 10 * i for i in range(360)]
