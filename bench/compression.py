@@ -37,7 +37,7 @@ def sealed_cost(buffer: object) -> Tuple[int, int]:
 
     assert isinstance(buffer, RingBuffer)
     active = buffer._n
-    return buffer.memory_bytes() - 8 * active, buffer.total - active
+    return buffer.memory_bytes() - 8 * len(buffer._ts), buffer.total - active
 
 
 def this_host(minutes: float) -> None:
@@ -47,7 +47,7 @@ def this_host(minutes: float) -> None:
     from sysops_agent.storage.store import Store
 
     config = load_config(os.path.join(ROOT, "config", "sysops-agent.toml")).config
-    collectors = build_collectors(ProcFS("/proc", "/sys"), config)
+    collectors = build_collectors(ProcFS("/proc", "/sys"), config.collector)
     store = Store(max_samples=config.storage.ring_buffer_samples)
     start = time.time()
     due = {c.name: start for c in collectors}

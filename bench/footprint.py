@@ -321,7 +321,7 @@ class OurCycle:
         from sysops_agent.procfs import ProcFS
 
         config = load_config(BUNDLED_CONFIG).config
-        self.collectors = build_collectors(ProcFS("/proc", "/sys"), config)
+        self.collectors = build_collectors(ProcFS("/proc", "/sys"), config.collector)
 
     def __call__(self) -> int:
         now = time.time()

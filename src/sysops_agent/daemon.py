@@ -114,7 +114,11 @@ class Daemon:
     def _start_collectors(self) -> None:
         collectors = build_collectors(self._procfs(), self.config.collector)
         self.scheduler = CollectorScheduler(
-            collectors, self._put_samples, self.clock, note_interval=self.store.note_interval
+            collectors,
+            self._put_samples,
+            self.clock,
+            note_interval=self.store.note_interval,
+            max_series=self.config.storage.max_series_per_collector,
         )
         self.scheduler.start()
         log.info(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Iterator
+from typing import Iterator, Tuple, Union
 
 from sysops_agent.fsutil import StrPath
 
@@ -56,7 +56,11 @@ class ProcFS:
                 yield int(name)
 
     def read_pid(self, pid: int, name: str) -> str:
-        """Read ``/proc/<pid>/<name>``, translating a vanished or forbidden process.
+        """Read ``/proc/<pid>/<name>``, translating a vanished or forbidden process."""
+        return self.read_pid_bytes(pid, name).decode("utf-8", "replace")
+
+    def read_pid_bytes(self, pid: int, name: str) -> bytes:
+        """:meth:`read_pid` without the decoding (the process collector parses bytes).
 
         This runs for every process every cycle, so it avoids pathlib and
         buffered file objects: a string path and raw ``os.open``/``os.read``
@@ -75,7 +79,33 @@ class ProcFS:
                 os.close(fd)
         except OSError as e:
             raise _translate(e, pid) from e
-        return data.decode("utf-8", "replace")
+        return data
+
+    def read_every_pid(self, name: str) -> Iterator[Tuple[int, Union[bytes, Exception]]]:
+        """``(pid, contents of /proc/<pid>/<name>)`` for every process alive at listing time.
+
+        In place of the contents, :class:`ProcessGone` for a process that
+        vanished meanwhile and :class:`AccessDenied` for one we may not read.
+        One loop over the listing with the reads inline: the per-process cost
+        of the process collector's scan, which reads every ``stat`` each cycle.
+        (Files of a process are assumed shorter than 8 KiB, as ``stat`` is.)
+        """
+        root = self.root
+        read, open_, close, rdonly = os.read, os.open, os.close, os.O_RDONLY
+        for entry in os.listdir(root):
+            if not entry.isdigit():
+                continue
+            pid = int(entry)
+            try:
+                fd = open_(f"{root}/{entry}/{name}", rdonly)
+                try:
+                    data = read(fd, _READ_CHUNK)
+                finally:
+                    close(fd)
+            except OSError as e:
+                yield pid, _translate(e, pid)
+                continue
+            yield pid, data
 
     def count_fds(self, pid: int) -> int:
         """Number of entries in ``/proc/<pid>/fd`` (needs ptrace-read access for others' pids)."""

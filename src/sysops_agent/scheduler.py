@@ -4,7 +4,9 @@ Each run happens in a worker thread (a ``statvfs`` on a hung NFS mount must
 not freeze the event loop) under a timeout. A run that is still going when
 the next tick comes is not overlapped: the tick is skipped with a warning.
 A run slower than half its interval is logged as slow. Exceptions are
-caught per collector: one broken collector never stops the others.
+caught per collector: one broken collector never stops the others. Each
+collector's samples pass its :class:`~sysops_agent.cardinality.SeriesCap`
+(``max_series``) on their way to the store.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import time
 from typing import Callable, Dict, List, Optional, Sequence
 
+from sysops_agent.cardinality import SeriesCap
 from sysops_agent.clock import Clock, wait_first
 from sysops_agent.collectors.base import Collector
 from sysops_agent.model import Sample, make_labels
@@ -35,8 +38,11 @@ class CollectorScheduler:
         *,
         executor: Optional[concurrent.futures.Executor] = None,
         note_interval: Optional[Callable[[str, float], None]] = None,
+        max_series: int = 0,
     ) -> None:
         self.collectors = list(collectors)
+        #: each collector's series cap (``max_series``; 0: none)
+        self.caps = {c.name: SeriesCap(c.name, max_series) for c in self.collectors}
         self._sink = sink
         self._clock = clock
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(
@@ -118,14 +124,15 @@ class CollectorScheduler:
                 if s.metric not in self._known_metrics:
                     self._known_metrics.add(s.metric)
                     self._note_interval(s.metric, collector.interval)
-        samples.append(
-            Sample(
-                self._clock.time(),
-                "agent_collect_duration_seconds",
-                elapsed,
-                make_labels(collector=name),
-            )
-        )
+        cap = self.caps.get(name)
+        if cap is None:
+            cap = self.caps[name] = SeriesCap(name, 0)
+        samples = cap(samples)
+        now = self._clock.time()
+        labels = make_labels(collector=name)
+        samples.append(Sample(now, "agent_collect_duration_seconds", elapsed, labels))
+        if cap.dropped:
+            samples.append(Sample(now, "agent_series_dropped_total", float(cap.dropped), labels))
         self._sink(samples)
 
     async def _loop(self, collector: Collector) -> None:

@@ -9,7 +9,7 @@ Layers, bottom to top::
     2  analyzers (they read the ring buffers of storage)
     3  alerting
     4  channels, exporters
-    5  config, scheduler, analysis, selfmetrics, daemon, commands, cli, replay, __main__
+    5  config, scheduler, cardinality, analysis, selfmetrics, daemon, commands, cli, replay, __main__
 
 A module may import its own package and anything below; layer 0 (helpers)
 and layer 5 (the application) may also import within their layer. Every other edge must be in
@@ -63,6 +63,7 @@ LAYERS: Dict[str, int] = {
             "config",
             "config_checks",
             "scheduler",
+            "cardinality",
             "analysis",
             "selfmetrics",
             "daemon",

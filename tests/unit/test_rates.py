@@ -87,3 +87,18 @@ def test_counter_deltas(
     prev: Tuple[int, ...], cur: Tuple[int, ...], want: Optional[List[int]]
 ) -> None:
     assert counter_deltas(prev, cur) == want
+
+
+def test_group_rate_tracker_answers_per_counter_and_forgets_vanished_groups() -> None:
+    from sysops_agent.rates import GroupRateTracker
+
+    t = GroupRateTracker[str]((None, 100.0, None))
+    assert t.update("eth0", (0, 0, 10), 0.0) is None  # first reading: no rate
+    assert t.update("eth0", (50, 5000, 5), 10.0) == [5.0, None, None]  # too fast; backwards
+    assert t.update("eth0", (50, 5100, 6), 20.0) == [0.0, 10.0, 0.1]
+    assert t.update("eth0", (60, 700), 30.0) is None  # the group changed shape: start again
+    t.prune()
+    t.update("eth1", (1, 1, 1), 40.0)
+    t.prune()
+    assert len(t) == 1
+    assert t.update("eth0", (70, 800), 50.0) is None  # forgotten: a new group

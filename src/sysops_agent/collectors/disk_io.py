@@ -28,13 +28,13 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import ClassVar, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
+from typing import Callable, ClassVar, Dict, FrozenSet, List, NamedTuple, Optional, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
 from sysops_agent.model import Labels, Sample, make_labels
 from sysops_agent.procfs import ProcFS
-from sysops_agent.rates import RateTracker
+from sysops_agent.rates import GroupRateTracker
 from sysops_agent.schema import opt
 
 #: diskstats counts in 512-byte sectors regardless of the hardware sector size
@@ -56,6 +56,18 @@ RATE_METRICS = (
     "disk_write_ops_per_second",
 )
 
+#: the physical bound of each counter's rate: bytes read/written, reads, writes, io_ticks
+_MAX_RATES = (
+    MAX_BYTES_PER_SEC,
+    MAX_BYTES_PER_SEC,
+    MAX_OPS_PER_SEC,
+    MAX_OPS_PER_SEC,
+    MAX_TICKS_PER_SEC,
+    MAX_MS_PER_SEC,
+    MAX_MS_PER_SEC,
+    MAX_MS_PER_SEC,
+)
+
 #: partition names: sda1, vdb2, xvda1, hdc3 / nvme0n1p1, mmcblk0p2, loop0p1, md127p1
 _PARTITION = re.compile(r"^(?:(?:[shv]|xv)d[a-z]+\d+|.+\dp\d+)$")
 
@@ -72,11 +84,14 @@ class DiskStat(NamedTuple):
     weighted_ms: int
 
 
-def parse_diskstats(text: str) -> List[DiskStat]:
+def parse_diskstats(text: str, skip: Optional[Callable[[str], bool]] = None) -> List[DiskStat]:
+    """The devices of ``/proc/diskstats``; those for which ``skip(name)`` is true are not parsed."""
     out: List[DiskStat] = []
     for line in text.split("\n"):
         parts = line.split()
         if not parts:
+            continue
+        if skip is not None and len(parts) > 2 and skip(parts[2]):
             continue
         if len(parts) < 14:
             raise ParseError("/proc/diskstats", f"expected at least 14 fields in line {line!r}")
@@ -119,11 +134,9 @@ class DiskIOCollector:
         self.exclude = GlobFilter(exclude_devices)
         self.include_partitions = include_partitions
         self.stats = CollectorStats()
-        self.bytes = RateTracker[Tuple[str, int]](MAX_BYTES_PER_SEC)
-        self.ops = RateTracker[Tuple[str, int]](MAX_OPS_PER_SEC)
-        self.ticks = RateTracker[str](MAX_TICKS_PER_SEC)
-        #: ms reading, ms writing, weighted ms: (name, 0 | 1 | 2)
-        self.times = RateTracker[Tuple[str, int]](MAX_MS_PER_SEC)
+        #: per disk: sectors read/written (as bytes), reads, writes, io_ticks, ms reading,
+        #: ms writing, weighted ms (one group per disk: rates.GroupRateTracker)
+        self.rates = GroupRateTracker[str](_MAX_RATES)
         self._labels: Dict[str, Labels] = {}
 
     def _whole_disks(self) -> Optional[FrozenSet[str]]:
@@ -150,40 +163,44 @@ class DiskIOCollector:
         return out
 
     def collect(self, now: float) -> List[Sample]:
-        disks = self.selected(parse_diskstats(self.procfs.read_text("diskstats")))
+        text = self.procfs.read_text("diskstats")
+        disks = self.selected(parse_diskstats(text, skip=self.exclude))
         out: List[Sample] = []
         for d in disks:
             name = d.name
             labels = self._labels.get(name)
             if labels is None:
                 labels = self._labels[name] = make_labels(device=name)
-            rates = (
-                self.bytes.update((name, 0), d.sectors_read * SECTOR_BYTES, now),
-                self.bytes.update((name, 1), d.sectors_written * SECTOR_BYTES, now),
-                self.ops.update((name, 0), d.reads, now),
-                self.ops.update((name, 1), d.writes, now),
+            values = (
+                d.sectors_read * SECTOR_BYTES,
+                d.sectors_written * SECTOR_BYTES,
+                d.reads,
+                d.writes,
+                d.io_ticks,
+                d.read_ms,
+                d.write_ms,
+                d.weighted_ms,
             )
+            rates = self.rates.update(name, values, now)
+            if rates is None:
+                continue
             for metric, rate in zip(RATE_METRICS, rates):
                 if rate is not None:
                     out.append(Sample(now, metric, rate, labels))
-            busy = self.ticks.update(name, d.io_ticks, now)
+            busy = rates[4]
             if busy is not None:
                 out.append(Sample(now, "disk_io_util_percent", min(100.0, busy / 10.0), labels))
-            times = self.times
             for metric, ms, ops in (
-                ("disk_read_await_seconds", times.update((name, 0), d.read_ms, now), rates[2]),
-                ("disk_write_await_seconds", times.update((name, 1), d.write_ms, now), rates[3]),
+                ("disk_read_await_seconds", rates[5], rates[2]),
+                ("disk_write_await_seconds", rates[6], rates[3]),
             ):
                 if ms is not None and ops:  # ops None (reset) or 0 (no I/O): no honest mean
                     out.append(Sample(now, metric, ms / ops / 1000.0, labels))
-            weighted = times.update((name, 2), d.weighted_ms, now)
+            weighted = rates[7]
             if weighted is not None:
                 out.append(Sample(now, "disk_queue_depth", weighted / 1000.0, labels))
-        self.bytes.prune()
-        self.ops.prune()
-        self.ticks.prune()
-        self.times.prune()
-        if len(self._labels) > 4 * (len(self.ticks) + 16):
+        self.rates.prune()
+        if len(self._labels) > 4 * (len(self.rates) + 16):
             self._labels.clear()
         return out
 

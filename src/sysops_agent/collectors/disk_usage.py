@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, ClassVar, List, NamedTuple, Protocol, Set, Tuple
+from typing import Callable, ClassVar, Dict, List, NamedTuple, Protocol, Set, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
-from sysops_agent.model import Sample, make_labels
+from sysops_agent.model import Labels, Sample, make_labels
 from sysops_agent.procfs import ProcFS
 from sysops_agent.schema import opt
 
@@ -97,6 +97,7 @@ class DiskUsageCollector:
         self.exclude_mountpoint = GlobFilter(exclude_mountpoints)
         self.statvfs = statvfs
         self.stats = CollectorStats()
+        self._labels: Dict[Mount, Labels] = {}
 
     def mounts(self) -> List[Mount]:
         """The mounts to report: real filesystems, each device once."""
@@ -125,7 +126,12 @@ class DiskUsageCollector:
                 continue
             if st.f_blocks <= 0:
                 continue  # a pseudo filesystem that slipped through the type filter
-            labels = make_labels(mountpoint=m.mountpoint, device=m.device, fstype=m.fstype)
+            labels = self._labels.get(m)
+            if labels is None:
+                if len(self._labels) > 4096:  # mounts churn (containers): stay bounded
+                    self._labels.clear()
+                labels = make_labels(mountpoint=m.mountpoint, device=m.device, fstype=m.fstype)
+                self._labels[m] = labels
             used = st.f_blocks - st.f_bfree
             base = used + st.f_bavail
             pct = used * 100.0 / base if base > 0 else 0.0

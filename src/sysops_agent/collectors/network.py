@@ -10,13 +10,13 @@ split off at the colon, not by whitespace.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Dict, List, NamedTuple, Tuple
+from typing import Callable, ClassVar, Dict, List, NamedTuple, Optional, Tuple
 
 from sysops_agent.collectors.base import CollectorStats, interval_opt
 from sysops_agent.collectors.common import GlobFilter, ParseError
 from sysops_agent.model import Labels, Sample, make_labels
 from sysops_agent.procfs import ProcFS
-from sysops_agent.rates import RateTracker
+from sysops_agent.rates import GroupRateTracker
 from sysops_agent.schema import opt
 
 #: a rate above this is not physical (1 TB/s; 10^10 packets/s): no sample for that step
@@ -36,6 +36,21 @@ class NetDev(NamedTuple):
     tx_drops: int
 
 
+#: loopback and the virtual interfaces of containers and VMs, excluded by default:
+#: a container host has one ``veth*`` (and ``cni*``/``flannel*`` ...) per container,
+#: churning with them, while the traffic they carry also crosses the host's
+#: real interfaces (or its bridge, which ``docker0``/``br-*``/``virbr*`` are)
+DEFAULT_EXCLUDED_INTERFACES: Tuple[str, ...] = (
+    "lo",
+    "veth*",
+    "docker*",
+    "br-*",
+    "cni*",
+    "flannel*",
+    "virbr*",
+    "tap*",
+)
+
 #: output order; the first two are byte counters, the rest packet counts
 METRICS: Tuple[str, ...] = (
     "net_rx_bytes_per_second",
@@ -47,21 +62,27 @@ METRICS: Tuple[str, ...] = (
     "net_rx_drops_per_second",
     "net_tx_drops_per_second",
 )
+#: the physical bound of each counter's rate, in :data:`METRICS` order
+_MAX_RATES = (MAX_BYTES_PER_SEC,) * 2 + (MAX_PACKETS_PER_SEC,) * 6
 
 
-def parse_net_dev(text: str) -> List[NetDev]:
+def parse_net_dev(text: str, skip: Optional[Callable[[str], bool]] = None) -> List[NetDev]:
+    """The interfaces of ``/proc/net/dev``; those for which ``skip(name)`` is true are not parsed."""
     out: List[NetDev] = []
     for line in text.split("\n"):
         name, sep, rest = line.partition(":")
         if not sep or "|" in line:
             continue  # the two header lines
+        name = name.strip()
+        if skip is not None and skip(name):
+            continue
         f = rest.split()
         if len(f) < 16:
             raise ParseError("/proc/net/dev", f"expected 16 counters in line {line!r}")
         try:
             out.append(
                 NetDev(
-                    name.strip(),
+                    name,
                     int(f[0]),
                     int(f[1]),
                     int(f[2]),
@@ -87,16 +108,14 @@ class NetworkCollector:
         self.interval = interval
         self.exclude = GlobFilter(exclude_interfaces)
         self.stats = CollectorStats()
-        self.bytes = RateTracker[Tuple[str, int]](MAX_BYTES_PER_SEC)
-        self.packets = RateTracker[Tuple[str, int]](MAX_PACKETS_PER_SEC)
+        #: one group of 8 counters per interface, in :data:`METRICS` order
+        self.rates = GroupRateTracker[str](_MAX_RATES)
         self._labels: Dict[str, Labels] = {}
 
     def collect(self, now: float) -> List[Sample]:
         out: List[Sample] = []
-        for dev in parse_net_dev(self.procfs.read_text("net", "dev")):
+        for dev in parse_net_dev(self.procfs.read_text("net", "dev"), skip=self.exclude):
             name = dev.name
-            if self.exclude(name):
-                continue
             labels = self._labels.get(name)
             if labels is None:
                 labels = self._labels[name] = make_labels(interface=name)
@@ -110,14 +129,13 @@ class NetworkCollector:
                 dev.rx_drops,
                 dev.tx_drops,
             )
-            for i, value in enumerate(values):
-                tracker = self.bytes if i < 2 else self.packets
-                rate = tracker.update((name, i), value, now)
-                if rate is not None:
-                    out.append(Sample(now, METRICS[i], rate, labels))
-        self.bytes.prune()
-        self.packets.prune()
-        if len(self._labels) > 4 * (len(self.bytes) + 16):
+            rates = self.rates.update(name, values, now)
+            if rates is not None:
+                for metric, rate in zip(METRICS, rates):
+                    if rate is not None:
+                        out.append(Sample(now, metric, rate, labels))
+        self.rates.prune()
+        if len(self._labels) > 4 * (len(self.rates) + 16):
             self._labels.clear()  # interfaces churn on container hosts (veth*): stay bounded
         return out
 
@@ -130,7 +148,8 @@ class NetworkConfig:
     enabled: bool = opt(True)
     interval_secs: float = interval_opt(10)
     exclude_interfaces: List[str] = opt(
-        factory=lambda: ["lo"], help="glob patterns, e.g. veth* for container hosts"
+        factory=lambda: list(DEFAULT_EXCLUDED_INTERFACES),
+        help="glob patterns; [] keeps every interface",
     )
 
 

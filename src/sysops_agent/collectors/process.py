@@ -90,8 +90,19 @@ def parse_pid_stat(text: str) -> ProcStat:
         raise ParseError("/proc/[pid]/stat", f"non-numeric field in {text[:80]!r}") from None
 
 
-def _rss(st: ProcStat) -> int:
-    return st.rss_pages
+#: a trackable process as the scan keeps it: (RSS in pages, pid, its raw ``stat``)
+_Live = Tuple[int, int, bytes]
+#: (starttime, utime + stime, time of reading)
+_CpuReading = Tuple[int, int, float]
+
+
+def _rss(p: _Live) -> int:
+    return p[0]
+
+
+def _comm(stat: bytes) -> str:
+    """The ``(comm)`` of a raw ``stat`` line, from the first ``(`` to the last ``)``."""
+    return stat[stat.find(b"(") + 1 : stat.rfind(b")")].decode("utf-8", "replace")
 
 
 class ProcessCollector:
@@ -114,46 +125,69 @@ class ProcessCollector:
         self.page_size = page_size or os.sysconf("SC_PAGE_SIZE")
         self.stats = CollectorStats()
         #: pid -> (starttime, cpu ticks, time of reading), for every user process
-        self._cpu: Dict[int, Tuple[int, int, float]] = {}
+        self._cpu: Dict[int, _CpuReading] = {}
         #: whether the one line about unreadable processes was logged
         self._said_denied = False
 
-    def _scan(self) -> Tuple[int, List[ProcStat]]:
-        """One read of every ``/proc/<pid>/stat``: (processes counted, the trackable ones)."""
-        procfs, stats = self.procfs, self.stats
+    def _scan(self, now: float) -> Tuple[int, List[_Live], Dict[int, _CpuReading]]:
+        """One read of every ``/proc/<pid>/stat``: (processes counted, the trackable ones,
+        every trackable one's CPU reading).
+
+        This is the part that grows with the process count, so it does the least
+        it can per process: the raw bytes, one split, the five numbers that rank
+        and rate it. The full :func:`parse_pid_stat` (and the ``comm`` decoding)
+        is left for the few processes tracked.
+        """
+        stats = self.stats
         count = 0
-        live: List[ProcStat] = []
-        for pid in procfs.pids():
-            try:
-                text = procfs.read_pid(pid, "stat")
-            except ProcessGone:
-                stats.vanished += 1
-                continue
-            except AccessDenied:
-                stats.permission_denied += 1
-                count += 1
-                continue
+        live: List[_Live] = []
+        cpu: Dict[int, _CpuReading] = {}
+        for pid, data in self.procfs.read_every_pid("stat"):
+            if not isinstance(data, bytes):
+                if isinstance(data, ProcessGone):
+                    stats.vanished += 1
+                    continue
+                if isinstance(data, AccessDenied):
+                    stats.permission_denied += 1
+                    count += 1
+                    continue
+                raise data  # not a process coming or going: the collector fails, as before
             count += 1
+            # proc(5) field N is f[N - 3]: 3 state, 9 flags, 14 utime, 15 stime,
+            # 22 starttime, 24 rss (in pages)
+            f = data[data.rfind(b")") + 2 :].split()
             try:
-                st = parse_pid_stat(text)
-            except ParseError:
+                rss = int(f[21])
+                if rss <= 0 or int(f[6]) & PF_KTHREAD or f[0] in (b"Z", b"X"):
+                    continue  # kernel threads, zombies: counted, never tracked
+                cpu[pid] = (int(f[19]), int(f[11]) + int(f[12]), now)
+            except (IndexError, ValueError):
                 _skip(stats, "unparsable /proc/[pid]/stat")
                 continue
-            if st.rss_pages > 0 and not st.flags & PF_KTHREAD and st.state not in "ZX":
-                live.append(st)
-        return count, live
+            live.append((rss, pid, data))
+        return count, live, cpu
+
+    def _tracked(self, live: List[_Live]) -> List[ProcStat]:
+        """The ``top_n`` largest by RSS, then the others whose name matches, fully parsed."""
+        chosen = heapq.nlargest(self.top_n, live, key=_rss) if self.top_n else []
+        if self.track.patterns:
+            pids = {pid for _, pid, _ in chosen}
+            chosen.extend(p for p in live if p[1] not in pids and self.track(_comm(p[2])))
+        out: List[ProcStat] = []
+        for _, _, data in chosen:
+            try:
+                out.append(parse_pid_stat(data.decode("utf-8", "replace")))
+            except ParseError:
+                _skip(self.stats, "unparsable /proc/[pid]/stat")
+        return out
 
     def collect(self, now: float) -> List[Sample]:
         procfs, stats = self.procfs, self.stats
         denied_before = stats.permission_denied
-        count, live = self._scan()
-        tracked = heapq.nlargest(self.top_n, live, key=_rss) if self.top_n else []
-        if self.track.patterns:
-            chosen = {st.pid for st in tracked}
-            tracked.extend(st for st in live if st.pid not in chosen and self.track(st.comm))
+        count, live, cur_cpu = self._scan(now)
+        tracked = self._tracked(live)
 
-        prev_cpu, cur_cpu = self._cpu, {st.pid: (st.starttime, st.cpu_ticks, now) for st in live}
-        self._cpu = cur_cpu
+        prev_cpu, self._cpu = self._cpu, cur_cpu
         max_ticks = float(self.clk_tck * MAX_CPUS)
         out = [Sample(now, "process_count", float(count))]
         for st in tracked:

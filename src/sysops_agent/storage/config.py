@@ -14,6 +14,15 @@ DEFAULT_DB_NAME = "metrics.db"
 @dataclass(frozen=True)
 class StorageConfig:
     ring_buffer_samples: int = opt(8640, min=10, max=1_000_000, help="samples kept per series")
+    #: 1,000 series of 24 h cost a few MiB at the usual compression; no collector of a
+    #: normal host comes near it (the process collector's top 20 give ~100)
+    max_series_per_collector: int = opt(
+        1000,
+        min=0,
+        max=1_000_000,
+        help="series one collector may store (0: no cap); beyond it, new series are dropped "
+        "and counted in agent_series_dropped_total",
+    )
     sqlite: bool = opt(False, help="keep one-minute averages in SQLite under agent.data_dir")
     sqlite_path: str = opt("", help="empty = <agent.data_dir>/metrics.db")
     sqlite_group: str = opt(

@@ -6,10 +6,13 @@ import math
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from sysops_agent.model import Labels, Sample, SeriesKey
-from sysops_agent.storage.ringbuffer import Point, RingBuffer
-from sysops_agent.units import sample_problem
+from sysops_agent.storage.ringbuffer import BLOCK, Point, RingBuffer
+from sysops_agent.units import sample_problem, unit_of
 
 DAY = 86400.0
+#: consecutive series' first blocks differ by this many samples (prime to BLOCK):
+#: series created together seal their open hours at evenly spread moments
+_SPREAD = 149
 
 
 class Store:
@@ -19,6 +22,12 @@ class Store:
     capped by ``max_samples`` (8,640 = 24 h at 10 s by default). Collectors
     declare their interval with :meth:`note_interval`; series of unknown
     interval get ``max_samples``.
+
+    Samples are stored rounded to their unit's resolution
+    (:attr:`~sysops_agent.units.Unit.resolution`: 0.01 for a percentage, 1 for
+    bytes and byte rates, 0.001 for seconds and event rates): the digits
+    below it are noise that would cost memory without telling anything.
+    Metrics of unknown unit (replayed CSV files) are stored as they are.
     """
 
     def __init__(self, max_samples: int = 8640, retention_secs: float = DAY) -> None:
@@ -46,6 +55,7 @@ class Store:
         NaN, infinity, values beyond float32, timestamps outside 1970-2106 and
         values impossible for the metric's unit (a negative count, a percentage
         above 100: :func:`~sysops_agent.units.sample_problem`) are refused.
+        The value is stored rounded to the unit's resolution.
         """
         value = sample.value
         problem = sample_problem(sample.metric, sample.ts, value)
@@ -53,10 +63,18 @@ class Store:
             self.rejected += 1
             self.last_rejected = f"{sample.metric}: {problem}"
             return False
+        resolution = unit_of(sample.metric).resolution
+        if resolution is not None:
+            value = round(value / resolution) * resolution
         key = SeriesKey(sample.metric, sample.labels)
         buf = self._series.get(key)
         if buf is None:
-            buf = self._series[key] = RingBuffer(self.capacity_for(sample.metric))
+            buf = RingBuffer(
+                self.capacity_for(sample.metric),
+                resolution=resolution,
+                first_block=BLOCK - (len(self._series) * _SPREAD) % BLOCK,
+            )
+            self._series[key] = buf
         buf.append(sample.ts, value)
         return True
 

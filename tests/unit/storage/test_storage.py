@@ -269,3 +269,92 @@ def test_codec_transforms_invert_exactly_on_any_32_bit_words() -> None:
             back = rb._undiff(back)
         assert back == words
     assert rb._unshuffle(rb._shuffle(words.tobytes())) == words.tobytes()
+
+
+def test_a_constant_block_at_a_regular_interval_costs_its_header_and_8_bytes() -> None:
+    from sysops_agent.storage import ringbuffer as rb
+
+    b = RingBuffer(1000, block=360)
+    for i in range(720):
+        b.append(1_700_000_000.0 + 10 * i, 0.0 if i < 360 else -0.0)
+    assert [rb._header(blk)[3] for blk in b._blocks] == [rb._CONSTANT] * 2
+    assert all(len(blk) == rb._HEADER.size + 8 for blk in b._blocks)
+    got = [v for _, v in b]
+    assert [math.copysign(1, v) for v in got] == [1.0] * 360 + [-1.0] * 360  # -0.0 kept
+    assert [t for t, _ in b] == [1_700_000_000.0 + 10 * i for i in range(720)]
+    assert b.since(1_700_000_000.0 + 10 * 700) == [
+        (1_700_000_000.0 + 10 * i, -0.0) for i in range(700, 720)
+    ]
+    # a gap in the timestamps, or 0.0 beside -0.0: not constant
+    gap = RingBuffer(1000, block=4)
+    for t, v in (
+        (0, 1.0),
+        (10, 1.0),
+        (25, 1.0),
+        (35, 1.0),
+        (40, 0.0),
+        (50, -0.0),
+        (60, 0.0),
+        (70, 0.0),
+    ):
+        gap.append(1_700_000_000.0 + t, v)
+    assert [rb._header(blk)[3] for blk in gap._blocks] != [rb._CONSTANT] * 2
+    assert [math.copysign(1, v) for _, v in gap][4:] == [1.0, -1.0, 1.0, 1.0]
+    assert [t - 1_700_000_000.0 for t, _ in gap][:4] == [0, 10, 25, 35]
+
+
+def test_series_created_together_seal_their_first_blocks_at_spread_moments() -> None:
+    s = Store()
+    for i in range(360):
+        for n in range(40):
+            s.add(1_700_000_000.0 + 10 * i, "disk_read_ops_per_second", 0.0, make_labels(d=str(n)))
+    open_blocks = sorted(buf._n for _, buf in s.series())
+    assert len(set(open_blocks)) == 40  # every series at a different fill
+    for _, buf in s.series():  # nothing lost at the early seal
+        assert len(buf) == 360 and buf.total == 360
+
+
+@pytest.mark.parametrize(("capacity", "block"), [(8640, 360), (50, 7), (10, 10), (5, 2)])
+def test_an_idle_series_holds_one_block_and_still_behaves_like_a_plain_ring(
+    capacity: int, block: int
+) -> None:
+    b = RingBuffer(capacity, block=block)
+    ref: list[tuple[float, float]] = []
+    ts = 1_700_000_000.0
+    for i in range(capacity * 3 + 5):
+        ts += 10
+        value = 0.0 if i < capacity * 2 else 7.5  # idle, then another constant
+        b.append(ts, value)
+        ref = [*ref, (ts, value)][-capacity:]
+        if i % max(1, capacity // 7) == 0 or i > capacity * 3:
+            assert list(b) == ref
+            assert b.since(ref[len(ref) // 2][0]) == ref[len(ref) // 2 :]
+            assert b.last_n(3) == ref[-3:]
+    assert len(b._blocks) <= 2  # the old constant and the new one
+    assert len(b) == capacity and b.total == capacity * 3 + 5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_runs_of_one_value_behave_like_a_plain_ring(seed: int) -> None:
+    """The open block kept as (first, interval, value) while it is one: starts, breaks, seals."""
+    import random
+
+    rng = random.Random(seed)
+    capacity, block = rng.choice([(30, 7), (12, 12), (9, 1), (40, 5)])
+    b = RingBuffer(capacity, block=block, first_block=rng.randint(0, block))
+    ref: list[tuple[float, float]] = []
+    ts = 1_700_000_000
+    value = 0.0
+    for _ in range(300):
+        ts += rng.choice([10, 10, 10, 10, 0, 20])
+        if rng.random() < 0.1:
+            value = rng.choice([0.0, -0.0, 1.0, 2.5])
+        b.append(float(ts), value)
+        ref = [*ref, (float(ts), value)][-capacity:]
+        got = list(b)
+        assert got == ref
+        assert [math.copysign(1, v) for _, v in got] == [math.copysign(1, v) for _, v in ref]
+        t = rng.choice(ref)[0] + rng.choice([-1, 0, 1])
+        assert b.since(t) == [p for p in ref if p[0] >= t]
+        k = rng.randint(0, capacity)
+        assert b.last_n(k) == (ref[-k:] if k else [])

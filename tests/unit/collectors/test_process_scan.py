@@ -1,0 +1,88 @@
+"""The process collector reads one file per process and the expensive ones only for the tracked
+(issue 17, item 7): ``stat`` for all, ``fd/`` for the top N and the pattern matches, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Tuple, Union
+
+from sysops_agent.collectors.process import ProcessCollector
+from sysops_agent.procfs import ProcFS
+
+
+def stat_line(pid: int, comm: str, rss: int, state: str = "S", flags: int = 4194560) -> str:
+    fields = [str(pid), f"({comm})", state, "1", str(pid), str(pid), "0", "-1", str(flags)]
+    fields += ["100", "0", "0", "0", str(pid * 3), str(pid), "0", "0", "20", "0", "4", "0"]
+    fields += [str(5000 + pid), str(rss * 4096), str(rss)] + ["0"] * 28
+    return " ".join(fields) + "\n"
+
+
+def tree(root: Path, n: int) -> None:
+    for i in range(n):
+        pid = 100 + i
+        (root / str(pid) / "fd").mkdir(parents=True)
+        comm = "postgres: writer" if i % 10 == 0 else f"worker-{i}"
+        (root / str(pid) / "stat").write_text(stat_line(pid, comm, rss=1000 + i))
+        (root / str(pid) / "status").write_text("must not be read\n")
+        for fd in range(3):
+            (root / str(pid) / "fd" / str(fd)).touch()
+    (root / "2").mkdir()  # a kernel thread: counted, never tracked
+    (root / "2" / "stat").write_text(stat_line(2, "kthreadd", rss=0, flags=0x00200000))
+    (root / "3").mkdir()  # a zombie
+    (root / "3" / "stat").write_text(stat_line(3, "defunct", rss=5, state="Z"))
+
+
+class Recording(ProcFS):
+    def __init__(self, root: str) -> None:
+        super().__init__(root, root)
+        self.calls: List[Tuple[str, object]] = []
+
+    def read_every_pid(self, name: str):  # type: ignore[no-untyped-def]
+        self.calls.append(("every", name))
+        return super().read_every_pid(name)
+
+    def read_pid_bytes(self, pid: int, name: str) -> bytes:
+        self.calls.append(("read", (pid, name)))
+        return super().read_pid_bytes(pid, name)
+
+    def count_fds(self, pid: int) -> int:
+        self.calls.append(("fds", pid))
+        return super().count_fds(pid)
+
+
+def test_one_pass_over_stat_then_fd_only_for_the_tracked(tmp_path: Path) -> None:
+    tree(tmp_path, 200)
+    procfs = Recording(str(tmp_path))
+    c = ProcessCollector(
+        procfs, top_n=5, track_patterns=("postgres*",), clk_tck=100, page_size=4096
+    )
+    out = c.collect(1000.0)
+    assert [s.value for s in out if s.metric == "process_count"] == [202.0]
+    assert procfs.calls.count(("every", "stat")) == 1
+    assert not [call for call in procfs.calls if call[0] == "read"]  # no status, no second stat
+    fd_pids = sorted(int(str(pid)) for kind, pid in procfs.calls if kind == "fds")
+    top5 = list(range(295, 300))
+    postgres = [100 + i for i in range(0, 200, 10)]
+    assert fd_pids == sorted(set(top5) | set(postgres))
+    names = {dict(s.labels)["name"] for s in out if s.metric == "process_rss_bytes"}
+    assert "postgres: writer" in names and "kthreadd" not in names and "defunct" not in names
+
+
+def test_vanished_and_unreadable_processes_in_the_scan(tmp_path: Path) -> None:
+    tree(tmp_path, 3)
+
+    class Flaky(ProcFS):
+        def read_every_pid(self, name: str):  # type: ignore[no-untyped-def]
+            from sysops_agent.procfs import AccessDenied, ProcessGone
+
+            items: List[Tuple[int, Union[bytes, Exception]]] = list(super().read_every_pid(name))
+            items.append((9998, ProcessGone(9998)))
+            items.append((9999, AccessDenied(9999)))
+            return iter(items)
+
+    c = ProcessCollector(Flaky(str(tmp_path), str(tmp_path)), clk_tck=100, page_size=4096)
+    out = c.collect(1000.0)
+    assert [s.value for s in out if s.metric == "process_count"] == [
+        6.0
+    ]  # 3 + kthread + zombie + denied
+    assert c.stats.vanished == 1 and c.stats.permission_denied == 1
