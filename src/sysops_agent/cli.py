@@ -2,9 +2,11 @@
 
 Each sub-command lives in its own module under ``sysops_agent.commands`` and
 exposes ``register(subparsers)``, which adds its parser and sets ``func``.
-Adding a command is one module plus one line in :data:`COMMANDS`. Only the
-module of the command being run is imported (all of them for the top-level
-``--help`` or a mistyped command, so that argparse can list them), and each
+Adding a command is one module plus its line in :data:`COMMANDS` and its
+one-line summary in :data:`SUMMARIES` (what ``--help`` prints without importing
+any command; a test checks it against the command's own help). Only the
+module of the command being run is imported (all of them for a mistyped
+command, so that the error can list them), and each
 keeps its heavy imports inside its ``run`` function: the daemon does not carry
 ``history``'s code (0.2 MiB for all the other commands).
 """
@@ -42,6 +44,9 @@ SUMMARIES = {
     "test-alert": "send a test alert through the configured channels",
     "replay": "run recorded samples through the analyzers on a virtual clock",
     "history": "show a metric's history from the SQLite database",
+    "status": "what the running agent sees now (alerts, channels, collectors, silences)",
+    "silence": "add, list or expire silences in the running agent",
+    "ack": "acknowledge a firing critical/emergency alert: no more repeats until it resolves",
 }
 
 
