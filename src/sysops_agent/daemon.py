@@ -117,7 +117,9 @@ class Daemon:
     def _start_manager(self) -> None:
         from sysops_agent.channels.registry import build_alert_manager
 
-        self.manager = build_alert_manager(self.config.alerting, self.clock, self.redactor)
+        self.manager = build_alert_manager(
+            self.config.alerting, self.clock, self.redactor, self._data_dir()
+        )
         self._manager_task = asyncio.ensure_future(self.manager.run())
 
     def _data_dir(self) -> str:

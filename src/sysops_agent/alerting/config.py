@@ -21,12 +21,23 @@ class PipelineConfig:
     group_window_secs: float = opt(5.0, min=0, max=300)
     rate_limit_per_minute: float = opt(10.0, min=0.1)
     rate_limit_burst: int = opt(5, min=1)
-    retries: int = opt(3, min=0, max=10)
+    retries: int = opt(
+        3, min=0, max=10, help="test-alert only: the daemon retries until outbox_max_age_secs"
+    )
     retry_base_delay_secs: float = opt(
         1.0, min=0, max=60, help="first retry waits this long, then 2x, 4x (unless Retry-After)"
     )
     retry_max_delay_secs: float = opt(60.0, min=0, max=600, help="cap of one backoff wait")
     send_timeout_secs: float = opt(10.0, min=1, max=120)
+    outbox_max_age_secs: float = opt(
+        86_400.0,
+        min=60,
+        help="a notification not delivered within this long is given up (logged)",
+    )
+    outbox_max_notifications: int = opt(
+        10_000, min=10, help="outbox bound: the oldest of the lowest severity is dropped first"
+    )
+    outbox_max_bytes: int = opt(16 * 1024 * 1024, min=65_536, help="outbox bound in bytes")
     warn_channels: List[str] = opt(
         factory=list, help="channels that get warn alerts; empty = every enabled channel"
     )
