@@ -4,9 +4,10 @@ Start-up order: storage → alert manager → analyzers → collectors → log
 analyzer → SQLite history → Prometheus exporter → self-metrics. Shutdown is
 the reverse, each step protected and bounded in time (STYLE.md point 11):
 collectors finish their current cycle, the log watcher saves its cursors,
-the analyzers take a last look, pending alerts are delivered (at most 10 s),
-SQLite is flushed and closed, the PID file is removed, and the process
-exits 0.
+the analyzers take a last look, pending alerts are delivered while the budget
+lasts (what is not delivered stays in the outbox for the next start), SQLite
+is flushed and closed, the PID file is removed, and the process exits 0 —
+all within :data:`SHUTDOWN_BUDGET_SECS` (10 s) of the signal.
 
 SIGHUP re-reads the configuration: if it is valid it is applied section by
 section (only the parts whose configuration changed are rebuilt, so
@@ -47,6 +48,11 @@ log = logging.getLogger("sysops_agent.daemon")
 
 #: SIGTERM: pending alerts get at most this long to go out
 ALERT_FLUSH_TIMEOUT = 10.0
+#: SIGTERM to exit, in total, measured from the signal (SPEC §11); every step
+#: of the shutdown gets what is left of it
+SHUTDOWN_BUDGET_SECS = 10.0
+#: kept back from the alert manager for the steps after it (SQLite, PID file, exit)
+SHUTDOWN_RESERVE_SECS = 2.0
 #: series without a new sample for this long are forgotten (vanished processes, disks)
 STALE_SERIES_SECS = 3600.0
 
@@ -81,6 +87,8 @@ class Daemon:
         self.exporter: Optional[PrometheusExporter] = None
         self.pidfile: Optional[PidFile] = None
         self._stopping = asyncio.Event()
+        #: monotonic time of the first stop request (the shutdown budget starts there)
+        self._stop_requested_at: Optional[float] = None
         self._reload_requested = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._manager_task: Optional[asyncio.Task[None]] = None
@@ -240,8 +248,16 @@ class Daemon:
     # -------------------------------------------------------------- lifecycle
     def request_stop(self) -> None:
         if not self._stopping.is_set():
+            self._stop_requested_at = self.clock.monotonic()
             log.info("stopping (signal received)")
         self._stopping.set()
+
+    def _budget_left(self, reserve: float = 0.0) -> float:
+        """Seconds of the shutdown budget left (minus ``reserve``), never below zero."""
+        start = self._stop_requested_at
+        if start is None:
+            start = self._stop_requested_at = self.clock.monotonic()
+        return max(0.0, start + SHUTDOWN_BUDGET_SECS - reserve - self.clock.monotonic())
 
     def request_reload(self) -> None:
         self._reload_requested.set()
@@ -326,22 +342,22 @@ class Daemon:
         log.info("configuration reloaded from %s", self.config_path)
         return True
 
-    async def _stop_manager(self, timeout: float = ALERT_FLUSH_TIMEOUT) -> None:
+    async def _stop_manager(self, timeout: float = ALERT_FLUSH_TIMEOUT, grace: float = 1.0) -> None:
         if self.manager is None:
             return
         try:
-            await asyncio.wait_for(self.manager.close(timeout), timeout + 1)
+            await asyncio.wait_for(self.manager.close(timeout), timeout + grace)
         except (asyncio.TimeoutError, Exception) as e:
             log.warning("alert manager did not close cleanly: %r", e)
         if self._manager_task is not None:
             self._manager_task.cancel()
         self.manager = None
 
-    async def _stop_log_watcher(self) -> None:
+    async def _stop_log_watcher(self, timeout: float = 5.0) -> None:
         if self.log_watcher is None:
             return
         try:
-            await asyncio.wait_for(self.log_watcher.stop(), 5)
+            await asyncio.wait_for(self.log_watcher.stop(), timeout)
         except (asyncio.TimeoutError, Exception) as e:
             log.warning("log watcher did not stop cleanly: %r", e)
         if self._log_task is not None:
@@ -358,11 +374,15 @@ class Daemon:
         self.exporter = None
 
     async def shutdown(self) -> None:
-        """Reverse order of start-up; every step bounded."""
+        """Reverse order of start-up; every step bounded by what is left of the budget.
+
+        The whole shutdown takes at most :data:`SHUTDOWN_BUDGET_SECS` from the
+        stop request; notifications not delivered by then stay in the outbox.
+        """
         self._stop_exporter()
         if self.scheduler is not None:
-            await self.scheduler.stop()
-        await self._stop_log_watcher()
+            await self.scheduler.stop(min(5.0, self._budget_left(SHUTDOWN_RESERVE_SECS + 3)))
+        await self._stop_log_watcher(min(5.0, self._budget_left(SHUTDOWN_RESERVE_SECS + 2)))
         # Move what the last cycle produced into storage, take a last look, deliver.
         for s in self.samples.drain():
             self.store.append(s)
@@ -373,11 +393,14 @@ class Daemon:
                 task.cancel()
         for alert in self.alerts.drain():
             await self._submit(alert)
-        await self._stop_manager(ALERT_FLUSH_TIMEOUT)
+        await self._stop_manager(
+            min(ALERT_FLUSH_TIMEOUT, self._budget_left(SHUTDOWN_RESERVE_SECS)), grace=0.5
+        )
         if self.sqlite is not None:
             try:
-                await asyncio.wait_for(self.sqlite.flush(self.store, self.clock.time()), 10)
-                await asyncio.wait_for(self.sqlite.close(), 5)
+                flush = self.sqlite.flush(self.store, self.clock.time())
+                await asyncio.wait_for(flush, max(0.1, self._budget_left(0.7)))
+                await asyncio.wait_for(self.sqlite.close(), max(0.1, self._budget_left(0.2)))
             except (asyncio.TimeoutError, Exception) as e:
                 log.warning("SQLite did not close cleanly: %r", e)
         for task in self._tasks.values():
