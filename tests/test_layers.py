@@ -58,6 +58,7 @@ LAYERS: Dict[str, int] = {
             "config",
             "scheduler",
             "analysis",
+            "alertstate",
             "selfmetrics",
             "daemon",
             "commands",

@@ -23,6 +23,7 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
+from sysops_agent import alertstate
 from sysops_agent.agent_logging import setup_logging
 from sysops_agent.analysis import AnalysisTick
 from sysops_agent.analyzers.registry import build_analyzers
@@ -89,6 +90,9 @@ class Daemon:
         self._stopping = asyncio.Event()
         #: monotonic time of the first stop request (the shutdown budget starts there)
         self._stop_requested_at: Optional[float] = None
+        #: monotonic start time while restored alerts wait for a confirming sample
+        self._restored_since: Optional[float] = None
+        self._state_saved_at = 0.0
         self._reload_requested = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._manager_task: Optional[asyncio.Task[None]] = None
@@ -120,6 +124,43 @@ class Daemon:
 
     def _start_analyzers(self) -> None:
         self.analysis = AnalysisTick(build_analyzers(self.config, self.hostname))
+        log.info("analyzers: %s", ", ".join(self.analysis.names) or "none")
+        restored = alertstate.restore(self._state_path(), self.analysis.analyzers)
+        if restored:
+            self._restored_since = self.clock.monotonic()
+            log.info("%d firing alert(s) restored from %s", restored, self._state_path())
+
+    def _state_path(self) -> str:
+        return alertstate.state_path(self._data_dir())
+
+    def save_alert_state(self) -> None:
+        self._state_saved_at = self.clock.monotonic()
+        alertstate.save(self._state_path(), self.analysis.analyzers, self.clock.time())
+
+    def _resolve_unconfirmed(self) -> None:
+        """Resolve restored alerts that no sample confirmed within the grace time."""
+        if self._restored_since is None:
+            return
+        collectors = self.scheduler.collectors if self.scheduler is not None else []
+        interval = max((c.interval for c in collectors), default=60.0)
+        if self.clock.monotonic() - self._restored_since < alertstate.grace_secs(interval):
+            return
+        self._restored_since = None
+        self.alerts.put_many(
+            alertstate.resolve_unconfirmed(
+                self.analysis.analyzers, self.hostname, self.clock.time()
+            )
+        )
+
+    def _reload_analyzers(self, old: Config, new: Config) -> None:
+        """Keep the analyzers whose configuration did not change; hand over or resolve the rest."""
+        from sysops_agent.analyzers.registry import rebuild_analyzers
+
+        analyzers, alerts = rebuild_analyzers(
+            old, new, self.hostname, self.analysis.analyzers, self.clock.time()
+        )
+        self.analysis = AnalysisTick(analyzers)
+        self.alerts.put_many(alerts)
         log.info("analyzers: %s", ", ".join(self.analysis.names) or "none")
 
     def _start_manager(self) -> None:
@@ -195,6 +236,7 @@ class Daemon:
 
     def run_analyzers(self) -> None:
         self.alerts.put_many(self.analysis(self.store, self.clock.time()))
+        self._resolve_unconfirmed()
 
     async def _alert_loop(self) -> None:
         while True:
@@ -220,6 +262,8 @@ class Daemon:
         while True:
             self.record_self_metrics()
             self.store.drop_stale(self.clock.time(), STALE_SERIES_SECS)
+            if self.clock.monotonic() - self._state_saved_at >= alertstate.SAVE_INTERVAL_SECS:
+                self.save_alert_state()
             await self.clock.sleep(SELF_METRICS_INTERVAL)
 
     def record_self_metrics(self) -> None:
@@ -311,14 +355,14 @@ class Daemon:
             log.warning("reload requested but the agent runs without a config file; nothing to do")
             return False
         loaded = load_config(self.config_path, overrides=self.overrides)
-        if loaded.fatal:
+        if loaded.problems:
+            # refused as a whole: a value replaced by its default is not what was asked for
             log.warning(
-                "config reload failed, keeping the old configuration: %s",
-                "; ".join(self.redactor(str(p)) for p in loaded.fatal),
+                "config reload failed, keeping the old configuration (%d problem(s)): %s",
+                len(loaded.problems),
+                "; ".join(self.redactor(str(p)) for p in loaded.problems),
             )
             return False
-        for p in loaded.problems:
-            log.warning("config: %s", self.redactor(str(p)))
         old, new = self.config, loaded.config
         self.config = new
         for secret in loaded.secrets.values():
@@ -329,10 +373,12 @@ class Daemon:
                 await self.scheduler.stop()
             self._start_collectors()
         if new.thresholds != old.thresholds or new.analyzer != old.analyzer:
-            self._start_analyzers()
+            self._reload_analyzers(old, new)
         if new.alerting != old.alerting:
             await self._stop_manager()
             self._start_manager()
+        elif self.manager is not None:
+            self.manager.reenable("configuration reloaded")
         if new.collector.log != old.collector.log:
             await self._stop_log_watcher()
             self._optional("log watcher", self._start_log_watcher)
@@ -387,6 +433,7 @@ class Daemon:
         for s in self.samples.drain():
             self.store.append(s)
         self.run_analyzers()
+        self.save_alert_state()
         for name in ("analyzers", "housekeeping", "alerts", "sqlite"):
             task = self._tasks.pop(name, None)
             if task is not None:

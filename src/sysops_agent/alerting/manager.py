@@ -61,6 +61,8 @@ from sysops_agent.redact import Redactor
 #: the pipeline's per-attempt timeout is the channel's own timeout plus this
 #: grace, so the channel's more precise error (e.g. httpx's) normally wins
 TIMEOUT_GRACE_SECS = 1.0
+#: a channel disabled for a permanent error (HTTP 404, …) is tried again after this long
+REPROBE_SECS = 3600.0
 #: shortest timer the run loop sets (guards against float rounding spins)
 MIN_TIMER_SECS = 1e-3
 
@@ -77,6 +79,8 @@ class _Lane:
         self.not_before = 0.0
         #: wall time of the first failure of the current outage (None while delivering)
         self.failing_since: Optional[float] = None
+        #: monotonic time the manager first saw the channel disabled
+        self.disabled_seen: Optional[float] = None
         self.event: Optional[asyncio.Event] = None
         self.worker: Optional[asyncio.Task[None]] = None
         self.closing = False
@@ -209,6 +213,13 @@ class AlertManager:
                 self._route(a, now)
         deadlines: List[float] = []
         for lane in self._lanes.values():
+            if lane.channel.disabled:
+                if lane.disabled_seen is None:
+                    lane.disabled_seen = now
+                elif now - lane.disabled_seen >= REPROBE_SECS:
+                    self._reenable(lane, f"re-probing after {REPROBE_SECS:g} s")
+                if lane.disabled_seen is not None:
+                    deadlines.append(lane.disabled_seen + REPROBE_SECS)
             self._advance(lane, [], now, flush)
             t = next_due(lane.stages)
             if t is not None:
@@ -232,6 +243,23 @@ class AlertManager:
                 break
             wait = None if deadline is None else max(MIN_TIMER_SECS, deadline - now)
             await wait_first(self.clock, wake, wait)
+
+    def reenable(self, why: str) -> None:
+        """Give every channel disabled for a permanent error another chance (a reload)."""
+        for lane in self._lanes.values():
+            if lane.channel.disabled:
+                self._reenable(lane, why)
+
+    def _reenable(self, lane: _Lane, why: str) -> None:
+        self.log.info(
+            "%s: enabled again (%s); it was disabled: %s",
+            lane.name,
+            why,
+            self.redact(str(lane.channel.disabled)),
+        )
+        lane.channel.disabled = None
+        lane.reported_disabled = False
+        lane.disabled_seen = None
 
     # -- sending ----------------------------------------------------------------
 
@@ -316,6 +344,7 @@ class AlertManager:
             )
             if lane.channel.disabled:
                 lane.reported_disabled = True
+                self._poke()  # the run loop times the re-probe
             return
         now = self.clock.time()
         delay = outbox_retry_delay(

@@ -163,6 +163,8 @@ class Outbox:
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
         db.executescript(SCHEMA)
+        # what an earlier run left is due at once: it goes out before anything new
+        db.execute("UPDATE outbox SET next_at = 0")
         return db
 
     @classmethod
