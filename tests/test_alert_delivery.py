@@ -30,7 +30,8 @@ T0 = 1_700_000_000.0
 W, C = Severity.WARN, Severity.CRITICAL
 
 
-def webhook_config(url: str, extra: str = "") -> str:
+def webhook_config(url: str, extra: str = "", channel: str = "webhook") -> str:
+    key = "webhook_url" if channel == "slack" else "url"
     return f"""
 [alerting]
 group_window_secs = 0
@@ -39,18 +40,25 @@ group_window_secs = 0
 [alerting.console]
 enabled = false
 
-[alerting.webhook]
+[alerting.{channel}]
 enabled = true
-url = "{url}"
+{key} = "{url}"
 """
 
 
 class Pipeline:
     """The daemon's alert manager with the webhook channel, on a virtual clock."""
 
-    def __init__(self, url: str, data_dir: str = "", extra: str = "", start: float = T0) -> None:
+    def __init__(
+        self,
+        url: str,
+        data_dir: str = "",
+        extra: str = "",
+        start: float = T0,
+        channel: str = "webhook",
+    ) -> None:
         self.clock = VirtualClock(start)
-        loaded = load_config(text=webhook_config(url, extra))
+        loaded = load_config(text=webhook_config(url, extra, channel))
         assert not loaded.fatal, loaded.fatal
         self.manager: AlertManager = build_alert_manager(
             loaded.config.alerting, self.clock, Redactor(), data_dir
@@ -289,3 +297,31 @@ async def test_outbox_is_bounded_dropping_the_oldest_low_severity_first(
     await p.stop()
     metrics = {r.json()["metric"] for r in receiver.requests[during_outage:]}
     assert "disk_usage_percent" in metrics and "m13" in metrics and "m0" not in metrics
+
+
+async def test_a_channel_disabled_by_a_404_is_re_probed_hourly_and_by_a_reload(
+    receiver: HttpTestServer,
+) -> None:
+    """Slack disables itself on 404 (a deleted webhook); it gets another chance."""
+    receiver.default = Reply(404, "no_service")
+    p = Pipeline(receiver.url("/hook"), channel="slack")
+    await p.start()
+    await p.submit(alert(C, metric="a"))
+    await wait_for(lambda: p.manager.counters() == {"slack": (0, 1)})
+    receiver.default = Reply(200)
+    await p.submit(alert(C, metric="b"))  # disabled: counted failed, not sent
+    assert len(receiver.requests) == 1
+    await p.advance(3600, 60)  # the hourly re-probe
+    await p.submit(alert(C, metric="c"))
+    await wait_for(lambda: len(receiver.requests) == 2)
+    assert b"c critical firing" in receiver.requests[-1].body
+
+    receiver.default = Reply(404)
+    await p.submit(alert(C, metric="d"))
+    await wait_for(lambda: p.manager.counters()["slack"][1] == 3)
+    receiver.default = Reply(200)
+    p.manager.reenable("configuration reloaded")  # what SIGHUP does
+    await p.submit(alert(C, metric="e"))
+    await wait_for(lambda: len(receiver.requests) == 4)
+    assert b"e critical firing" in receiver.requests[-1].body
+    await p.stop()

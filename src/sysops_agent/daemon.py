@@ -54,8 +54,11 @@ ALERT_FLUSH_TIMEOUT = 10.0
 SHUTDOWN_BUDGET_SECS = 10.0
 #: kept back from the alert manager for the steps after it (SQLite, PID file, exit)
 SHUTDOWN_RESERVE_SECS = 2.0
-#: series without a new sample for this long are forgotten (vanished processes, disks)
+#: series of unknown collection interval without a new sample for this long are forgotten
 STALE_SERIES_SECS = 3600.0
+#: a series (process, disk, mount, interface) missing for this many of its collection
+#: intervals is gone: forgotten, and the analyzers resolve its alerts
+GONE_INTERVALS = 3
 
 
 class Daemon:
@@ -235,7 +238,9 @@ class Daemon:
             self.run_analyzers()
 
     def run_analyzers(self) -> None:
-        self.alerts.put_many(self.analysis(self.store, self.clock.time()))
+        now = self.clock.time()
+        self.store.drop_stale(now, STALE_SERIES_SECS, GONE_INTERVALS)
+        self.alerts.put_many(self.analysis(self.store, now))
         self._resolve_unconfirmed()
 
     async def _alert_loop(self) -> None:
@@ -261,7 +266,6 @@ class Daemon:
     async def _housekeeping_loop(self) -> None:
         while True:
             self.record_self_metrics()
-            self.store.drop_stale(self.clock.time(), STALE_SERIES_SECS)
             if self.clock.monotonic() - self._state_saved_at >= alertstate.SAVE_INTERVAL_SECS:
                 self.save_alert_state()
             await self.clock.sleep(SELF_METRICS_INTERVAL)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Set, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
-from sysops_agent.analyzers.describe import subject, value_phrase
+from sysops_agent.analyzers.describe import gone_phrase, subject, value_phrase
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import (
     Lifecycle,
@@ -252,7 +252,7 @@ class ThresholdAnalyzer:
             metric=key.metric,
             value=round_stored(t.value),
             threshold=self._level(rule, t.severity),
-            message=f"{subject(key)} is no longer reported; alert closed",
+            message=f"{gone_phrase(key)}: alert closed (no longer reported)",
             analyzer=NAME,
             labels=key.labels,
             duration=t.duration,
