@@ -18,6 +18,7 @@ otherwise the old configuration stays in force and a warning is logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -30,7 +31,7 @@ from sysops_agent.analyzers.registry import build_analyzers
 from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.collectors.registry import build_collectors
 from sysops_agent.config import Config, LoadResult, Overrides, load_config, resolve_hostname
-from sysops_agent.model import Alert, Sample
+from sysops_agent.model import Alert, Sample, Severity
 from sysops_agent.pidfile import PidFile
 from sysops_agent.procfs import ProcFS
 from sysops_agent.queues import ALERT_QUEUE_CAPACITY, SAMPLE_QUEUE_CAPACITY, DropOldestQueue
@@ -41,6 +42,7 @@ from sysops_agent.storage.store import Store
 
 if TYPE_CHECKING:
     from sysops_agent.alerting.manager import AlertManager
+    from sysops_agent.channels.heartbeat import Heartbeat
     from sysops_agent.exporters.prometheus import PrometheusExporter
     from sysops_agent.logwatch.watcher import LogWatcher
     from sysops_agent.storage.sqlite_history import SqliteHistory
@@ -86,6 +88,7 @@ class Daemon:
         self.scheduler: Optional[CollectorScheduler] = None
         self.analysis = AnalysisTick(())
         self.manager: Optional[AlertManager] = None
+        self.heartbeat: Optional[Heartbeat] = None
         self.log_watcher: Optional[LogWatcher] = None
         self.sqlite: Optional[SqliteHistory] = None
         self.exporter: Optional[PrometheusExporter] = None
@@ -167,12 +170,64 @@ class Daemon:
         log.info("analyzers: %s", ", ".join(self.analysis.names) or "none")
 
     def _start_manager(self) -> None:
+        from sysops_agent.channels.alertmanager import AlertmanagerChannel
         from sysops_agent.channels.registry import build_alert_manager
 
         self.manager = build_alert_manager(
             self.config.alerting, self.clock, self.redactor, self._data_dir()
         )
         self._manager_task = asyncio.ensure_future(self.manager.run())
+        for channel in self.manager.channels:
+            if isinstance(channel, AlertmanagerChannel) and channel.config.watchdog:
+                channel.start_watchdog(self.hostname)
+
+    def health(self) -> Optional[str]:
+        """What the heartbeat reports as degraded (None when all is well)."""
+        problems = []
+        if self.manager is not None:
+            problem = self.manager.health()
+            if problem:
+                problems.append(problem)
+        if self.alerts.dropped:
+            problems.append(f"{self.alerts.dropped} alert(s) dropped by the alert queue")
+        return "; ".join(problems) or None
+
+    def _start_heartbeat(self) -> None:
+        cfg = self.config.alerting.heartbeat
+        if not cfg.url:
+            return
+        from sysops_agent.channels.heartbeat import Heartbeat
+
+        self.heartbeat = Heartbeat(cfg, self.clock, self.health, redactor=self.redactor)
+        self._spawn("heartbeat", self.heartbeat.run())
+        log.info("heartbeat: every %g s (%s style)", cfg.interval_secs, cfg.style)
+
+    async def _stop_heartbeat(self) -> None:
+        task = self._tasks.pop("heartbeat", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.heartbeat is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.heartbeat.aclose(), 1.0)
+            self.heartbeat = None
+
+    def _stopping_notice(self) -> None:
+        if not self.config.alerting.notify_on_stop or self.manager is None:
+            return
+        self.manager.submit(
+            Alert(
+                timestamp=self.clock.time(),
+                hostname=self.hostname,
+                severity=Severity.INFO,
+                metric="agent_up",
+                value=0.0,
+                threshold=0.0,
+                message=f"sysops-agent on {self.hostname} stopping (pid {os.getpid()})",
+                analyzer="agent",
+            )
+        )
 
     def _data_dir(self) -> str:
         return self.config.agent.data_dir
@@ -340,6 +395,7 @@ class Daemon:
             self._spawn("sqlite", self._sqlite_loop())
         self._optional("prometheus exporter", self._start_exporter)
         self._spawn("housekeeping", self._housekeeping_loop())
+        self._optional("heartbeat", self._start_heartbeat)
 
     async def serve(self) -> None:
         """Run until a stop is requested; handle reload requests meanwhile."""
@@ -381,6 +437,8 @@ class Daemon:
         if new.alerting != old.alerting:
             await self._stop_manager()
             self._start_manager()
+            await self._stop_heartbeat()
+            self._optional("heartbeat", self._start_heartbeat)
         elif self.manager is not None:
             self.manager.reenable("configuration reloaded")
         if new.collector.log != old.collector.log:
@@ -429,6 +487,7 @@ class Daemon:
         The whole shutdown takes at most :data:`SHUTDOWN_BUDGET_SECS` from the
         stop request; notifications not delivered by then stay in the outbox.
         """
+        await self._stop_heartbeat()
         self._stop_exporter()
         if self.scheduler is not None:
             await self.scheduler.stop(min(5.0, self._budget_left(SHUTDOWN_RESERVE_SECS + 3)))
@@ -444,6 +503,7 @@ class Daemon:
                 task.cancel()
         for alert in self.alerts.drain():
             await self._submit(alert)
+        self._stopping_notice()
         await self._stop_manager(
             min(ALERT_FLUSH_TIMEOUT, self._budget_left(SHUTDOWN_RESERVE_SECS)), grace=0.5
         )

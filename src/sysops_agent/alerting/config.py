@@ -14,6 +14,26 @@ from typing import List, Sequence
 
 from sysops_agent.schema import Problem, opt
 
+#: what ``[alerting.heartbeat] style`` accepts (see :mod:`sysops_agent.channels.heartbeat`)
+HEARTBEAT_STYLES = ("healthchecks", "uptime-kuma", "cronitor", "plain")
+
+
+@dataclass(frozen=True)
+class HeartbeatConfig:
+    """``[alerting.heartbeat]``: a dead-man's switch pinged while the agent runs."""
+
+    url: str = opt(
+        "", secret=True, help="push-monitor URL pinged every interval_secs; empty = no heartbeat"
+    )
+    interval_secs: float = opt(60.0, min=1, max=3600)
+    method: str = opt("GET", choices=("GET", "POST"))
+    style: str = opt(
+        "healthchecks",
+        choices=HEARTBEAT_STYLES,
+        help="how degraded health is said: /fail (healthchecks.io), status=down (Uptime Kuma),"
+        " state=fail (Cronitor), or only a POST body (plain)",
+    )
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -41,6 +61,10 @@ class PipelineConfig:
     warn_channels: List[str] = opt(
         factory=list, help="channels that get warn alerts; empty = every enabled channel"
     )
+    notify_on_stop: bool = opt(
+        False, help="a graceful stop sends one info notice 'sysops-agent stopping'"
+    )
+    heartbeat: HeartbeatConfig = opt(factory=HeartbeatConfig)
 
 
 def warn_channel_problems(warn_channels: Sequence[str], known: Sequence[str]) -> List[Problem]:

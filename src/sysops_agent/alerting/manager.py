@@ -420,6 +420,18 @@ class AlertManager:
         """Per channel: (alerts sent, alerts failed for good)."""
         return {name: (lane.sent, lane.failed) for name, lane in self._lanes.items()}
 
+    def health(self) -> Optional[str]:
+        """What is wrong with delivery right now (None when every channel delivers)."""
+        problems: List[str] = []
+        for lane in self._lanes.values():
+            if lane.channel.disabled:
+                problems.append(f"{lane.name} disabled ({self.redact(str(lane.channel.disabled))})")
+            elif lane.failing_since is not None:
+                problems.append(f"{lane.name} failing since {iso_utc(lane.failing_since)}")
+        if self.outbox.dropped:
+            problems.append(f"outbox full: {self.outbox.dropped} notification(s) dropped")
+        return "; ".join(problems) or None
+
     def pending(self) -> Dict[str, int]:
         """Per channel: messages waiting in the outbox (0 once closed)."""
         if self._closed:
@@ -436,3 +448,7 @@ class AlertManager:
     @property
     def channel_names(self) -> List[str]:
         return list(self._lanes)
+
+    @property
+    def channels(self) -> List[Channel]:
+        return [lane.channel for lane in self._lanes.values()]
