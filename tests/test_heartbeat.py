@@ -170,3 +170,15 @@ resend_interval_secs = 10
         agent.stop()
     # nobody refreshes it: its endsAt (at most 4 x 10 s ahead) lapses and it leaves the list
     poll("the Watchdog to end", lambda: not watchdog() or None, timeout=60)
+
+
+def test_graceful_stop_sends_one_stopping_notice(tmp_path: Path) -> None:
+    proc = minimal_procfs(tmp_path, used_percent=10.0)
+    cfg = agent_config(tmp_path, proc, "notify_on_stop = true\n")
+    agent = AgentProcess(["run", "--config", str(cfg)])
+    try:
+        agent.wait_stderr("collectors: ")
+    finally:
+        assert agent.stop() == 0
+    notices = [line for line in agent.stdout if "stopping (pid" in line]
+    assert len(notices) == 1 and "sysops-agent on test-host stopping" in notices[0]

@@ -11,7 +11,7 @@ creates only the enabled analyzers, so a disabled one costs nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Dict, List, Protocol, Sequence, Tuple
 
 from sysops_agent.analyzers import ema, leak, threshold, trend, zscore
 from sysops_agent.analyzers.base import Analyzer, AnalyzerContext, AnalyzerFactory, Stateful
@@ -166,10 +166,3 @@ def _resolve_all(analyzer: Analyzer, hostname: str, now: float) -> List[Alert]:
             message = f"{subject(firing.key)}: {threshold.RELOAD_NOTE}; alert closed"
             out.append(transition_alert(analyzer.name, hostname, firing.key, t, message, 0.0))
     return out
-
-
-def find(analyzers: Sequence[Analyzer], name: str) -> Optional[Analyzer]:
-    for a in analyzers:
-        if a.name == name:
-            return a
-    return None
