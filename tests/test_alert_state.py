@@ -88,9 +88,25 @@ def test_restored_alert_without_a_sample_is_resolved_after_the_grace(tmp_path: P
     alertstate.save(path, analyzers, T0)
     fresh = build_analyzers(cfg, "web1")
     alertstate.restore(path, fresh)
-    out = alertstate.resolve_unconfirmed(fresh, "web1", T0 + 300)
+    out = alertstate.resolve_unconfirmed(fresh, Store(), "web1", T0 + 300)
     assert states(out) == [("threshold", "memory_usage_percent", "critical", "resolved")]
     assert "not reported since the agent restarted" in out[0].message
+
+
+def test_restored_alert_of_a_reported_series_is_left_to_its_analyzer(tmp_path: Path) -> None:
+    cfg = load_config(text="").config
+    analyzers = build_analyzers(cfg, "web1")
+    tick(analyzers, Store(), T0, 95.0, 50.0)
+    path = str(tmp_path / "alerts.state")
+    alertstate.save(path, analyzers, T0)
+    fresh = build_analyzers(cfg, "web1")
+    alertstate.restore(path, fresh)
+    store = Store()
+    store.add(T0 + 290, "memory_usage_percent", 95.0)  # reported, not yet analysed
+    assert alertstate.resolve_unconfirmed(fresh, store, "web1", T0 + 300) == []
+    assert states(tick(fresh, store, T0 + 310, 20.0, 50.0)) == [
+        ("threshold", "memory_usage_percent", "critical", "resolved")
+    ]
 
 
 def test_invalid_reload_changes_nothing(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from sysops_agent.analyzers.describe import subject
 from sysops_agent.analyzers.lifecycle import Firing
 from sysops_agent.fsutil import write_atomic
 from sysops_agent.model import Alert, SeriesKey, Severity
+from sysops_agent.storage.store import Store
 
 log = logging.getLogger("sysops_agent.alertstate")
 
@@ -122,13 +123,19 @@ def restore(path: str, analyzers: Sequence[Analyzer]) -> int:
     return n
 
 
-def resolve_unconfirmed(analyzers: Sequence[Analyzer], hostname: str, now: float) -> List[Alert]:
+def resolve_unconfirmed(
+    analyzers: Sequence[Analyzer], store: Store, hostname: str, now: float
+) -> List[Alert]:
     """Resolved notices for restored alerts whose series sent no sample since the restart."""
+
+    def reported(key: SeriesKey) -> bool:
+        return store.latest(key.metric, key.labels) is not None
+
     out: List[Alert] = []
     for analyzer in analyzers:
         if not isinstance(analyzer, Stateful):
             continue
-        for key, t in analyzer.lifecycle.drop_restored(now):
+        for key, t in analyzer.lifecycle.drop_restored(now, reported):
             message = f"{subject(key)} not reported since the agent restarted; alert closed"
             out.append(transition_alert(analyzer.name, hostname, key, t, message, 0.0))
     return out

@@ -99,6 +99,8 @@ class Daemon:
         #: monotonic start time while restored alerts wait for a confirming sample
         self._restored_since: Optional[float] = None
         self._state_saved_at = 0.0
+        #: alert-queue drops already reported by the heartbeat
+        self._dropped_reported = 0
         self._reload_requested = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._manager_task: Optional[asyncio.Task[None]] = None
@@ -154,7 +156,7 @@ class Daemon:
         self._restored_since = None
         self.alerts.put_many(
             alertstate.resolve_unconfirmed(
-                self.analysis.analyzers, self.hostname, self.clock.time()
+                self.analysis.analyzers, self.store, self.hostname, self.clock.time()
             )
         )
 
@@ -188,8 +190,10 @@ class Daemon:
             problem = self.manager.health()
             if problem:
                 problems.append(problem)
-        if self.alerts.dropped:
-            problems.append(f"{self.alerts.dropped} alert(s) dropped by the alert queue")
+        dropped = self.alerts.dropped - self._dropped_reported
+        self._dropped_reported = self.alerts.dropped
+        if dropped:
+            problems.append(f"{dropped} alert(s) dropped by the alert queue since the last ping")
         return "; ".join(problems) or None
 
     def _start_heartbeat(self) -> None:

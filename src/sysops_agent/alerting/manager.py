@@ -128,6 +128,8 @@ class AlertManager:
         self._closed = False
         #: info alerts that were only logged
         self.logged_only = 0
+        #: outbox drops already reported by :meth:`health`
+        self._dropped_reported = 0
 
     @property
     def deduplicated(self) -> int:
@@ -428,8 +430,10 @@ class AlertManager:
                 problems.append(f"{lane.name} disabled ({self.redact(str(lane.channel.disabled))})")
             elif lane.failing_since is not None:
                 problems.append(f"{lane.name} failing since {iso_utc(lane.failing_since)}")
-        if self.outbox.dropped:
-            problems.append(f"outbox full: {self.outbox.dropped} notification(s) dropped")
+        dropped = self.outbox.dropped - self._dropped_reported
+        self._dropped_reported = self.outbox.dropped
+        if dropped:
+            problems.append(f"outbox full: {dropped} notification(s) dropped since the last check")
         return "; ".join(problems) or None
 
     def pending(self) -> Dict[str, int]:

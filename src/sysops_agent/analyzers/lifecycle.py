@@ -25,7 +25,7 @@ oscillating around a level does not flap.
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from sysops_agent.model import SeriesKey, Severity
 
@@ -147,11 +147,20 @@ class Lifecycle:
         state.restored = restored
         self._states[firing.key] = state
 
-    def drop_restored(self, at: float) -> List[Tuple[SeriesKey, Transition]]:
-        """Resolve the restored series that no sample has confirmed since the restart."""
+    def drop_restored(
+        self, at: float, reported: Callable[[SeriesKey], bool]
+    ) -> List[Tuple[SeriesKey, Transition]]:
+        """Resolve the restored series that are not ``reported`` since the restart.
+
+        A restored series that is reported but that the analyzer has not judged
+        yet (a statistical analyzer still warming up) stays, for it to decide.
+        """
         keys = [k for k, s in self._states.items() if s.restored]
         out: List[Tuple[SeriesKey, Transition]] = []
         for key in keys:
+            if reported(key):
+                self._states[key].restored = False
+                continue
             t = self.drop(key, at)
             if t is not None:
                 out.append((key, t))
