@@ -61,6 +61,8 @@ from sysops_agent.redact import Redactor
 #: the pipeline's per-attempt timeout is the channel's own timeout plus this
 #: grace, so the channel's more precise error (e.g. httpx's) normally wins
 TIMEOUT_GRACE_SECS = 1.0
+#: the lane pauses this long after the outbox itself failed (the row stays and is retried)
+OUTBOX_ERROR_PAUSE_SECS = 5.0
 #: a channel disabled for a permanent error (HTTP 404, …) is tried again after this long
 REPROBE_SECS = 3600.0
 #: shortest timer the run loop sets (guards against float rounding spins)
@@ -285,7 +287,12 @@ class AlertManager:
             for entry in entries:
                 if self.clock.time() < lane.not_before:
                     break  # the platform asked the whole channel to wait (Retry-After)
-                await self._attempt(lane, entry)
+                try:
+                    await self._attempt(lane, entry)
+                except Exception as exc:  # the outbox itself failed (disk full, …)
+                    self.log.error("%s: outbox error: %s", lane.name, exc)
+                    await self.clock.sleep(OUTBOX_ERROR_PAUSE_SECS)
+                    break
 
     async def _attempt(self, lane: _Lane, entry: Entry) -> None:
         """One attempt at one message: delivered, refused for good, or deferred."""
