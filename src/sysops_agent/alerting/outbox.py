@@ -47,6 +47,9 @@ FILE_NAME = "outbox.db"
 WARN_INTERVAL_SECS = 600.0
 #: a notification delivered this long after it was queued is marked as delayed
 DELAYED_AFTER_SECS = 60.0
+#: SQLite page cache of the outbox connection, KiB (the default, 2 MiB, is for big
+#: databases; the outbox is a few rows)
+CACHE_KIB = 256
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -159,6 +162,7 @@ class Outbox:
         if path != ":memory:":
             os.makedirs(os.path.dirname(path) or ".", mode=0o750, exist_ok=True)
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         if path != ":memory:":
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
