@@ -4,9 +4,10 @@ Start-up order: storage → alert manager → analyzers → collectors → log
 analyzer → SQLite history → Prometheus exporter → self-metrics. Shutdown is
 the reverse, each step protected and bounded in time (STYLE.md point 11):
 collectors finish their current cycle, the log watcher saves its cursors,
-the analyzers take a last look, pending alerts are delivered (at most 10 s),
-SQLite is flushed and closed, the PID file is removed, and the process
-exits 0.
+the analyzers take a last look, pending alerts are delivered while the budget
+lasts (what is not delivered stays in the outbox for the next start), SQLite
+is flushed and closed, the PID file is removed, and the process exits 0 —
+all within :data:`SHUTDOWN_BUDGET_SECS` (10 s) of the signal.
 
 SIGHUP re-reads the configuration: if it is valid it is applied section by
 section (only the parts whose configuration changed are rebuilt, so
@@ -23,13 +24,14 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
+from sysops_agent import alertstate
 from sysops_agent.agent_logging import setup_logging
 from sysops_agent.analysis import AnalysisTick
 from sysops_agent.analyzers.registry import build_analyzers
 from sysops_agent.clock import Clock, SystemClock
 from sysops_agent.collectors.registry import build_collectors
 from sysops_agent.config import Config, LoadResult, Overrides, load_config, resolve_hostname
-from sysops_agent.model import Alert, Sample
+from sysops_agent.model import Alert, Sample, Severity
 from sysops_agent.pidfile import PidFile
 from sysops_agent.procfs import ProcFS
 from sysops_agent.queues import ALERT_QUEUE_CAPACITY, SAMPLE_QUEUE_CAPACITY, DropOldestQueue
@@ -42,6 +44,7 @@ from sysops_agent.throttle import ThrottledWarnings
 
 if TYPE_CHECKING:
     from sysops_agent.alerting.manager import AlertManager
+    from sysops_agent.channels.heartbeat import Heartbeat
     from sysops_agent.control_api import Operator
     from sysops_agent.exporters.prometheus import PrometheusExporter
     from sysops_agent.exporters.remote_write import RemoteWriter
@@ -52,8 +55,16 @@ log = logging.getLogger("sysops_agent.daemon")
 
 #: SIGTERM: pending alerts get at most this long to go out
 ALERT_FLUSH_TIMEOUT = 10.0
-#: series without a new sample for this long are forgotten (vanished processes, disks)
+#: SIGTERM to exit, in total, measured from the signal (SPEC §11); every step
+#: of the shutdown gets what is left of it
+SHUTDOWN_BUDGET_SECS = 10.0
+#: kept back from the alert manager for the steps after it (SQLite, PID file, exit)
+SHUTDOWN_RESERVE_SECS = 2.0
+#: series of unknown collection interval without a new sample for this long are forgotten
 STALE_SERIES_SECS = 3600.0
+#: a series (process, disk, mount, interface) missing for this many of its collection
+#: intervals is gone: forgotten, and the analyzers resolve its alerts
+GONE_INTERVALS = 3
 
 
 class Daemon:
@@ -83,6 +94,7 @@ class Daemon:
         self.scheduler: Optional[CollectorScheduler] = None
         self.analysis = AnalysisTick(())
         self.manager: Optional[AlertManager] = None
+        self.heartbeat: Optional[Heartbeat] = None
         self.log_watcher: Optional[LogWatcher] = None
         self.sqlite: Optional[SqliteHistory] = None
         self.exporter: Optional[PrometheusExporter] = None
@@ -90,6 +102,13 @@ class Daemon:
         self.pidfile: Optional[PidFile] = None
         self.operator: Optional[Operator] = None  # the control socket and the silences
         self._stopping = asyncio.Event()
+        #: monotonic time of the first stop request (the shutdown budget starts there)
+        self._stop_requested_at: Optional[float] = None
+        #: monotonic start time while restored alerts wait for a confirming sample
+        self._restored_since: Optional[float] = None
+        self._state_saved_at = 0.0
+        #: alert-queue drops already reported by the heartbeat
+        self._dropped_reported = 0
         self._reload_requested = asyncio.Event()
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._manager_task: Optional[asyncio.Task[None]] = None
@@ -134,16 +153,111 @@ class Daemon:
 
             db = sqlite_db_path(self.config.storage, self._data_dir())
             warm_start(self.analysis.analyzers, db, self.store, self.clock.time())
+        restored = alertstate.restore(self._state_path(), self.analysis.analyzers)
+        if restored:
+            self._restored_since = self.clock.monotonic()
+            log.info("%d firing alert(s) restored from %s", restored, self._state_path())
+
+    def _state_path(self) -> str:
+        return alertstate.state_path(self._data_dir())
+
+    def save_alert_state(self) -> None:
+        self._state_saved_at = self.clock.monotonic()
+        alertstate.save(self._state_path(), self.analysis.analyzers, self.clock.time())
+
+    def _resolve_unconfirmed(self) -> None:
+        """Resolve restored alerts that no sample confirmed within the grace time."""
+        if self._restored_since is None:
+            return
+        collectors = self.scheduler.collectors if self.scheduler is not None else []
+        interval = max((c.interval for c in collectors), default=60.0)
+        if self.clock.monotonic() - self._restored_since < alertstate.grace_secs(interval):
+            return
+        self._restored_since = None
+        self.alerts.put_many(
+            alertstate.resolve_unconfirmed(
+                self.analysis.analyzers, self.store, self.hostname, self.clock.time()
+            )
+        )
+
+    def _reload_analyzers(self, old: Config, new: Config) -> None:
+        """Keep the analyzers whose configuration did not change; hand over or resolve the rest."""
+        from sysops_agent.analyzers.registry import rebuild_analyzers
+
+        analyzers, alerts = rebuild_analyzers(
+            old, new, self.hostname, self.analysis.analyzers, self.clock.time()
+        )
+        self.analysis = AnalysisTick(analyzers)
+        self.alerts.put_many(alerts)
+        log.info("analyzers: %s", ", ".join(self.analysis.names) or "none")
 
     def _start_manager(self) -> None:
+        from sysops_agent.channels.alertmanager import AlertmanagerChannel
         from sysops_agent.channels.registry import build_alert_manager
 
         self.manager = build_alert_manager(
-            self.config.alerting, self.clock, self.redactor, self.config.agent.labels
+            self.config.alerting,
+            self.clock,
+            self.redactor,
+            self.config.agent.labels,
+            self._data_dir(),
         )
         if self.operator is not None:
             self.operator.attach(self.manager)
         self._manager_task = asyncio.ensure_future(self.manager.run())
+        for channel in self.manager.channels:
+            if isinstance(channel, AlertmanagerChannel) and channel.config.watchdog:
+                channel.start_watchdog(self.hostname)
+
+    def health(self) -> Optional[str]:
+        """What the heartbeat reports as degraded (None when all is well)."""
+        problems = []
+        if self.manager is not None:
+            problem = self.manager.health()
+            if problem:
+                problems.append(problem)
+        dropped = self.alerts.dropped - self._dropped_reported
+        self._dropped_reported = self.alerts.dropped
+        if dropped:
+            problems.append(f"{dropped} alert(s) dropped by the alert queue since the last ping")
+        return "; ".join(problems) or None
+
+    def _start_heartbeat(self) -> None:
+        cfg = self.config.alerting.heartbeat
+        if not cfg.url:
+            return
+        from sysops_agent.channels.heartbeat import Heartbeat
+
+        self.heartbeat = Heartbeat(cfg, self.clock, self.health, redactor=self.redactor)
+        self._spawn("heartbeat", self.heartbeat.run())
+        log.info("heartbeat: every %g s (%s style)", cfg.interval_secs, cfg.style)
+
+    async def _stop_heartbeat(self) -> None:
+        task = self._tasks.pop("heartbeat", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.heartbeat is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.heartbeat.aclose(), 1.0)
+            self.heartbeat = None
+
+    def _stopping_notice(self) -> None:
+        if not self.config.alerting.notify_on_stop or self.manager is None:
+            return
+        self.manager.submit(
+            Alert(
+                timestamp=self.clock.time(),
+                hostname=self.hostname,
+                severity=Severity.INFO,
+                metric="agent_up",
+                value=0.0,
+                threshold=0.0,
+                message=f"sysops-agent on {self.hostname} stopping (pid {os.getpid()})",
+                analyzer="agent",
+            )
+        )
 
     def _data_dir(self) -> str:
         return self.config.agent.data_dir
@@ -222,8 +336,11 @@ class Daemon:
             self.run_analyzers()
 
     def run_analyzers(self) -> None:
-        for alert in self.analysis(self.store, self.clock.time()):
+        now = self.clock.time()
+        self.store.drop_stale(now, STALE_SERIES_SECS, GONE_INTERVALS)
+        for alert in self.analysis(self.store, now):
             self._put_alert(alert)
+        self._resolve_unconfirmed()
 
     async def _alert_loop(self) -> None:
         while True:
@@ -249,7 +366,8 @@ class Daemon:
         while True:
             self.record_self_metrics()
             self.alerts.report()  # drops not said yet (at most one line per 10 minutes)
-            self.store.drop_stale(self.clock.time(), STALE_SERIES_SECS)
+            if self.clock.monotonic() - self._state_saved_at >= alertstate.SAVE_INTERVAL_SECS:
+                self.save_alert_state()
             await self.clock.sleep(SELF_METRICS_INTERVAL)
 
     def record_self_metrics(self) -> None:
@@ -279,8 +397,16 @@ class Daemon:
     # -------------------------------------------------------------- lifecycle
     def request_stop(self) -> None:
         if not self._stopping.is_set():
+            self._stop_requested_at = self.clock.monotonic()
             log.info("stopping (signal received)")
         self._stopping.set()
+
+    def _budget_left(self, reserve: float = 0.0) -> float:
+        """Seconds of the shutdown budget left (minus ``reserve``), never below zero."""
+        start = self._stop_requested_at
+        if start is None:
+            start = self._stop_requested_at = self.clock.monotonic()
+        return max(0.0, start + SHUTDOWN_BUDGET_SECS - reserve - self.clock.monotonic())
 
     def request_reload(self) -> None:
         self._reload_requested.set()
@@ -322,6 +448,7 @@ class Daemon:
         self._optional("remote_write", self._start_remote_write)
         self._spawn("housekeeping", self._housekeeping_loop())
         await self.operator.start()
+        self._optional("heartbeat", self._start_heartbeat)
 
     async def serve(self) -> None:
         """Run until a stop is requested; handle reload requests meanwhile."""
@@ -341,14 +468,14 @@ class Daemon:
             log.warning("reload requested but the agent runs without a config file; nothing to do")
             return False
         loaded = load_config(self.config_path, overrides=self.overrides)
-        if loaded.fatal:
+        if loaded.problems:
+            # refused as a whole: a value replaced by its default is not what was asked for
             log.warning(
-                "config reload failed, keeping the old configuration: %s",
-                "; ".join(self.redactor(str(p)) for p in loaded.fatal),
+                "config reload failed, keeping the old configuration (%d problem(s)): %s",
+                len(loaded.problems),
+                "; ".join(self.redactor(str(p)) for p in loaded.problems),
             )
             return False
-        for p in loaded.problems:
-            log.warning("config: %s", self.redactor(str(p)))
         old, new = self.config, loaded.config
         self.config = new
         for secret in loaded.secrets.values():
@@ -359,10 +486,14 @@ class Daemon:
                 await self.scheduler.stop()
             self._start_collectors()
         if new.thresholds != old.thresholds or new.analyzer != old.analyzer:
-            self._start_analyzers()
+            self._reload_analyzers(old, new)
         if new.alerting != old.alerting:
             await self._stop_manager()
             self._start_manager()
+            await self._stop_heartbeat()
+            self._optional("heartbeat", self._start_heartbeat)
+        elif self.manager is not None:
+            self.manager.reenable("configuration reloaded")
         if new.collector.log != old.collector.log:
             await self._stop_log_watcher()
             self._optional("log watcher", self._start_log_watcher)
@@ -375,22 +506,22 @@ class Daemon:
         log.info("configuration reloaded from %s", self.config_path)
         return True
 
-    async def _stop_manager(self, timeout: float = ALERT_FLUSH_TIMEOUT) -> None:
+    async def _stop_manager(self, timeout: float = ALERT_FLUSH_TIMEOUT, grace: float = 1.0) -> None:
         if self.manager is None:
             return
         try:
-            await asyncio.wait_for(self.manager.close(timeout), timeout + 1)
+            await asyncio.wait_for(self.manager.close(timeout), timeout + grace)
         except (asyncio.TimeoutError, Exception) as e:
             log.warning("alert manager did not close cleanly: %r", e)
         if self._manager_task is not None:
             self._manager_task.cancel()
         self.manager = None
 
-    async def _stop_log_watcher(self) -> None:
+    async def _stop_log_watcher(self, timeout: float = 5.0) -> None:
         if self.log_watcher is None:
             return
         try:
-            await asyncio.wait_for(self.log_watcher.stop(), 5)
+            await asyncio.wait_for(self.log_watcher.stop(), timeout)
         except (asyncio.TimeoutError, Exception) as e:
             log.warning("log watcher did not stop cleanly: %r", e)
         if self._log_task is not None:
@@ -434,30 +565,40 @@ class Daemon:
         self.exporter = None
 
     async def shutdown(self) -> None:
-        """Reverse order of start-up; every step bounded."""
+        """Reverse order of start-up; every step bounded by what is left of the budget.
+
+        The whole shutdown takes at most :data:`SHUTDOWN_BUDGET_SECS` from the
+        stop request; notifications not delivered by then stay in the outbox.
+        """
+        await self._stop_heartbeat()
         await self._stop_remote_write()
         self.systemd.stopping()
         if self.operator is not None:
             await self.operator.close()
         self._stop_exporter()
         if self.scheduler is not None:
-            await self.scheduler.stop()
-        await self._stop_log_watcher()
+            await self.scheduler.stop(min(5.0, self._budget_left(SHUTDOWN_RESERVE_SECS + 3)))
+        await self._stop_log_watcher(min(5.0, self._budget_left(SHUTDOWN_RESERVE_SECS + 2)))
         # Move what the last cycle produced into storage, take a last look, deliver.
         for s in self.samples.drain():
             self.store.append(s)
         self.run_analyzers()
+        self.save_alert_state()
         for name in ("analyzers", "housekeeping", "alerts", "sqlite"):
             task = self._tasks.pop(name, None)
             if task is not None:
                 task.cancel()
         for alert in self.alerts.drain():
             await self._submit(alert)
-        await self._stop_manager(ALERT_FLUSH_TIMEOUT)
+        self._stopping_notice()
+        await self._stop_manager(
+            min(ALERT_FLUSH_TIMEOUT, self._budget_left(SHUTDOWN_RESERVE_SECS)), grace=0.5
+        )
         if self.sqlite is not None:
             try:
-                await asyncio.wait_for(self.sqlite.flush(self.store, self.clock.time()), 10)
-                await asyncio.wait_for(self.sqlite.close(), 5)
+                flush = self.sqlite.flush(self.store, self.clock.time())
+                await asyncio.wait_for(flush, max(0.1, self._budget_left(0.7)))
+                await asyncio.wait_for(self.sqlite.close(), max(0.1, self._budget_left(0.2)))
             except (asyncio.TimeoutError, Exception) as e:
                 log.warning("SQLite did not close cleanly: %r", e)
         for task in self._tasks.values():

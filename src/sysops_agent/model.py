@@ -123,6 +123,10 @@ class Severity(enum.IntEnum):
         return self.name.lower()
 
 
+#: (analyzer or rule, metric, labels): see :attr:`Alert.identity`
+AlertIdentity = Tuple[str, str, Labels]
+
+
 class AlertState(str, enum.Enum):
     FIRING = "firing"
     RESOLVED = "resolved"
@@ -180,8 +184,19 @@ class Alert:
 
     @property
     def key(self) -> tuple[str, Severity, Labels]:
-        """Dedup identity (SPEC §6 stage 1): metric, severity and labels."""
+        """Metric, severity and labels (one severity of one series)."""
         return (self.metric, self.severity, self.labels)
+
+    @property
+    def identity(self) -> AlertIdentity:
+        """What the alert is about: (analyzer or rule, metric, labels).
+
+        Two analyzers alerting on one series (the disk trend and the disk
+        threshold) are two alerts; the severity and the state are not part of
+        the identity: they are its transitions (firing, escalation,
+        de-escalation, resolved).
+        """
+        return (self.analyzer, self.metric, self.labels)
 
     def evolve(self, **changes: Any) -> Alert:
         return replace(self, **changes)

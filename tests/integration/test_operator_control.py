@@ -160,20 +160,21 @@ def test_silence_survives_a_restart_and_the_alert_is_sent_once_when_it_ends(
     assert r.returncode == 0 and "matches no alert firing now" in r.stdout
     assert agent.stop() == 0
 
-    agent = agent_factory(cfg)  # the restart: the analyzer fires again, the silence holds it
-
-    def held() -> bool:
-        return any(a["muted"] == "silenced" for a in alerts_now(cfg))
-
-    wait_for("the re-fired alert is held by the silence", held)
-    assert lines(agent, "memory_usage_percent") == []
+    agent = agent_factory(cfg)  # the restart: the silences are still there
+    wait_for(
+        "the restarted agent answers",
+        lambda: cli("silence", "list", "--json", "--config", str(cfg)).returncode == 0,
+    )
     listed = cli("silence", "list", "--json", "--config", str(cfg))
     assert len([s for s in json.loads(listed.stdout) if s["active"]]) == 2
-    line = agent.wait_line("[WARN]", "memory_usage_percent", timeout=30)
-    assert "its silence ended" in line
-    time.sleep(2.5)  # more analysis cycles: nothing is sent twice
-    assert len(lines(agent, "[WARN]", "memory_usage_percent")) == 1
-    assert status(cfg)["muted_total"]["silenced"] >= 1
+    # The alert was delivered once, before the silence, and its state survived the restart
+    # (issue 12: no second "firing" after a restart): nothing is sent while the silence
+    # holds, nor when it ends, since nothing new happened to the alert.
+    time.sleep(14.0)  # past the 12 s silence and a few analysis cycles
+    assert lines(agent, "memory_usage_percent") == []
+    assert status(cfg)["alerts"] == [] or all(
+        a["metric"] == "memory_usage_percent" for a in status(cfg)["alerts"]
+    )
 
 
 def test_silence_expire_and_the_emergency_rule(

@@ -65,6 +65,7 @@ LAYERS: Dict[str, int] = {
             "scheduler",
             "cardinality",
             "analysis",
+            "alertstate",
             "selfmetrics",
             "daemon",
             "control",

@@ -1,13 +1,16 @@
-"""Stage 1 of the alert pipeline: drop repeats of the same alert within the dedup window.
+"""Stage 1 of the alert pipeline: drop repeats of the same state of an alert.
 
-The key is :attr:`Alert.key` — (metric, severity, labels). A firing alert whose
-key was admitted less than ``window_secs`` ago is suppressed. A resolved alert
-always passes and forgets the firing keys of its series, so a later re-fire is
-sent again at once.
+An alert's identity is :attr:`Alert.identity` — (analyzer or rule, metric,
+labels) — so the disk trend's "full in ~4 min" and the disk threshold's
+"90 % used" on one mount are two alerts. The stage remembers the last state it
+let through for each identity (its severity, or resolved) and suppresses only
+a *repeat* of that state within ``window_secs``: every transition — a first
+firing, an escalation, a de-escalation, a resolved notice — always passes.
+A resolved notice forgets the identity, so a later re-fire is sent at once.
 
 The decision is a pure function (:func:`dedup_decision`) of the alert, the
-last-sent table and ``now``; :class:`DedupStage` only keeps that table. It is
-a :class:`~sysops_agent.alerting.stage.Stage` that runs before routing.
+last-admitted table and ``now``; :class:`DedupStage` only keeps that table.
+It is a :class:`~sysops_agent.alerting.stage.Stage` that runs before routing.
 """
 
 from __future__ import annotations
@@ -15,30 +18,32 @@ from __future__ import annotations
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from sysops_agent.alerting.config import PipelineConfig
-from sysops_agent.model import Alert, AlertState, Labels, Severity
+from sysops_agent.model import Alert, AlertIdentity, AlertState, Severity
 
-DedupKey = Tuple[str, Severity, Labels]
+#: the identity table is pruned of expired entries once it holds this many
+PRUNE_AT = 4096
+
+#: identity -> (severity last admitted as firing, when)
+LastAdmitted = Mapping[AlertIdentity, Tuple[Severity, float]]
 
 
-def dedup_decision(
-    alert: Alert, last_sent: Mapping[DedupKey, float], now: float, window_secs: float
-) -> bool:
-    """True if ``alert`` should go out, given when each key was last admitted."""
+def dedup_decision(alert: Alert, last: LastAdmitted, now: float, window_secs: float) -> bool:
+    """True if ``alert`` should go out, given the state last admitted for each identity."""
     if alert.state is AlertState.RESOLVED:
         return True
-    last: Optional[float] = last_sent.get(alert.key)
-    if last is None:
-        return True
+    seen: Optional[Tuple[Severity, float]] = last.get(alert.identity)
+    if seen is None or seen[0] != alert.severity:
+        return True  # first firing, escalation or de-escalation
     # A clock that went backwards (now < last) is treated as "within the window".
-    return now - last >= window_secs
+    return now - seen[1] >= window_secs
 
 
 class DedupStage:
-    """Remembers when each alert key was last admitted."""
+    """Remembers the state last admitted for each alert identity."""
 
     def __init__(self, window_secs: float) -> None:
         self.window_secs = float(window_secs)
-        self._last: Dict[DedupKey, float] = {}
+        self._last: Dict[AlertIdentity, Tuple[Severity, float]] = {}
         #: alerts dropped as repeats
         self.dropped = 0
 
@@ -57,18 +62,16 @@ class DedupStage:
         """Decide for ``alert`` at ``now`` and record the outcome."""
         ok = dedup_decision(alert, self._last, now, self.window_secs)
         if alert.state is AlertState.RESOLVED:
-            # Clear every severity of this series: the condition is over.
-            for key in [k for k in self._last if k[0] == alert.metric and k[2] == alert.labels]:
-                del self._last[key]
+            self._last.pop(alert.identity, None)  # the condition is over
         elif ok:
-            self._last[alert.key] = now
+            self._last[alert.identity] = (alert.severity, now)
         self._prune(now)
         return ok
 
     def _prune(self, now: float) -> None:
-        if len(self._last) < 4096:
+        if len(self._last) < PRUNE_AT:
             return
-        expired = [k for k, t in self._last.items() if now - t >= self.window_secs]
+        expired = [k for k, (_, t) in self._last.items() if now - t >= self.window_secs]
         for key in expired:
             del self._last[key]
 

@@ -8,15 +8,21 @@ owns the effects:
 - :meth:`AlertManager.submit` (synchronous: it never waits) runs the stages,
   routes, and runs each target channel's lane stages. What comes out is
   queued for the lane's worker.
-- Every channel has a *lane*: its stages, a queue of ready messages and one
-  worker task that sends them with
-  :func:`~sysops_agent.alerting.retry.send_with_retry`. A failing or hanging
-  channel only ever holds up its own lane.
+- Every channel has a *lane*: its stages and one worker task. What the lane
+  stages let out is written to the :class:`~sysops_agent.alerting.outbox.Outbox`
+  (one row per message) before its first attempt; the worker sends the lane's
+  due rows oldest first and deletes a row only when the channel accepted it.
+  A failed attempt defers its row (capped exponential backoff, or the
+  platform's Retry-After for the whole lane) and the worker goes on with the
+  lane's other rows; a row is given up only when older than
+  ``outbox_max_age_secs`` or refused for good (a non-retryable error). A
+  failing or hanging channel only ever holds up its own lane.
 - :meth:`AlertManager.run` is the timer: it calls the stages with ``[]`` when
   one of them is due (a group's window passed, a rate-limit token returned).
 - :meth:`AlertManager.close` flushes every stage, lets the lanes finish within
-  ``timeout`` (clock time), counts what could not be delivered as failed, and
-  closes channels.
+  ``timeout`` (clock time) and closes channels; what is not delivered stays
+  in the outbox for the next start (:meth:`AlertManager.start_pending`, called
+  by :meth:`AlertManager.run`, delivers it first).
 
 The mention decision is made here once per message (:func:`route.wants_mention`)
 and passed to the channel. All time comes from the :class:`Clock`
@@ -29,13 +35,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
-from typing import Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from sysops_agent.alerting.channel import Channel
+from sysops_agent.alerting.channel import Channel, ChannelError
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.dedup import DedupStage
 from sysops_agent.alerting.group import messages
+from sysops_agent.alerting.outbox import Entry, Outbox
 from sysops_agent.alerting.pipeline import (
     Lane,
     build_lane_stages,
@@ -44,24 +50,23 @@ from sysops_agent.alerting.pipeline import (
     run_stages,
 )
 from sysops_agent.alerting.ratelimit import RateLimitStage
-from sysops_agent.alerting.retry import send_with_retry
+from sysops_agent.alerting.retry import call_with_timeout, outbox_retry_delay
 from sysops_agent.alerting.route import route, wants_mention
 from sysops_agent.alerting.stage import Stage
 from sysops_agent.alerting.text import format_line
 from sysops_agent.clock import Clock, race, wait_first
-from sysops_agent.model import Alert
+from sysops_agent.model import Alert, iso_utc
 from sysops_agent.redact import Redactor
 
-#: messages waiting in one lane before the oldest is given up (and counted failed)
-MAX_QUEUED_BATCHES = 1000
 #: the pipeline's per-attempt timeout is the channel's own timeout plus this
 #: grace, so the channel's more precise error (e.g. httpx's) normally wins
 TIMEOUT_GRACE_SECS = 1.0
+#: the lane pauses this long after the outbox itself failed (the row stays and is retried)
+OUTBOX_ERROR_PAUSE_SECS = 5.0
+#: a channel disabled for a permanent error (HTTP 404, …) is tried again after this long
+REPROBE_SECS = 3600.0
 #: shortest timer the run loop sets (guards against float rounding spins)
 MIN_TIMER_SECS = 1e-3
-
-#: one message: its alerts and whether it carries the channel's mention
-Message = Tuple[List[Alert], bool]
 
 
 class _Lane:
@@ -71,8 +76,13 @@ class _Lane:
         self.name = name
         self.channel = channel
         self.stages = stages
-        self.queue: Deque[Message] = deque()
         self.inflight: Optional[List[Alert]] = None
+        #: no attempt before this wall time (the platform's Retry-After)
+        self.not_before = 0.0
+        #: wall time of the first failure of the current outage (None while delivering)
+        self.failing_since: Optional[float] = None
+        #: monotonic time the manager first saw the channel disabled
+        self.disabled_seen: Optional[float] = None
         self.event: Optional[asyncio.Event] = None
         self.worker: Optional[asyncio.Task[None]] = None
         self.closing = False
@@ -93,8 +103,19 @@ class AlertManager:
         *,
         logger: Optional[logging.Logger] = None,
         redactor: Optional[Redactor] = None,
+        outbox: Optional[Outbox] = None,
     ) -> None:
         self.config = config
+        #: every message until its channel accepted it (in memory when not given)
+        self.outbox = (
+            outbox
+            if outbox is not None
+            else Outbox(
+                max_count=config.outbox_max_notifications,
+                max_bytes=config.outbox_max_bytes,
+                max_age_secs=config.outbox_max_age_secs,
+            )
+        )
         self.clock = clock
         self.log = logger or logging.getLogger("sysops_agent.alerting")
         self.redact = redactor if redactor is not None else Redactor()
@@ -112,6 +133,8 @@ class AlertManager:
         self._closed = False
         #: info alerts that were only logged
         self.logged_only = 0
+        #: outbox drops already reported by :meth:`health`
+        self._dropped_reported = 0
 
     @property
     def deduplicated(self) -> int:
@@ -148,18 +171,34 @@ class AlertManager:
             self._dispatch(lane, out)
 
     def _dispatch(self, lane: _Lane, alerts: List[Alert]) -> None:
+        """Write each message to the outbox (before its first attempt) and wake the lane."""
+        now = self.clock.time()
         for batch in messages(alerts, lane.channel.supports_batch):
-            if len(lane.queue) >= MAX_QUEUED_BATCHES:
-                dropped, _ = lane.queue.popleft()
-                lane.failed += len(dropped)
+            try:
+                self.outbox.put(lane.name, batch, now)
+            except Exception as exc:  # a full disk must not lose the alert silently
+                lane.failed += len(batch)
                 self.log.error(
-                    "%s: %d batches waiting; gave up the oldest (%d alerts)",
-                    lane.name,
-                    MAX_QUEUED_BATCHES,
-                    len(dropped),
+                    "%s: cannot write %d alert(s) to the outbox: %s", lane.name, len(batch), exc
                 )
-            lane.queue.append((batch, wants_mention(batch)))
         self._ensure_worker(lane)
+
+    def start_pending(self) -> None:
+        """Start the lanes that have messages left from an earlier run (delivered first).
+
+        Messages for a channel that is no longer configured are dropped (and said so).
+        """
+        for name in self.outbox.lanes():
+            lane = self._lanes.get(name)
+            if lane is not None:
+                self._ensure_worker(lane)
+                continue
+            n = self.outbox.drop_lane(name)
+            self.log.warning(
+                "outbox: %d notification(s) for channel %s dropped: it is no longer configured",
+                n,
+                name,
+            )
 
     def _ensure_worker(self, lane: _Lane) -> None:
         if lane.event is None:
@@ -181,6 +220,13 @@ class AlertManager:
                 self._route(a, now)
         deadlines: List[float] = []
         for lane in self._lanes.values():
+            if lane.channel.disabled:
+                if lane.disabled_seen is None:
+                    lane.disabled_seen = now
+                elif now - lane.disabled_seen >= REPROBE_SECS:
+                    self._reenable(lane, f"re-probing after {REPROBE_SECS:g} s")
+                if lane.disabled_seen is not None:
+                    deadlines.append(lane.disabled_seen + REPROBE_SECS)
             self._advance(lane, [], now, flush)
             t = next_due(lane.stages)
             if t is not None:
@@ -195,6 +241,7 @@ class AlertManager:
         if self._wake is None:
             self._wake = asyncio.Event()
         wake = self._wake
+        self.start_pending()
         while not self._closed:
             wake.clear()
             now = self.clock.monotonic()
@@ -204,27 +251,59 @@ class AlertManager:
             wait = None if deadline is None else max(MIN_TIMER_SECS, deadline - now)
             await wait_first(self.clock, wake, wait)
 
+    def reenable(self, why: str) -> None:
+        """Give every channel disabled for a permanent error another chance (a reload)."""
+        for lane in self._lanes.values():
+            if lane.channel.disabled:
+                self._reenable(lane, why)
+
+    def _reenable(self, lane: _Lane, why: str) -> None:
+        self.log.info(
+            "%s: enabled again (%s); it was disabled: %s",
+            lane.name,
+            why,
+            self.redact(str(lane.channel.disabled)),
+        )
+        lane.channel.disabled = None
+        lane.reported_disabled = False
+        lane.disabled_seen = None
+
     # -- sending ----------------------------------------------------------------
 
     async def _work(self, lane: _Lane) -> None:
+        """Send the lane's due messages from the outbox, oldest first, until closed."""
         assert lane.event is not None
+        outbox = self.outbox
         while True:
-            while not lane.queue:
+            now = self.clock.time()
+            entries = outbox.due(lane.name, now) if now >= lane.not_before else []
+            if not entries:
                 if lane.closing:
                     return
                 lane.event.clear()
-                await lane.event.wait()
-            batch, mention = lane.queue.popleft()
-            lane.inflight = batch
-            try:
-                await self._send(lane, batch, mention)
-            finally:
-                lane.inflight = None
+                wake = outbox.next_at(lane.name)
+                if wake is not None:
+                    wake = max(wake, lane.not_before)
+                wait = None if wake is None else max(MIN_TIMER_SECS, wake - now)
+                await wait_first(self.clock, lane.event, wait)
+                continue
+            for entry in entries:
+                if self.clock.time() < lane.not_before:
+                    break  # the platform asked the whole channel to wait (Retry-After)
+                try:
+                    await self._attempt(lane, entry)
+                except Exception as exc:  # the outbox itself failed (disk full, …)
+                    self.log.error("%s: outbox error: %s", lane.name, exc)
+                    await self.clock.sleep(OUTBOX_ERROR_PAUSE_SECS)
+                    break
 
-    async def _send(self, lane: _Lane, batch: List[Alert], mention: bool) -> None:
+    async def _attempt(self, lane: _Lane, entry: Entry) -> None:
+        """One attempt at one message: delivered, refused for good, or deferred."""
         cfg = self.config
+        batch = entry.outgoing(self.clock.time())
         disabled = lane.channel.disabled
         if disabled:
+            self.outbox.done(entry.seq)
             lane.failed += len(batch)
             if not lane.reported_disabled:
                 lane.reported_disabled = True
@@ -234,38 +313,78 @@ class AlertManager:
                     self.redact(str(disabled)),
                 )
             return
-        result = await send_with_retry(
-            lane.channel,
-            batch,
-            self.clock,
-            retries=cfg.retries,
-            base_delay=cfg.retry_base_delay_secs,
-            max_delay=cfg.retry_max_delay_secs,
-            timeout=cfg.send_timeout_secs + TIMEOUT_GRACE_SECS,
-            mention=mention,
-        )
-        if result.ok:
+        lane.inflight = batch
+        try:
+            await call_with_timeout(
+                self.clock,
+                lambda: lane.channel.send(batch, mention=wants_mention(batch)),
+                cfg.send_timeout_secs + TIMEOUT_GRACE_SECS,
+            )
+            error: Optional[ChannelError] = None
+        except ChannelError as exc:
+            error = exc
+        except Exception as exc:  # a bug in a channel must not kill the lane
+            error = ChannelError(f"{type(exc).__name__}: {exc}", retryable=False)
+        finally:
+            lane.inflight = None
+        attempts = entry.attempts + 1
+        if error is None:
+            self.outbox.done(entry.seq)
             lane.sent += len(batch)
             lane.last_ok = self.clock.time()
-            if result.attempts > 1:
-                self.log.info("%s: delivered after %d attempts", lane.name, result.attempts)
+            if lane.failing_since is not None:
+                lane.failing_since = None
+                self.log.info("%s: delivering again", lane.name)
+            if attempts > 1 or entry.earlier_run:
+                self.log.info(
+                    "%s: delivered %d alert(s) queued %s after %d attempt(s)",
+                    lane.name,
+                    len(batch),
+                    iso_utc(entry.created),
+                    attempts,
+                )
             return
-        lane.failed += len(batch)
-        lane.last_error = (self.clock.time(), self.redact(result.error or "unknown error"))
-        self.log.error(
-            "%s: %d alert(s) not delivered after %d attempt(s): %s",
-            lane.name,
-            len(batch),
-            result.attempts,
-            self.redact(result.error or "unknown error"),
+        message = self.redact(str(error))
+        lane.last_error = (self.clock.time(), message)
+        if not error.retryable:
+            self.outbox.done(entry.seq)
+            lane.failed += len(batch)
+            self.log.error(
+                "%s: %d alert(s) refused after %d attempt(s): %s",
+                lane.name,
+                len(batch),
+                attempts,
+                message,
+            )
+            if lane.channel.disabled:
+                lane.reported_disabled = True
+                self._poke()  # the run loop times the re-probe
+            return
+        now = self.clock.time()
+        delay = outbox_retry_delay(
+            attempts, error, cfg.retry_base_delay_secs, cfg.retry_max_delay_secs
         )
-        if lane.channel.disabled:
-            lane.reported_disabled = True
+        if error.retry_after is not None:
+            lane.not_before = now + delay
+        self.outbox.defer(entry.seq, now + delay)
+        if lane.failing_since is None:
+            lane.failing_since = now
+            self.log.warning(
+                "%s: %d alert(s) not delivered (%s); kept in the outbox, next try in %g s",
+                lane.name,
+                len(batch),
+                message,
+                delay,
+            )
 
     # -- shutdown ---------------------------------------------------------------
 
     async def close(self, timeout: float = 10.0) -> None:
-        """Send what is pending within ``timeout`` (clock) seconds, then close the channels."""
+        """Send what is due within ``timeout`` (clock) seconds, then close the channels.
+
+        What is still undelivered then stays in the outbox: delivered at the next
+        start when the outbox is on disk, counted as failed when it is in memory.
+        """
         if self._closed:
             return
         self._tick(self.clock.monotonic(), flush=True)
@@ -280,16 +399,24 @@ class AlertManager:
             await race(self.clock, asyncio.wait(workers), timeout)
         for lane in self._lanes.values():
             if lane.worker is not None and not lane.worker.done():
-                lost = sum(len(b) for b, _ in lane.queue) + len(lane.inflight or [])
                 lane.worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await lane.worker
-                lane.queue.clear()
-                lane.failed += lost
-                self.log.error(
-                    "%s: %d alert(s) not delivered within the %g s shutdown limit",
+            left = self.outbox.pending(lane.name)
+            if not left:
+                continue
+            if self.outbox.durable:
+                self.log.warning(
+                    "%s: %d notification(s) not delivered yet: kept in the outbox for the next start",
                     lane.name,
-                    lost,
+                    left,
+                )
+            else:
+                lane.failed += left
+                self.log.error(
+                    "%s: %d notification(s) not delivered within the %g s shutdown limit",
+                    lane.name,
+                    left,
                     timeout,
                 )
         for lane in self._lanes.values():
@@ -297,14 +424,35 @@ class AlertManager:
                 await lane.channel.aclose()
             except Exception as exc:
                 self.log.warning("%s: close failed: %s", lane.name, self.redact(str(exc)))
+        self.outbox.close()
         self._closed = True
         self._poke()
 
     # -- reporting --------------------------------------------------------------
 
     def counters(self) -> Dict[str, Tuple[int, int]]:
-        """Per channel: (alerts sent, alerts failed)."""
+        """Per channel: (alerts sent, alerts failed for good)."""
         return {name: (lane.sent, lane.failed) for name, lane in self._lanes.items()}
+
+    def health(self) -> Optional[str]:
+        """What is wrong with delivery right now (None when every channel delivers)."""
+        problems: List[str] = []
+        for lane in self._lanes.values():
+            if lane.channel.disabled:
+                problems.append(f"{lane.name} disabled ({self.redact(str(lane.channel.disabled))})")
+            elif lane.failing_since is not None:
+                problems.append(f"{lane.name} failing since {iso_utc(lane.failing_since)}")
+        dropped = self.outbox.dropped - self._dropped_reported
+        self._dropped_reported = self.outbox.dropped
+        if dropped:
+            problems.append(f"outbox full: {dropped} notification(s) dropped since the last check")
+        return "; ".join(problems) or None
+
+    def pending(self) -> Dict[str, int]:
+        """Per channel: messages waiting in the outbox (0 once closed)."""
+        if self._closed:
+            return {name: 0 for name in self._lanes}
+        return {name: self.outbox.pending(name) for name in self._lanes}
 
     def suppressed(self) -> Dict[str, int]:
         """Per channel: alerts held back by the rate limiter (reported in summaries)."""
@@ -314,13 +462,13 @@ class AlertManager:
         }
 
     def lanes_status(self) -> List[Dict[str, object]]:
-        """Per channel, for ``status``: counters, queue, last delivery and last error."""
+        """Per channel, for ``status``: counters, outbox, last delivery and last error."""
         return [
             {
                 "name": name,
                 "sent": lane.sent,
                 "failed": lane.failed,
-                "queued": sum(len(b) for b, _ in lane.queue) + len(lane.inflight or []),
+                "queued": self.outbox.pending(name),
                 "disabled": lane.channel.disabled or None,
                 "last_ok": lane.last_ok,
                 "last_error": lane.last_error,
@@ -335,3 +483,7 @@ class AlertManager:
     @property
     def channel_names(self) -> List[str]:
         return list(self._lanes)
+
+    @property
+    def channels(self) -> List[Channel]:
+        return [lane.channel for lane in self._lanes.values()]

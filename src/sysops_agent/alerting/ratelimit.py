@@ -5,7 +5,12 @@ The bucket holds at most ``burst`` tokens and gains one every
 that finds the bucket empty is *held back*: it is not sent, but it is counted,
 and as soon as a token returns the stage produces one summary alert
 ("…and 7 more alerts suppressed") that takes that token. Nothing is dropped
-silently. Emergency alerts bypass the bucket (they take no token).
+silently. Emergency alerts bypass the bucket (they take no token), and so do
+the transitions that end or lower an alert — a resolved notice and a
+de-escalation (a firing at a lower severity than the last one seen for the
+same :attr:`Alert.identity`): a receiver must never be left believing an alert
+is still critical because its "resolved" became a count in a summary. They
+are still grouped with whatever else goes out (the group stage comes next).
 
 :func:`take_token` and :func:`next_token_at` are pure functions of the bucket
 state and ``now``; :class:`RateLimitStage` keeps the state of one channel and
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.route import bypasses_rate_limit
-from sysops_agent.model import Alert, Severity, make_labels
+from sysops_agent.model import Alert, AlertIdentity, AlertState, Severity, make_labels
 
 if TYPE_CHECKING:
     from sysops_agent.alerting.pipeline import Lane
@@ -33,6 +38,8 @@ SUMMARY_METRIC = "agent_alerts_suppressed"
 SUMMARY_ANALYZER = "rate-limiter"
 #: how many metric names the summary message lists before "…"
 SUMMARY_TOP_METRICS = 5
+#: identities whose last severity the stage remembers (to recognise a de-escalation)
+MAX_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True)
@@ -121,15 +128,30 @@ class RateLimitStage:
         self.burst = int(burst)
         self._bucket = Bucket(float(burst), now)
         self._held = Suppressed()
+        #: the severity last seen firing per identity (admitted or held back)
+        self._severity: Dict[AlertIdentity, Severity] = {}
         #: total alerts ever held back (they are reported through summaries)
         self.suppressed_total = 0
 
     def __call__(self, alerts: List[Alert], now: float) -> List[Alert]:
         out = self._summary(now, force=False)
         for alert in alerts:
-            if self.admit(alert, now, bypass=bypasses_rate_limit(alert)):
+            bypass = bypasses_rate_limit(alert) or self.lowers(alert)
+            if self.admit(alert, now, bypass=bypass):
                 out.append(alert)
         return out
+
+    def lowers(self, alert: Alert) -> bool:
+        """True for a resolved notice or a de-escalation (and remember ``alert``'s severity)."""
+        ident = alert.identity
+        if alert.state is AlertState.RESOLVED:
+            self._severity.pop(ident, None)
+            return True
+        last = self._severity.pop(ident, None)
+        if len(self._severity) >= MAX_REMEMBERED:  # forget the oldest
+            del self._severity[next(iter(self._severity))]
+        self._severity[ident] = alert.severity
+        return last is not None and alert.severity < last
 
     def next_due(self) -> Optional[float]:
         return self.next_summary_at()

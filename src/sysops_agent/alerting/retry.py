@@ -56,6 +56,26 @@ def retry_delay(
     return backoff_delay(failures, base, cap)
 
 
+#: the outbox honours a platform's Retry-After up to this long
+MAX_OUTBOX_RETRY_AFTER_SECS = 3600.0
+#: shortest wait between two attempts at one outbox message
+MIN_OUTBOX_DELAY_SECS = 0.1
+
+
+def outbox_retry_delay(attempts: int, error: ChannelError, base: float, cap: float) -> float:
+    """Wait before the next attempt at an outbox message that failed ``attempts`` times.
+
+    The platform's ``Retry-After`` wins (up to :data:`MAX_OUTBOX_RETRY_AFTER_SECS`);
+    otherwise capped exponential backoff. The message is never given up here:
+    the outbox gives it up when it is older than its maximum age.
+    """
+    if error.retry_after is not None:
+        delay = min(MAX_OUTBOX_RETRY_AFTER_SECS, float(error.retry_after))
+    else:
+        delay = backoff_delay(attempts, base, cap)
+    return max(MIN_OUTBOX_DELAY_SECS, delay)
+
+
 @dataclass(frozen=True)
 class SendResult:
     ok: bool

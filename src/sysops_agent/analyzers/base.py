@@ -10,8 +10,9 @@ as a per-series cursor) and returns the alert notifications to deliver —
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Protocol, Sequence
+from typing import Any, Callable, Dict, List, Protocol, Sequence, runtime_checkable
 
+from sysops_agent.analyzers.lifecycle import Lifecycle
 from sysops_agent.model import Alert
 from sysops_agent.storage.store import Store
 
@@ -20,6 +21,21 @@ class Analyzer(Protocol):
     name: str
 
     def analyze(self, store: Store, now: float) -> List[Alert]: ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """An analyzer whose firing alerts live in a :class:`Lifecycle` (every built-in one).
+
+    A reload hands the lifecycle over (or resolves its alerts) and the daemon
+    saves it in the data directory, so a restart neither re-notifies a firing
+    alert nor forgets one that cleared meanwhile.
+    """
+
+    name: str
+
+    @property
+    def lifecycle(self) -> Lifecycle: ...
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, List, MutableMapping
 
-from sysops_agent.analyzers.describe import subject
+from sysops_agent.analyzers.describe import gone_phrase
 from sysops_agent.analyzers.lifecycle import Lifecycle, Transition
 from sysops_agent.model import Alert, AlertState, SeriesKey
 from sysops_agent.units import round_stored
@@ -41,7 +41,7 @@ def gone_alert(analyzer: str, hostname: str, key: SeriesKey, t: Transition) -> A
         hostname,
         key,
         t,
-        f"{subject(key)} is no longer reported; alert closed",
+        f"{gone_phrase(key)}: alert closed (no longer reported)",
         0.0,
     )
 

@@ -51,6 +51,25 @@ def subject(key: SeriesKey) -> str:
     return str(key)
 
 
+def gone_phrase(key: SeriesKey) -> str:
+    """What vanished, for the resolved notice of a series no longer reported.
+
+    ``pid 4121 (postgres) exited``, ``mount /srv gone``, ``interface eth0 gone``,
+    ``device sdb gone``; otherwise ``<subject> no longer reported``.
+    """
+    pid = key.label("pid")
+    if pid:
+        return f"pid {pid} ({key.label('name', '?')}) exited"
+    mount = key.label("mountpoint")
+    if mount:
+        return f"mount {mount} gone"
+    for label in ("container", "interface", "device"):
+        value = key.label(label)
+        if value:
+            return f"{label} {value} gone"
+    return f"{subject(key)} no longer reported"
+
+
 def value_phrase(key: SeriesKey, value: float) -> str:
     """``91.2% full`` for disk usage, ``95.2%`` otherwise (after the subject)."""
     text = format_value(key.metric, value)

@@ -123,6 +123,11 @@ class EmaAnalyzer:
         self._series: Dict[SeriesKey, _Series] = {}
         self._lifecycle = Lifecycle()
 
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The firing/resolved state of this analyzer's series (handed over on reload)."""
+        return self._lifecycle
+
     def analyze(self, store: Store, now: float) -> List[Alert]:
         lifecycle = self._lifecycle
         batches, gone = self._feed.pull(store, now)

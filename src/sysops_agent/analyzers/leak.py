@@ -95,6 +95,11 @@ class LeakAnalyzer:
         cfg = self.config
         return cfg.rss_slope_bytes_per_hour if metric in _BYTES else cfg.fd_slope_per_hour
 
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The firing/resolved state of this analyzer's series (handed over on reload)."""
+        return self._lifecycle
+
     def analyze(self, store: Store, now: float) -> List[Alert]:
         lifecycle = self._lifecycle
         batches, gone = self._feed.pull(store, now)

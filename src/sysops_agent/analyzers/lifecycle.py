@@ -25,7 +25,7 @@ oscillating around a level does not flap.
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from sysops_agent.model import SeriesKey, Severity
 
@@ -53,13 +53,24 @@ class Transition(NamedTuple):
         return max(0.0, self.at - self.started)
 
 
+class Firing(NamedTuple):
+    """A firing series as it is handed over on a reload and saved across restarts."""
+
+    key: SeriesKey
+    severity: Severity
+    started: float
+    value: float
+
+
 class _State:
-    __slots__ = ("firing", "last_value", "started")
+    __slots__ = ("firing", "last_value", "restored", "started")
 
     def __init__(self, started: float, value: float) -> None:
         self.started = started
         self.firing: Optional[Severity] = None
         self.last_value = value
+        #: restored from the state file and not seen since
+        self.restored = False
 
 
 class Lifecycle:
@@ -88,6 +99,7 @@ class Lifecycle:
         if state is None:
             state = self._states[key] = _State(at, value)
         state.last_value = value
+        state.restored = False
         if state.firing is None:
             if at - state.started < for_secs:
                 return None
@@ -119,6 +131,40 @@ class Lifecycle:
         for key, state in self._states.items():
             if state.firing is not None:
                 yield key, state.firing
+
+    def snapshot(self) -> List[Firing]:
+        """Every firing series (what a reload hands over and a restart restores)."""
+        return [
+            Firing(key, state.firing, state.started, state.last_value)
+            for key, state in self._states.items()
+            if state.firing is not None
+        ]
+
+    def restore(self, firing: Firing, *, restored: bool = False) -> None:
+        """Take over ``firing`` (``restored``: from the state file, not seen since)."""
+        state = _State(firing.started, firing.value)
+        state.firing = firing.severity
+        state.restored = restored
+        self._states[firing.key] = state
+
+    def drop_restored(
+        self, at: float, reported: Callable[[SeriesKey], bool]
+    ) -> List[Tuple[SeriesKey, Transition]]:
+        """Resolve the restored series that are not ``reported`` since the restart.
+
+        A restored series that is reported but that the analyzer has not judged
+        yet (a statistical analyzer still warming up) stays, for it to decide.
+        """
+        keys = [k for k, s in self._states.items() if s.restored]
+        out: List[Tuple[SeriesKey, Transition]] = []
+        for key in keys:
+            if reported(key):
+                self._states[key].restored = False
+                continue
+            t = self.drop(key, at)
+            if t is not None:
+                out.append((key, t))
+        return out
 
     def __len__(self) -> int:
         return len(self._states)

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from sysops_agent.analyzers.base import AnalyzerContext
 from sysops_agent.analyzers.common import transition_alert
-from sysops_agent.analyzers.describe import subject, value_phrase
+from sysops_agent.analyzers.describe import gone_phrase, subject, value_phrase
 from sysops_agent.analyzers.feed import Feed
 from sysops_agent.analyzers.lifecycle import (
     Lifecycle,
@@ -33,6 +33,8 @@ from sysops_agent.storage.store import Store
 from sysops_agent.units import format_level, format_value
 
 NAME = "threshold"
+#: said by a resolved notice that a reload (not the value) ended
+RELOAD_NOTE = "rule changed by reload"
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,35 @@ class ThresholdAnalyzer:
         self._armed: Set[SeriesKey] = set()
         self._feed = Feed(self._select, backlog=64, recent_secs=recent_secs)
         self._lifecycle = Lifecycle()
+        #: series whose rule a reload changed: their next resolved notice says so
+        self._reloaded: Set[SeriesKey] = set()
+
+    def adopt(self, old: ThresholdAnalyzer, now: float) -> List[Alert]:
+        """Take over the firing alerts of ``old`` (the analyzer a reload replaces).
+
+        A series that still has a rule keeps its lifecycle: its next sample,
+        judged by the new rule, decides (nothing if it still fires at the same
+        severity; a de-escalation, an escalation or a resolved notice saying
+        "rule changed by reload" otherwise). A series that no rule covers any
+        more is resolved now.
+        """
+        alerts: List[Alert] = []
+        for firing in old.lifecycle.snapshot():
+            key = firing.key
+            rule = self._match(key)
+            if rule is None:
+                t = old.lifecycle.drop(key, now)
+                old_rule = old._match(key)
+                if t is not None and old_rule is not None:
+                    alert = self._alert(key, old_rule, t)
+                    alerts.append(alert.evolve(message=f"{alert.message}; {RELOAD_NOTE}"))
+                continue
+            self._lifecycle.restore(firing)
+            self._rules[key] = rule
+            previous = old._match(key)
+            if previous is None or previous.rule != rule.rule:
+                self._reloaded.add(key)
+        return alerts
 
     def rule_for(self, key: SeriesKey) -> Optional[ThresholdRule]:
         compiled = self._match(key)
@@ -175,6 +206,11 @@ class ThresholdAnalyzer:
         self._rules[key] = compiled
         return True
 
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The firing/resolved state of this analyzer's series (handed over on reload)."""
+        return self._lifecycle
+
     def analyze(self, store: Store, now: float) -> List[Alert]:
         alerts: List[Alert] = []
         lifecycle = self._lifecycle
@@ -196,6 +232,8 @@ class ThresholdAnalyzer:
                 rule.sign,
             )
             wait_healthy = rule.rule.after_healthy and key not in self._armed
+            reloaded = key in self._reloaded  # the first samples judged by a changed rule
+            self._reloaded.discard(key)
             for ts, value in points:
                 current = lifecycle.active(key)
                 severity = level_severity(value * sign, levels, current, hysteresis)
@@ -208,7 +246,10 @@ class ThresholdAnalyzer:
                     continue  # healthy and nothing pending: the common case, no work
                 t = lifecycle.step(key, severity, ts, value, for_secs)
                 if t is not None:
-                    alerts.append(self._alert(key, rule, t))
+                    alert = self._alert(key, rule, t)
+                    if reloaded and t.resolved:
+                        alert = alert.evolve(message=f"{alert.message}; {RELOAD_NOTE}")
+                    alerts.append(alert)
         return alerts
 
     def _level(self, rule: _Compiled, severity: Severity) -> float:
@@ -297,7 +338,7 @@ class ThresholdAnalyzer:
         return transition_alert(NAME, self.hostname, key, t, message, threshold)
 
     def _gone_alert(self, key: SeriesKey, rule: _Compiled, t: Transition) -> Alert:
-        message = f"{subject(key)} is no longer reported; alert closed"
+        message = f"{gone_phrase(key)}: alert closed (no longer reported)"
         return transition_alert(NAME, self.hostname, key, t, message, self._level(rule, t.severity))
 
 

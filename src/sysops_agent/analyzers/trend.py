@@ -116,6 +116,11 @@ class TrendAnalyzer:
         latest = store.latest("uptime_seconds")
         return None if latest is None else latest[0] - latest[1]
 
+    @property
+    def lifecycle(self) -> Lifecycle:
+        """The firing/resolved state of this analyzer's series (handed over on reload)."""
+        return self._lifecycle
+
     def analyze(self, store: Store, now: float) -> List[Alert]:
         lifecycle = self._lifecycle
         batches, gone = self._feed.pull(store, now)

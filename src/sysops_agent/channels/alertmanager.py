@@ -44,6 +44,14 @@ summaries, ``test-alert`` — are *events*: sent once with ``endsAt`` = their
 time + 4 × the interval, not re-sent, so they leave Alertmanager by
 themselves a few minutes later.
 
+The Watchdog (``watchdog = true``, the default): the daemon calls
+:meth:`AlertmanagerChannel.start_watchdog` at start-up and the channel keeps
+an always-firing ``SysopsAgentWatchdog`` alert (labels ``alertname``,
+``instance``, ``severity = "none"``) in every re-send round, with ``endsAt``
+= now + 4 × the interval, like Prometheus' ``Watchdog``. A stopped or killed
+agent stops refreshing it and Alertmanager ends it a few minutes later; route
+it to a dead-man's-switch receiver to be paged about a dead agent.
+
 The pipeline's rate limiter does not apply to this channel
 (``rate_limited = False``): Alertmanager groups and throttles notifications
 itself, and a held-back "resolved" would leave an alert firing there.
@@ -89,7 +97,9 @@ MAX_ALERTS_PER_POST = 500
 #: Remember at most this many alerts for re-sending (a runaway analyzer cannot eat memory).
 MAX_TRACKED = 10_000
 #: Analyzers whose alerts never resolve: sent once, expiring by themselves.
-EVENT_ANALYZERS = frozenset({"log", "test", SUMMARY_ANALYZER})
+EVENT_ANALYZERS = frozenset({"log", "test", "agent", SUMMARY_ANALYZER})
+#: The always-firing alert of a running agent (the dead-man's switch, as Prometheus' Watchdog).
+WATCHDOG_ALERTNAME = "SysopsAgentWatchdog"
 #: Labels set by the channel; an alert label with one of these names becomes exported_<name>.
 RESERVED_LABELS = ("alertname", "instance", "severity", "level", "metric")
 #: Alert labels whose values are unbounded (a new value per event): sent as annotations
@@ -275,6 +285,11 @@ class AlertmanagerChannelConfig:
     )
     generator_url: str = opt("", help="optional link sent as generatorURL (e.g. a dashboard)")
     min_severity: str = opt("warn", choices=SEVERITIES)
+    watchdog: bool = opt(
+        True,
+        help="send an always-firing SysopsAgentWatchdog alert while the agent runs"
+        " (route it to a dead-man's-switch receiver: its absence means the agent is gone)",
+    )
 
     def problems(self, path: str) -> List[Problem]:
         problems = [] if self.urls else missing(self, path, ["url"])
@@ -395,6 +410,9 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
         self._headers: Optional[Dict[str, str]] = {"Authorization": auth} if auth else None
         self._tracked: Dict[LabelKey, Tracked] = {}
         self._task: Optional[asyncio.Task[None]] = None
+        #: the Watchdog alert once :meth:`start_watchdog` was called
+        self._watchdog: Optional[Tracked] = None
+        self._kick: Optional[asyncio.Task[None]] = None
         #: completed re-send rounds (for tests and the agent's status)
         self.resend_rounds = 0
 
@@ -528,6 +546,25 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
         if error is not None:
             raise error
 
+    # -- the Watchdog ----------------------------------------------------------
+
+    def start_watchdog(self, hostname: str) -> None:
+        """Send the always-firing Watchdog now and with every re-send round.
+
+        Its ``endsAt`` is always now + 4 re-send intervals: when the agent stops
+        (or is killed), nobody refreshes it and Alertmanager resolves it a few
+        minutes later — which a dead-man's-switch route turns into a page.
+        """
+        labels = {"alertname": WATCHDOG_ALERTNAME, "instance": hostname, "severity": "none"}
+        annotations = {
+            "message": f"sysops-agent on {hostname} is running; this alert ends when it stops",
+        }
+        self._watchdog = Tracked(labels, annotations, self.clock.time())
+        self._kick = asyncio.get_running_loop().create_task(
+            self.resend_once(), name="alertmanager-watchdog"
+        )
+        self._ensure_resender()
+
     # -- re-sending ----------------------------------------------------------
 
     def _ensure_resender(self) -> None:
@@ -539,17 +576,22 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
     async def resend_once(self) -> None:
         """Re-send every remembered alert (firing, and recently resolved)."""
         self._expire(self.clock.time())
-        if not self._tracked:
+        items = self._payload(list(self._tracked))
+        if self._watchdog is not None:
+            now = self.clock.time()
+            interval = self.config.resend_interval_secs
+            items.append(self._watchdog.payload(now, interval, self.config.generator_url))
+        if not items:
             return
         try:
-            await self._post(self._payload(list(self._tracked)))
+            await self._post(items)
         except ChannelError as exc:
             log.warning("alertmanager: re-sending %d alerts failed: %s", len(self._tracked), exc)
         self.resend_rounds += 1
 
     async def _resend_loop(self) -> None:
         """Re-send until nothing is left to re-send (the next ``send`` starts it again)."""
-        while self._tracked:
+        while self._tracked or self._watchdog is not None:
             await self.clock.sleep(self.config.resend_interval_secs)
             try:
                 await self.resend_once()
@@ -559,11 +601,12 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
                 log.exception("alertmanager: re-send failed")
 
     async def aclose(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in (self._task, self._kick):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._kick = None
         await super().aclose()
 
 

@@ -235,7 +235,8 @@ class HttpChannel(Generic[C]):
             self.disabled = f"HTTP {status}" + (f" ({detail})" if detail else "")
             log.error(
                 "%s answered %s: the endpoint is gone or refuses us; channel disabled until "
-                "the agent restarts or reloads its config — check the URL/token",
+                "the agent restarts or reloads its config (or the hourly re-probe)"
+                " — check the URL/token",
                 self.name,
                 self.disabled,
             )

@@ -16,7 +16,8 @@ is), :func:`build_channel` one by name (``test-alert``), and
 :func:`build_alert_manager` the daemon's pipeline with them. The channels
 layer sits above ``alerting``: this module imports
 :mod:`sysops_agent.alerting.config` (the pipeline's keys of ``[alerting]``) and
-:mod:`sysops_agent.alerting.manager` (to wire the channels into it).
+:mod:`sysops_agent.alerting.manager` (to wire the channels into it) and
+:mod:`sysops_agent.alerting.outbox` (the manager's outbox in the data directory).
 """
 
 from __future__ import annotations
@@ -150,10 +151,28 @@ def channel_min_severity(name: str, alerting: Any) -> Severity:
 
 
 def build_alert_manager(
-    alerting: Any, clock: Clock, redactor: Redactor, labels: Optional[Mapping[str, str]] = None
+    alerting: Any,
+    clock: Clock,
+    redactor: Redactor,
+    labels: Optional[Mapping[str, str]] = None,
+    data_dir: str = "",
 ) -> AlertManager:
-    """The daemon's alert manager with every enabled channel (console when none)."""
-    from sysops_agent.alerting.manager import AlertManager
+    """The daemon's alert manager with every enabled channel (console when none).
 
+    With ``data_dir`` its outbox is ``<data_dir>/outbox.db`` (durable); without, in memory.
+    ``labels`` are the static ``[agent] labels`` the channels add to every alert.
+    """
+    from sysops_agent.alerting.manager import AlertManager
+    from sysops_agent.alerting.outbox import Outbox
+
+    cfg = project(alerting, PipelineConfig)
+    outbox = None
+    if data_dir:
+        outbox = Outbox.open(
+            data_dir,
+            max_count=cfg.outbox_max_notifications,
+            max_bytes=cfg.outbox_max_bytes,
+            max_age_secs=cfg.outbox_max_age_secs,
+        )
     channels = build_channels(alerting, redactor, clock, labels)
-    return AlertManager(project(alerting, PipelineConfig), channels, clock, redactor=redactor)
+    return AlertManager(cfg, channels, clock, redactor=redactor, outbox=outbox)

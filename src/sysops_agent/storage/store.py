@@ -103,9 +103,22 @@ class Store:
     def series_of(self, metric: str) -> List[Tuple[SeriesKey, RingBuffer]]:
         return [(k, b) for k, b in self._series.items() if k.metric == metric]
 
-    def drop_stale(self, now: float, max_age: float) -> int:
-        """Forget series with no sample for ``max_age`` seconds (vanished processes, disks)."""
-        stale = [k for k, b in self._series.items() if now - b.last_ts > max_age]
+    def drop_stale(self, now: float, max_age: float, intervals: Optional[float] = None) -> int:
+        """Forget series with no sample for ``max_age`` seconds (vanished processes, disks).
+
+        With ``intervals``, a series whose metric has a known collection interval
+        (:meth:`note_interval`) is forgotten after that many intervals instead:
+        the analyzers then resolve its alerts ("pid 4121 (postgres) exited").
+        """
+        known = self._intervals
+
+        def limit(metric: str) -> float:
+            interval = known.get(metric)
+            if intervals is None or not interval:
+                return max_age
+            return intervals * interval
+
+        stale = [k for k, b in self._series.items() if now - b.last_ts > limit(k.metric)]
         for k in stale:
             del self._series[k]
         return len(stale)

@@ -79,6 +79,16 @@ CASES: List[Tuple[str, List[Step]]] = [
         ],
     ),
     (
+        "de-escalation inside the window passes (warn -> critical -> warn)",
+        [
+            (0, "cpu", W, F, (), True),
+            (60, "cpu", C, F, (), True),
+            (120, "cpu", W, F, (), True),
+            (130, "cpu", W, F, (), False),
+            (180, "cpu", W, R, (), True),
+        ],
+    ),
+    (
         "clock going backwards stays suppressed",
         [(100, "cpu", W, F, (), True), (50, "cpu", W, F, (), False)],
     ),
@@ -95,10 +105,10 @@ def test_dedup_table(steps: List[Step]) -> None:
 
 def test_dedup_decision_is_pure() -> None:
     a = alert()
-    table = {a.key: 100.0}
+    table = {a.identity: (a.severity, 100.0)}
     assert dedup_decision(a, table, 200.0, 600.0) is False
     assert dedup_decision(a, table, 700.0, 600.0) is True
-    assert table == {a.key: 100.0}
+    assert table == {a.identity: (a.severity, 100.0)}
 
 
 def test_zero_window_never_suppresses() -> None:
@@ -111,3 +121,13 @@ def test_table_is_pruned() -> None:
     for i in range(5000):
         stage.admit(alert(f"m{i}"), float(i))
     assert len(stage) < 5000
+
+
+def test_two_analyzers_on_one_series_are_two_alerts() -> None:
+    """The disk trend's critical does not hide the disk threshold's critical that follows."""
+    stage = DedupStage(600)
+    trend = alert("disk_usage_percent", C, mountpoint="/srv").evolve(analyzer="trend")
+    threshold = alert("disk_usage_percent", C, mountpoint="/srv")
+    assert stage.admit(trend, 0) is True
+    assert stage.admit(threshold, 60) is True
+    assert stage.admit(threshold.evolve(value=96.0), 70) is False

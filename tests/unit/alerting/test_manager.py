@@ -242,35 +242,53 @@ async def test_resolved_passes_dedup(rig_factory: List[Rig]) -> None:
 async def test_hanging_channel_does_not_delay_a_healthy_one(rig_factory: List[Rig]) -> None:
     stuck = MemoryChannel("stuck", batch=False, hang=True)
     ok = MemoryChannel("ok", batch=False)
-    r = await make(rig_factory, [stuck, ok], send_timeout_secs=10.0, retries=1)
+    r = await make(rig_factory, [stuck, ok], send_timeout_secs=10.0)
     await r.submit(mk("a"))
     await r.submit(mk("b"))
     assert [(t, a.metric) for t, b in ok.sent for a in b] == [(0.0, "a"), (0.0, "b")]
     assert stuck.attempts == 1
-    # timeout (10 s + 1 s grace), backoff 1 s, second attempt, timeout again
+    # "a" times out after 10 s + 1 s grace and waits in the outbox; "b" is tried at once
     await r.advance(11)
-    assert r.manager.counters()["stuck"] == (0, 0)
-    assert stuck.attempts == 1
-    await r.advance(1)
     assert stuck.attempts == 2
     await r.advance(11)
-    assert r.manager.counters() == {"stuck": (0, 1), "ok": (2, 0)}
+    assert stuck.attempts == 3
+    assert r.manager.counters() == {"stuck": (0, 0), "ok": (2, 0)}
+    assert r.manager.pending() == {"stuck": 2, "ok": 0}
 
 
-async def test_failing_channel_is_retried_with_backoff_then_counted(
+async def test_failing_channel_keeps_retrying_with_capped_backoff(
     rig_factory: List[Rig], caplog: pytest.LogCaptureFixture
 ) -> None:
     bad = MemoryChannel("bad", batch=False, fail=ChannelError("HTTP 500: boom", retryable=True))
-    r = await make(rig_factory, [bad])
+    r = await make(rig_factory, [bad], retry_max_delay_secs=8.0)
     await r.submit(mk())
     assert bad.attempts == 1
-    for expected_attempts, wait in ((2, 1.0), (3, 2.0), (4, 4.0)):
+    # 1, 2, 4, then capped at 8 s: never given up while the notification is relevant
+    for expected_attempts, wait in ((2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (6, 8.0), (7, 8.0)):
         await r.advance(wait - 0.01)
         assert bad.attempts == expected_attempts - 1
         await r.advance(0.01)
         assert bad.attempts == expected_attempts
-    assert r.manager.counters() == {"bad": (0, 1)}
-    assert any("not delivered after 4 attempt" in rec.getMessage() for rec in caplog.records)
+    assert r.manager.counters() == {"bad": (0, 0)}
+    assert r.manager.pending() == {"bad": 1}
+    warnings = [rec for rec in caplog.records if "kept in the outbox" in rec.getMessage()]
+    assert len(warnings) == 1  # said once per outage, not per attempt
+    bad.fail = None
+    await r.advance(8.0)
+    assert len(bad.alerts) == 1 and r.manager.counters() == {"bad": (1, 0)}
+    assert r.manager.pending() == {"bad": 0}
+
+
+async def test_non_retryable_error_gives_the_notification_up(
+    rig_factory: List[Rig], caplog: pytest.LogCaptureFixture
+) -> None:
+    bad = MemoryChannel("bad", batch=False, fail=ChannelError("HTTP 400: bad", retryable=False))
+    r = await make(rig_factory, [bad])
+    await r.submit(mk())
+    await r.advance(60)
+    assert bad.attempts == 1
+    assert r.manager.counters() == {"bad": (0, 1)} and r.manager.pending() == {"bad": 0}
+    assert any("refused after 1 attempt" in rec.getMessage() for rec in caplog.records)
 
 
 async def test_429_retry_after_is_honoured(rig_factory: List[Rig]) -> None:

@@ -9,6 +9,7 @@ by itself (``sysops_agent_info``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 import tempfile
@@ -74,11 +75,14 @@ def self_metric_names() -> Set[str]:
     """The agent's own health metrics, as the real daemon records them."""
 
     async def record() -> Set[str]:
-        daemon = Daemon(load_config(None, env={}), None)
-        daemon._start_manager()
-        daemon.record_self_metrics()
-        await daemon._stop_manager()
         with tempfile.TemporaryDirectory() as tmp:
+            loaded = load_config(None, env={})
+            agent = dataclasses.replace(loaded.config.agent, data_dir=tmp)  # not /var/lib
+            loaded.config = dataclasses.replace(loaded.config, agent=agent)
+            daemon = Daemon(loaded, None)
+            daemon._start_manager()
+            daemon.record_self_metrics()
+            await daemon._stop_manager()
             collector = UptimeCollector(ProcFS(minimal_procfs(Path(tmp))))
             scheduler = CollectorScheduler([collector], daemon.samples.put_many, daemon.clock)
             await scheduler.run_once(collector)
