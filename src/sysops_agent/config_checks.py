@@ -63,6 +63,9 @@ def path_problems(agent: AgentConfig, *, access: bool = True) -> List[Problem]:
     at ``pid_file``; with ``access``, also missing permissions for the current
     user — those problems have ``permission=True``, as ``check-config`` may run as
     another user than the agent. Each problem names the key and a fix.
+
+    Long on purpose: one check per way a path can be unusable, in the order a person would
+    check them.
     """
     from sysops_agent.fsutil import path_fix
 

@@ -13,6 +13,12 @@ SIGHUP re-reads the configuration: if it is valid it is applied section by
 section (only the parts whose configuration changed are rebuilt, so
 analyzer state and alert history survive a reload that did not touch them);
 otherwise the old configuration stays in force and a warning is logged.
+
+Size: the daemon is wiring only, but there are many parts to wire: each has a
+start, a stop within the shutdown budget and a reload rule (collectors,
+analyzers with their state file, alert manager with its outbox, log watcher,
+SQLite, exporter, remote write, heartbeat, control socket, systemd), plus the
+five loops; each method is one part's start, stop or loop.
 """
 
 from __future__ import annotations

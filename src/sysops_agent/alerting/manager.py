@@ -28,6 +28,11 @@ The mention decision is made here once per message (:func:`route.wants_mention`)
 and passed to the channel. All time comes from the :class:`Clock`
 (``monotonic`` for windows and buckets, ``time`` for timestamps), so tests and
 ``replay`` run on virtual time.
+
+Size: the manager owns each lane's whole delivery loop (stages, outbox,
+retries with backoff, Retry-After, re-probes, shutdown budget); the decisions
+are in the stage modules and ``outbox.py``, what is left is their sequencing,
+which reads best in one place.
 """
 
 from __future__ import annotations
@@ -298,7 +303,12 @@ class AlertManager:
                     break
 
     async def _attempt(self, lane: _Lane, entry: Entry) -> None:
-        """One attempt at one message: delivered, refused for good, or deferred."""
+        """One attempt at one message: delivered, refused for good, or deferred.
+
+        Long on purpose: one delivery attempt and every outcome of it (accepted, refused for
+        good, retryable with backoff or Retry-After, outbox error) in the order they are
+        decided.
+        """
         cfg = self.config
         batch = entry.outgoing(self.clock.time())
         disabled = lane.channel.disabled

@@ -260,6 +260,9 @@ class ThresholdAnalyzer:
         return rule.levels[0][0] * rule.sign  # pragma: no cover - severities come from the levels
 
     def _alert(self, key: SeriesKey, rule: _Compiled, t: Transition) -> Alert:
+        """Long on purpose: the wording table of threshold messages (levels, below-rules,
+        disks, links, OOM kills, md, temperatures, GPUs), one case each.
+        """
         metric, value = key.metric, t.value
         if metric == "cgroup_memory_oom_kills":
             name = key.label("name", key.label("cgroup", "?"))

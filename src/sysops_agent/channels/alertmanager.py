@@ -65,6 +65,10 @@ Besides the channel contract (:mod:`sysops_agent.alerting.channel`, through
 ``channels.base``), this module imports one name from the pipeline:
 :data:`sysops_agent.alerting.ratelimit.SUMMARY_ANALYZER`, the analyzer of the
 rate limiter's summary alerts, which are events here (a downward import).
+
+Size: the Alertmanager API v2 client plus the label and annotation conventions
+(severity mapping, alertname, templates, HA URLs, auth, the watchdog), which
+all shape one payload.
 """
 
 from __future__ import annotations

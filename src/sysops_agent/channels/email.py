@@ -302,6 +302,9 @@ class EmailChannel:
         )
 
     async def send(self, alerts: Sequence[Alert], *, mention: bool = False) -> None:
+        """Long on purpose: one SMTP session (connect, STARTTLS or TLS, AUTH, send) with each
+        of its failures mapped to a retryable or final error.
+        """
         import ssl
 
         import aiosmtplib

@@ -37,6 +37,10 @@ or behind their sockets, so they are not shown (``docker ps`` lists the same
 short id). The ``top_n`` largest by memory plus those whose name matches
 ``track_patterns`` are reported, so 500 containers stay 500 memory reads and
 ``top_n`` full readings a cycle.
+
+Size: cgroup v2 and v1/hybrid hierarchies give the same metrics from different
+files; both readers and the cached tree walk share the naming (units,
+containers) and the top-N choice.
 """
 
 from __future__ import annotations

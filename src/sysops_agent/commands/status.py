@@ -120,6 +120,9 @@ def _series(alert: Dict[str, Any]) -> str:
 
 
 def render(st: Dict[str, Any]) -> str:
+    """Long on purpose: the layout of the status report, section after section, as it reads on
+    the screen.
+    """
     from sysops_agent.control_api import degraded
 
     now = float(st["now"])

@@ -150,7 +150,11 @@ def _expect_str(path: str, key: str, value: Any) -> str:
 
 
 def parse_web_config(path: str, data: Any) -> WebConfig:
-    """A :class:`WebConfig` from the parsed YAML ``data`` of ``path``."""
+    """A :class:`WebConfig` from the parsed YAML ``data`` of ``path``.
+
+    Long on purpose: exporter-toolkit's web-config format key by key, each with its own
+    error.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -19,6 +19,9 @@ only if the pattern matches its line on its own, so matching is per line.
 Every detect alternative is written in the subset shared by Python and POSIX
 ERE (no ``(?:``, no lazy quantifiers), so that the benchmark can hand the very
 same patterns to grep.
+
+Size: most of this module is the pattern library itself (a table of data, one
+entry per failure kind); the prefilter lives in ``prefilter.py``.
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ saved position: from the end (old lines are history, not news).
 
 Reading is chunked (:data:`CHUNK`) and handed to the matcher without splitting
 lines; at most :data:`SLICE` bytes are read before yielding to the event loop.
+
+Size: following a file through every kind of rotation (rename, copytruncate
+with the rotated copy, delete and recreate, rotation while stopped) is one
+state machine per file, kept together so its invariants are in one place.
 """
 
 from __future__ import annotations

@@ -45,6 +45,10 @@ look, SQLite the last minute, the exporter the latest value — so almost every
 read touches only the active block; older blocks are decompressed on demand.
 The exact latest value is kept as a Python float beside the arrays for
 exporters and alerts.
+
+Size: the codecs (five float codecs, the step codecs, constant blocks) and the
+ring that picks among them per block are one format; splitting them would
+split the block header's definition from its readers.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 Everything here runs in :class:`~sysops_agent.storage.sqlite_history.SqliteHistory`'s
 single worker thread, which owns the ``sqlite3`` connection; see that module
 for the design (schema, durability, failure handling).
+
+Size: one class owns the worker thread's connection, and its failure handling
+(busy, full, corrupt, read-only) is one state machine; the schema and
+migrations already live in ``sqlite_schema.py``.
 """
 
 from __future__ import annotations
