@@ -94,7 +94,11 @@ def self_metric_names() -> Set[str]:
 
 def exported_names() -> Set[str]:
     # the log watcher's kernel_*_total event counters
+    # and every metric a collector declares (GPUs have no /proc fixture)
+    from sysops_agent.config_checks import known_metrics
+
     ours = spec_metrics() | fixture_metrics() | self_metric_names() | set(COUNTERS)
+    ours |= set(known_metrics())
     names = {export_name(m).name for m in ours}
     # what the exporter emits on its own, whatever the store holds
     text = render(StoreCollector(Store(), hostname="h")).decode()
