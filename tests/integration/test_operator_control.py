@@ -273,8 +273,12 @@ equal = []
 warn = 0.05
 """,
     )
+    # the load crosses its warn level only once the memory critical fires: inhibition
+    # holds what arrives while its source fires (Alertmanager's semantics too)
+    (proc / "loadavg").write_text("0.01 0.01 0.01 1/100 4242\n")
     agent = agent_factory(cfg)
     agent.wait_line("[CRITICAL]", "memory_usage_percent")
+    (proc / "loadavg").write_text("0.10 0.20 0.30 1/100 4242\n")
 
     def load_held() -> bool:
         return any(
