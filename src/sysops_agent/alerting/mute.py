@@ -16,6 +16,7 @@ wall-clock times) with the clock the daemon attaches.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
@@ -83,7 +84,7 @@ def mute_decision(
     return MuteOutcome(passed, MuteState(tuple(held.items()), frozenset(notified)), muted, released)
 
 
-class MuteStage:
+class MuteStage(ABC):
     """A stage that holds muted alerts; subclasses say what is muted and when that may change."""
 
     #: the words appended to an alert sent when its mute ended
@@ -98,11 +99,15 @@ class MuteStage:
 
     # -- what subclasses define --------------------------------------------------
 
+    @abstractmethod
     def is_muted(self, alert: Alert, wall: float) -> bool:
-        raise NotImplementedError
+        """Whether ``alert`` is muted at ``wall`` (silence, maintenance window, inhibition)."""
 
-    def observe(self, alert: Alert, wall: float) -> None:
-        """Note an arriving alert before the decision (inhibition tracks its sources)."""
+    def observe(self, alert: Alert, wall: float) -> None:  # noqa: B027 - optional hook
+        """Note an arriving alert before the decision (inhibition tracks its sources).
+
+        Optional: only inhibition needs it; the default notes nothing.
+        """
 
     def changes_at(self, wall: float) -> Optional[float]:
         """The next wall time at which a held alert may stop being muted; None if unknown."""
