@@ -1,15 +1,13 @@
-"""What every analyzer reads from the store: new samples per series, validated.
+"""What every analyzer reads from the store: the new samples of each series.
 
 The store keeps each series in a :class:`RingBuffer` whose ``total`` counts
 every append ever made. A :class:`Feed` remembers, per series, the buffer and
 the ``total`` it has seen (the cursor), so each ``analyze`` call only touches
 the samples appended since the previous one: O(1) work per new sample.
 
-It is also the ONE place where values that cannot be true are dropped before
-any analyzer sees them (NaN and infinity are already refused by
-``Store.append``): a negative percentage, byte count, count, duration or rate
-is a collector bug or a corrupt input line, never a reading to alert on
-(the unit catalog, :func:`sysops_agent.units.unit_of`, says which are).
+Values that cannot be true never get this far: ``Store.append`` refuses them
+(:func:`sysops_agent.units.sample_problem`: NaN, infinity, a negative count, a
+percentage above 100 …), so the feed hands analyzers what the store holds.
 """
 
 from __future__ import annotations
@@ -20,9 +18,6 @@ from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 from sysops_agent.model import SeriesKey
 from sysops_agent.storage.ringbuffer import Point
 from sysops_agent.storage.store import Cursors, Store
-from sysops_agent.units import unit_of
-
-_SKIP, _SELECTED, _NON_NEGATIVE = 0, 1, 2
 
 
 class Batch(NamedTuple):
@@ -57,11 +52,9 @@ class Feed:
         self._recent = recent_secs
         self._backlog = max(1, backlog)
         self._cursors = Cursors()
-        #: per series: _SKIP, _SELECTED or _NON_NEGATIVE (selected, negatives dropped)
-        self._selected: Dict[SeriesKey, int] = {}
+        #: per series: does the analyzer look at it (decided once)
+        self._selected: Dict[SeriesKey, bool] = {}
         self._primed = False
-        #: samples dropped as impossible values (negative percent, bytes, …)
-        self.rejected = 0
 
     def pull(self, store: Store, now: float) -> Tuple[List[Batch], List[SeriesKey]]:
         """New points per selected series, and the selected series that left the store.
@@ -79,7 +72,7 @@ class Feed:
         for key, buf in store.series():
             want = selected.get(key)
             if want is None:
-                want = selected[key] = self._classify(key)
+                want = selected[key] = self._select(key)
             if not want:
                 continue
             unread = cursors.unread(key, buf)
@@ -93,10 +86,6 @@ class Feed:
                 fresh, count = False, unread
             cursors.mark(key, buf)
             points = buf.last_n(count)
-            if want == _NON_NEGATIVE:
-                good = [p for p in points if p[1] >= 0]
-                self.rejected += len(points) - len(good)
-                points = good
             if points and points[0][0] < history_before:
                 split = 0
                 while split < len(points) and points[split][0] < history_before:
@@ -114,11 +103,6 @@ class Feed:
             for k in [k for k in selected if k not in live]:
                 del selected[k]
         return batches, gone
-
-    def _classify(self, key: SeriesKey) -> int:
-        if not self._select(key):
-            return _SKIP
-        return _NON_NEGATIVE if unit_of(key.metric).non_negative else _SELECTED
 
     def cursor(self, key: SeriesKey) -> Optional[int]:
         return self._cursors.position(key)
