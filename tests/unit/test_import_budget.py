@@ -5,7 +5,9 @@ nothing: OpenSSL through asyncio (4.4 MiB), shutil with bz2 and lzma through
 argparse's help formatter and ``shutil.which`` (0.5 MiB), importlib.resources
 and tempfile through importlib.abc, uuid with platform (0.25 MiB), difflib.
 Checked in a fresh interpreter that imports what ``run`` imports, up to a
-started daemon with the bundled config's components, console channel only.
+started daemon with the bundled config's components, console channel only,
+started twice: the second start reads the SQLite history the first one left
+(the anomaly analyzer's warm start, which once brought pathlib and urllib.parse).
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ def test_the_daemon_path_imports_none_of_the_costly_modules(tmp_path: Path) -> N
             await d.shutdown()
 
         asyncio.run(main())
+        asyncio.run(main())  # again, now with a history database to warm-start from
         print(" ".join(m for m in {NOT_ON_THE_DAEMON_PATH!r} if m in sys.modules) or "none")
         """
     )
