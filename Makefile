@@ -79,6 +79,30 @@ system-deps:
 	       "the tests that need them will be skipped"; \
 	fi
 
+## bench-deps: the peers `bench/footprint.py --peers` measures beside the agent (Debian
+## packages: node_exporter, monit, collectd); not part of `make test`. Their services are
+## not started by apt (a temporary policy-rc.d answering 101): the bench starts each
+## with its own minimal config from bench/peers/ and stops it again
+BENCH_DEPS := prometheus-node-exporter:prometheus-node-exporter monit:monit collectd:collectd
+.PHONY: bench-deps
+bench-deps:
+	@missing=""; for pair in $(BENCH_DEPS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || [ -x /usr/sbin/$${pair%%:*} ] || [ -x /usr/bin/$${pair%%:*} ] \
+	    || missing="$$missing $${pair#*:}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "bench-deps: missing$$missing and cannot install (needs root and apt-get)"; exit 1; fi; \
+	echo "bench-deps: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; policy=""; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then \
+	  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1; fi; \
+	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; rc=$$?; \
+	if [ -n "$$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
+	for svc in prometheus-node-exporter monit collectd; do \
+	  { command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1 \
+	    && systemctl disable --now $$svc; } >/dev/null 2>&1 || true; done; \
+	exit $$rc
+
 ## test-py39: the suite on Python 3.9 (RHEL 9's Python), in .venv39
 test-py39:
 	@if [ -z "$(PY39)" ]; then echo "test-py39: no Python 3.9 found (pyenv install 3.9); skipped"; else \

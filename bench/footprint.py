@@ -3,6 +3,7 @@
     .venv/bin/python bench/footprint.py [--window 300] [--procs 1068] [--cycles 30]
                                         [--parts agent,exporter,fleet,full,full-noise,cycle]
                                         [--profile]
+    .venv/bin/python bench/footprint.py --peers [--window 300] [--no-scrape]
 
 Three measurements in one run, all against this machine's live /proc:
 
@@ -236,6 +237,21 @@ def _sink() -> Tuple[str, Callable[[], None]]:
     return f"http://127.0.0.1:{server.server_address[1]}", server.shutdown
 
 
+def exporter_text(port: int) -> str:
+    """The bundled config with ``[prometheus] enabled = true`` on ``port``."""
+    text = BUNDLED_CONFIG.read_text().replace(
+        "enabled = false\nlisten_address", "enabled = true\nlisten_address", 1
+    )
+    return text.replace("port = 9845", f"port = {port}", 1)
+
+
+def exporter_config(path: Path, port: int) -> Path:
+    """:func:`exporter_text` written to ``path`` (mode 0600, as the agent wants it)."""
+    path.write_text(exporter_text(port))
+    path.chmod(0o600)
+    return path
+
+
 def run_exporter(
     window: float, workdir: Path, scrape_every: float = 10.0, fleet: bool = False
 ) -> Footprint:
@@ -251,10 +267,7 @@ def run_exporter(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    text = BUNDLED_CONFIG.read_text().replace(
-        "enabled = false\nlisten_address", "enabled = true\nlisten_address", 1
-    )
-    text = text.replace("port = 9845", f"port = {port}", 1)
+    text = exporter_text(port)
     stop_sink: Optional[Callable[[], None]] = None
     if fleet:
         sink, stop_sink = _sink()
@@ -481,7 +494,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--parts", default="agent,exporter,fleet,full,full-noise,cycle", help="which measurements"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile our cycle")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="only the agent beside node_exporter, monit, collectd (bench/peerbench.py)",
+    )
+    parser.add_argument("--no-scrape", action="store_true", help="--peers: the idle window only")
     args = parser.parse_args(argv)
+    if args.peers:
+        from peerbench import run_peers
+
+        with tempfile.TemporaryDirectory(prefix="sysops-peers-") as tmp:
+            return run_peers(args.window, Path(tmp), scraped_window=not args.no_scrape)
     parts = set(args.parts.split(","))
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
