@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import math
 import time
 from typing import Any, Awaitable, Optional, Protocol, TypeVar
 
@@ -96,6 +97,19 @@ class VirtualClock:
         self._now = target
         for _ in range(5):
             await asyncio.sleep(0)
+
+
+def until_next(clock: Clock, interval: float, offset: float = 0.0) -> float:
+    """Seconds from now to the next point of the ``interval`` grid (shifted by ``offset``).
+
+    The grid is the clock's monotonic time in whole intervals: loops that
+    sleep with it instead of ``interval`` after their own work wake together
+    (one wake-up of the event loop for all, issue 17), and do not drift. The
+    result is in ``(0, interval]``: a loop that sleeps on the grid point it is
+    at waits a whole interval.
+    """
+    now = clock.monotonic() - offset
+    return (math.floor(now / interval) + 1) * interval - now
 
 
 async def _within(clock: Clock, task: asyncio.Future[T], seconds: float) -> bool:

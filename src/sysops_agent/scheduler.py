@@ -1,6 +1,9 @@
-"""Runs each collector in its own task at its own interval (STYLE.md point 6).
+"""Runs the collectors at their intervals (STYLE.md point 6), one timer per interval.
 
-Each run happens in a worker thread (a ``statvfs`` on a hung NFS mount must
+Collectors with equal intervals share one task and one tick (issue 17: one
+wake-up of the event loop and one batch of samples instead of one each),
+and every interval's ticks lie on one grid of the monotonic clock, so the
+10, 30 and 60 s ticks coincide. Each run happens in a worker thread (a ``statvfs`` on a hung NFS mount must
 not freeze the event loop) under a timeout. A run that is still going when
 the next tick comes is not overlapped: the tick is skipped with a warning.
 A run slower than half its interval is logged as slow. Exceptions are
@@ -15,10 +18,10 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from sysops_agent.cardinality import SeriesCap
-from sysops_agent.clock import Clock, wait_first
+from sysops_agent.clock import Clock, until_next, wait_first
 from sysops_agent.collectors.base import Collector
 from sysops_agent.model import Sample, make_labels
 
@@ -53,7 +56,7 @@ class CollectorScheduler:
         self._known_metrics: set[str] = set()
         self._stop = asyncio.Event()
         self._tasks: List[asyncio.Task[None]] = []
-        self._inflight: Dict[str, concurrent.futures.Future[List[Sample]]] = {}
+        self._inflight: Dict[str, concurrent.futures.Future[Tuple[List[Sample], float]]] = {}
         #: last run duration per collector, seconds
         self.durations: Dict[str, float] = {}
         #: failed or timed-out runs per collector
@@ -68,8 +71,11 @@ class CollectorScheduler:
     def start(self) -> None:
         if not self.collectors:
             self.first_cycle.set()
-        for c in self.collectors:
-            self._tasks.append(asyncio.ensure_future(self._loop(c)))
+        groups: Dict[float, List[Collector]] = {}
+        for c in self.collectors:  # equal intervals: one timer, one tick
+            groups.setdefault(c.interval, []).append(c)
+        for group in groups.values():
+            self._tasks.append(asyncio.ensure_future(self._loop(group)))
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Let each collector finish its current cycle, then end the loops."""
@@ -84,32 +90,67 @@ class CollectorScheduler:
 
     async def run_once(self, collector: Collector) -> None:
         """One guarded run of one collector (also used directly by tests)."""
+        await self.run_group([collector])
+
+    async def run_group(self, collectors: Sequence[Collector]) -> None:
+        """One guarded run of collectors that share an interval: one tick, one batch of samples.
+
+        Each runs in its own worker thread at once; the tick waits for all of
+        them together (they share the interval, hence the timeout) and hands
+        their samples on as one batch. A collector that hangs holds its
+        group's batch until the timeout, once: the ticks after it skip it
+        while it is still running.
+        """
+        runs: Dict[asyncio.Future[Tuple[List[Sample], float]], Collector] = {}
+        for collector in collectors:
+            name = collector.name
+            prev = self._inflight.get(name)
+            if prev is not None and not prev.done():
+                log.warning(
+                    "collector %s: previous run still in progress; skipping this tick", name
+                )
+                continue
+            self.last_run[name] = self._clock.time()
+            job = self._executor.submit(_timed, collector.collect, self._clock.time())
+            self._inflight[name] = job
+            runs[asyncio.wrap_future(job)] = collector
+        if not runs:
+            return
+        timeout = max(MIN_TIMEOUT, max(c.interval for c in runs.values()) * TIMEOUT_FRACTION)
+        _done, late = await asyncio.wait(runs, timeout=timeout)
+        batch: List[Sample] = []
+        for fut, collector in runs.items():
+            if fut in late:
+                fut.add_done_callback(_retrieve)  # its error, if it ever returns, is not ours
+                self._failed(collector.name, f"no result after {timeout:.1f}s")
+                log.warning(
+                    "collector %s: no result after %.1fs; skipping until it returns",
+                    collector.name,
+                    timeout,
+                )
+                continue
+            exc = fut.exception()
+            if exc is not None:  # one collector's bug must not stop the others
+                self._failed(collector.name, str(exc) or type(exc).__name__)
+                log.error(
+                    "collector %s failed: %s",
+                    collector.name,
+                    exc,
+                    exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+                )
+                continue
+            samples, elapsed = fut.result()
+            batch.extend(self._accept(collector, samples, elapsed))
+        if batch:
+            self._sink(batch)
+
+    def _failed(self, name: str, why: str) -> None:
+        self.failures[name] = self.failures.get(name, 0) + 1
+        self.last_error[name] = why
+
+    def _accept(self, collector: Collector, samples: List[Sample], elapsed: float) -> List[Sample]:
+        """A good run's samples, through the series cap, with the run's duration."""
         name = collector.name
-        prev = self._inflight.get(name)
-        if prev is not None and not prev.done():
-            log.warning("collector %s: previous run still in progress; skipping this tick", name)
-            return
-        timeout = max(MIN_TIMEOUT, collector.interval * TIMEOUT_FRACTION)
-        # The duration is a measurement of real cost, so it uses the real timer.
-        started = time.perf_counter()
-        self.last_run[name] = self._clock.time()
-        fut = self._executor.submit(collector.collect, self._clock.time())
-        self._inflight[name] = fut
-        try:
-            samples = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)), timeout)
-        except asyncio.TimeoutError:
-            self.failures[name] = self.failures.get(name, 0) + 1
-            self.last_error[name] = f"no result after {timeout:.1f}s"
-            log.warning(
-                "collector %s: no result after %.1fs; skipping until it returns", name, timeout
-            )
-            return
-        except Exception as e:  # one collector's bug must not stop the others
-            self.failures[name] = self.failures.get(name, 0) + 1
-            self.last_error[name] = str(e) or type(e).__name__
-            log.error("collector %s failed: %s", name, e, exc_info=log.isEnabledFor(logging.DEBUG))
-            return
-        elapsed = time.perf_counter() - started
         self.durations[name] = elapsed
         self.last_error[name] = None
         if elapsed > collector.interval / 2:
@@ -133,25 +174,41 @@ class CollectorScheduler:
         samples.append(Sample(now, "agent_collect_duration_seconds", elapsed, labels))
         if cap.dropped:
             samples.append(Sample(now, "agent_series_dropped_total", float(cap.dropped), labels))
-        self._sink(samples)
+        return samples
 
-    async def _loop(self, collector: Collector) -> None:
-        next_run = self._clock.monotonic()
+    async def _loop(self, group: List[Collector]) -> None:
+        """The collectors of one interval: at once on start, then on that interval's grid.
+
+        The grid is the clock's monotonic time in whole intervals, so the
+        groups (10, 30, 60 s …) and the daemon's other timers that use it
+        (:func:`~sysops_agent.clock.until_next`) wake the event loop together;
+        a run that overruns a grid point skips it (no burst of missed ticks).
+        """
+        interval = group[0].interval
         first = True
         while not self._stop.is_set():
-            await self.run_once(collector)
+            await self.run_group(group)
             if first:
                 first = False
-                self._first_runs += 1
+                self._first_runs += len(group)
                 if self._first_runs == len(self.collectors):
                     self.first_cycle.set()
-            next_run += collector.interval
-            now = self._clock.monotonic()
-            if next_run < now:  # fell behind: skip missed ticks instead of bursting
-                next_run = now + collector.interval
-            if await self._wait_stop(next_run - now):
+            if await self._wait_stop(until_next(self._clock, interval)):
                 return
 
     async def _wait_stop(self, seconds: float) -> bool:
         """Sleep on the clock; True if stop was requested meanwhile."""
         return await wait_first(self._clock, self._stop, seconds)
+
+
+def _timed(collect: Callable[[float], List[Sample]], now: float) -> Tuple[List[Sample], float]:
+    """``collect(now)`` in the worker thread, and how long it took there (real time)."""
+    started = time.perf_counter()
+    samples = collect(now)
+    return samples, time.perf_counter() - started
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    """Mark a late run's outcome as seen (asyncio would log an error nobody waited for)."""
+    if not fut.cancelled():
+        fut.exception()

@@ -1,0 +1,92 @@
+"""The collector scheduler's timers (issue 17): one tick per interval, on one grid."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable, List
+
+import pytest
+
+from sysops_agent.clock import VirtualClock, until_next
+from sysops_agent.model import Sample
+from sysops_agent.scheduler import CollectorScheduler
+from tests.unit.test_runtime import FakeCollector
+
+
+async def settle(done: Callable[[], bool]) -> None:
+    """Wait (in real time: the runs happen in threads) until ``done()``, then let loops re-arm."""
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.005)
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize(
+    ("now", "interval", "offset", "expected"),
+    [
+        (0.0, 10.0, 0.0, 10.0),  # on a grid point: a whole interval
+        (3.0, 10.0, 0.0, 7.0),
+        (59.5, 30.0, 0.0, 0.5),
+        (10.5, 10.0, 1.0, 0.5),  # the grid shifted by one second
+        (11.0, 10.0, 1.0, 10.0),
+    ],
+)
+def test_until_next_is_the_next_grid_point(
+    now: float, interval: float, offset: float, expected: float
+) -> None:
+    clock = VirtualClock()
+    clock.set(clock.time() + now)
+    assert until_next(clock, interval, offset) == pytest.approx(expected)
+
+
+async def test_collectors_with_one_interval_share_one_tick_and_one_batch() -> None:
+    clock = VirtualClock()
+    batches: List[List[Sample]] = []
+    a, b, c = FakeCollector("a"), FakeCollector("b"), FakeCollector("c")
+    slow = FakeCollector("slow", 30)
+    sched = CollectorScheduler([a, b, c, slow], batches.append, clock)
+    sched.start()
+    await settle(lambda: len(batches) == 2)  # the 10 s group and the 30 s one
+    assert sched.first_cycle.is_set()
+    ten = [s.metric for s in batches[0] if s.metric.endswith("_value")]
+    assert ten == ["a_value", "b_value", "c_value"]
+    await clock.advance(10)
+    await settle(lambda: len(batches) == 3)
+    assert [s.metric for s in batches[2] if s.metric.endswith("_value")] == ten
+    await sched.stop()
+
+
+async def test_ticks_lie_on_the_interval_grid_whatever_the_start() -> None:
+    clock = VirtualClock()
+    clock.set(clock.time() + 3)  # started 3 s past a grid point
+    got: List[Sample] = []
+    fast = FakeCollector("fast", 10)
+    sched = CollectorScheduler([fast], got.extend, clock)
+    sched.start()
+    await settle(lambda: fast.calls == 1)
+    await clock.advance(7)  # the next grid point, not 10 s after the start
+    await settle(lambda: fast.calls == 2)
+    await clock.advance(9.9)
+    await asyncio.sleep(0.05)
+    assert fast.calls == 2
+    await clock.advance(0.1)
+    await settle(lambda: fast.calls == 3)
+    await sched.stop()
+
+
+@pytest.mark.slow
+async def test_a_hung_collector_does_not_lose_its_group_s_samples() -> None:
+    clock = VirtualClock()
+    batches: List[List[Sample]] = []
+    good, hung = FakeCollector("good", 2.5), FakeCollector("hung", 2.5)
+    hung.block.clear()
+    sched = CollectorScheduler([good, hung], batches.append, clock)
+    await sched.run_group([good, hung])  # waits MIN_TIMEOUT (2 s) of real time for "hung"
+    assert [s.metric for s in batches[0]] == ["good_value", "agent_collect_duration_seconds"]
+    assert sched.failures == {"hung": 1}
+    assert sched.last_error["hung"] == "no result after 2.0s"
+    hung.block.set()
+    await sched.stop()
