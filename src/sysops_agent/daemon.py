@@ -34,7 +34,7 @@ from sysops_agent import alertstate
 from sysops_agent.agent_logging import setup_logging
 from sysops_agent.analysis import AnalysisTick
 from sysops_agent.analyzers.registry import build_analyzers
-from sysops_agent.clock import Clock, SystemClock
+from sysops_agent.clock import Clock, SystemClock, until_next
 from sysops_agent.collectors.registry import build_collectors
 from sysops_agent.config import Config, LoadResult, Overrides, load_config, resolve_hostname
 from sysops_agent.model import Alert, Sample, Severity
@@ -71,6 +71,9 @@ STALE_SERIES_SECS = 3600.0
 #: a series (process, disk, mount, interface) missing for this many of its collection
 #: intervals is gone: forgotten, and the analyzers resolve its alerts
 GONE_INTERVALS = 3
+#: the analysis pass and the SQLite flush run this long after the collectors' grid points
+#: (clock.until_next), when the samples of that tick are in the store
+ANALYSIS_LAG_SECS = 1.0
 
 
 class Daemon:
@@ -113,6 +116,9 @@ class Daemon:
         #: monotonic start time while restored alerts wait for a confirming sample
         self._restored_since: Optional[float] = None
         self._state_saved_at = 0.0
+        #: samples taken from the queue into the store, and their count at the last analysis pass
+        self._received = 0
+        self._analyzed = -1
         #: alert-queue drops already reported by the heartbeat
         self._dropped_reported = 0
         self._reload_requested = asyncio.Event()
@@ -328,7 +334,9 @@ class Daemon:
         store = self.store
         while True:
             await self.samples.wait()
-            for s in self.samples.drain():
+            batch = self.samples.drain()
+            self._received += len(batch)
+            for s in batch:
                 if not store.append(s):
                     self.warnings.warning(
                         "rejected",
@@ -338,14 +346,22 @@ class Daemon:
 
     async def _analyzer_loop(self) -> None:
         while True:
-            await self.clock.sleep(self.config.analyzer.interval_secs)
-            self.run_analyzers()
+            interval = self.config.analyzer.interval_secs
+            lag = min(ANALYSIS_LAG_SECS, interval / 2)
+            await self.clock.sleep(until_next(self.clock, interval, lag))
+            self.run_analyzers(only_if_new=True)
 
-    def run_analyzers(self) -> None:
+    def run_analyzers(self, only_if_new: bool = False) -> None:
+        """One analysis pass at now; ``only_if_new``: none when no sample arrived since the last.
+
+        A series forgotten as stale counts as new: the analyzers resolve its alerts.
+        """
         now = self.clock.time()
-        self.store.drop_stale(now, STALE_SERIES_SECS, GONE_INTERVALS)
-        for alert in self.analysis(self.store, now):
-            self._put_alert(alert)
+        dropped = self.store.drop_stale(now, STALE_SERIES_SECS, GONE_INTERVALS)
+        if not only_if_new or dropped or self._received != self._analyzed:
+            self._analyzed = self._received
+            for alert in self.analysis(self.store, now):
+                self._put_alert(alert)
         self._resolve_unconfirmed()
 
     async def _alert_loop(self) -> None:
@@ -364,7 +380,10 @@ class Daemon:
 
     async def _sqlite_loop(self) -> None:
         while True:
-            await self.clock.sleep(self.config.storage.flush_interval_secs)
+            interval = self.config.storage.flush_interval_secs
+            await self.clock.sleep(
+                until_next(self.clock, interval, min(ANALYSIS_LAG_SECS, interval / 2))
+            )
             if self.sqlite is not None:
                 await self.sqlite.flush(self.store, self.clock.time())
 
@@ -374,7 +393,7 @@ class Daemon:
             self.alerts.report()  # drops not said yet (at most one line per 10 minutes)
             if self.clock.monotonic() - self._state_saved_at >= alertstate.SAVE_INTERVAL_SECS:
                 self.save_alert_state()
-            await self.clock.sleep(SELF_METRICS_INTERVAL)
+            await self.clock.sleep(until_next(self.clock, SELF_METRICS_INTERVAL))
 
     def record_self_metrics(self) -> None:
         self.samples.put_many(

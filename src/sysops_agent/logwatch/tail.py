@@ -42,7 +42,7 @@ import logging
 import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from sysops_agent.clock import Clock
+from sysops_agent.clock import Clock, until_next
 from sysops_agent.fsutil import StrPath
 from sysops_agent.logwatch.config import LogConfig
 from sysops_agent.logwatch.patterns import Matcher, parse_syslog_header, permits
@@ -431,7 +431,8 @@ class TailSource:
         while True:
             while self.poll_all():
                 await asyncio.sleep(0)
-            await self.clock.sleep(self.poll_interval)
+            # on the grid of the clock (with the log watcher's ticker and the collectors)
+            await self.clock.sleep(until_next(self.clock, self.poll_interval))
 
     def save_state(self) -> None:
         state = {}

@@ -16,7 +16,7 @@ import logging
 import os
 from typing import Callable, List, Optional
 
-from sysops_agent.clock import Clock
+from sysops_agent.clock import Clock, until_next
 from sysops_agent.fsutil import StrPath
 from sysops_agent.logwatch.config import LogConfig, check_name, check_regex
 from sysops_agent.logwatch.events import EventPipeline
@@ -154,7 +154,7 @@ class LogWatcher:
         last_counters = self.clock.monotonic()
         last_save = last_counters
         while True:
-            await self.clock.sleep(TICK)
+            await self.clock.sleep(until_next(self.clock, TICK))  # with the files' polls
             now = self.clock.monotonic()
             every = now - last_counters >= self.config.counters_interval_secs
             if every:
