@@ -182,18 +182,24 @@ class CollectorScheduler:
         The grid is the clock's monotonic time in whole intervals, so the
         groups (10, 30, 60 s …) and the daemon's other timers that use it
         (:func:`~sysops_agent.clock.until_next`) wake the event loop together;
-        a run that overruns a grid point skips it (no burst of missed ticks).
+        a run that overruns a grid point skips it (no burst of missed ticks),
+        and so does one that started less than half an interval before it (the
+        first, mostly: the rate collectors' next readings would span a moment).
         """
         interval = group[0].interval
         first = True
         while not self._stop.is_set():
+            started = self._clock.monotonic()
             await self.run_group(group)
             if first:
                 first = False
                 self._first_runs += len(group)
                 if self._first_runs == len(self.collectors):
                     self.first_cycle.set()
-            if await self._wait_stop(until_next(self._clock, interval)):
+            wait = until_next(self._clock, interval)
+            if self._clock.monotonic() + wait - started < interval / 2:
+                wait += interval  # rates over less than half an interval are noise: next point
+            if await self._wait_stop(wait):
                 return
 
     async def _wait_stop(self, seconds: float) -> bool:

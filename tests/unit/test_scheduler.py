@@ -90,3 +90,18 @@ async def test_a_hung_collector_does_not_lose_its_group_s_samples() -> None:
     assert sched.last_error["hung"] == "no result after 2.0s"
     hung.block.set()
     await sched.stop()
+
+
+async def test_a_grid_point_less_than_half_an_interval_after_a_run_is_skipped() -> None:
+    clock = VirtualClock()
+    clock.set(clock.time() + 9.9)  # started just before a grid point
+    fast = FakeCollector("fast", 10)
+    sched = CollectorScheduler([fast], [].extend, clock)
+    sched.start()
+    await settle(lambda: fast.calls == 1)
+    await clock.advance(0.1)  # the grid point at 10 s: a rate over 0.1 s would be noise
+    await asyncio.sleep(0.05)
+    assert fast.calls == 1
+    await clock.advance(10)  # the next one
+    await settle(lambda: fast.calls == 2)
+    await sched.stop()
