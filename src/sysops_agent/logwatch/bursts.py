@@ -302,6 +302,10 @@ class BurstAggregator:
         """Patterns in storm mode now."""
         return len(self._storms)
 
+    def pending(self) -> bool:
+        """Whether a burst or storm window is open (a follow-up may be due)."""
+        return bool(self._bursts or self._storms or self._early)
+
     def flush(self, mono: float, wall: float, force: bool = False) -> List[Alert]:
         """Follow-ups for windows that closed (every window with ``force``, at shutdown)."""
         out, self._early = self._early, []

@@ -130,6 +130,10 @@ class KernelCounters:
         self.values[name] = self.values.get(name, 0) + 1
         self._dirty.add(name)
 
+    @property
+    def changed(self) -> bool:
+        return bool(self._dirty)
+
     def samples(self, ts: float, everything: bool = False) -> List[Sample]:
         names = sorted(self.values) if everything else sorted(self._dirty)
         self._dirty.clear()
@@ -171,6 +175,10 @@ class EventPipeline:
         self._oom: Dict[str, OrderedDict[str, Dict[str, str]]] = {}
         self.events = 0
         self.duplicates = 0
+
+    def busy(self) -> bool:
+        """Whether :meth:`tick` has work now: an open burst window or a counter that changed."""
+        return self.bursts.pending() or self.counters.changed
 
     def deliver(self, source: str, hit: Hit, meta: Dict[str, str]) -> None:
         """One hit from ``source``; ``meta`` holds labels from the source (ident, unit, pid)."""

@@ -119,6 +119,10 @@ def _parse_positions(
     return out
 
 
+#: how often a path that does not exist is looked for (when no followed file exists)
+ABSENT_POLL_SECS = 10.0
+
+
 class FileFollower:
     """Follows one path. :meth:`poll` does one round; it returns True when data is pending."""
 
@@ -232,6 +236,11 @@ class FileFollower:
         return None
 
     # -- polling --------------------------------------------------------------
+
+    @property
+    def absent(self) -> bool:
+        """Nothing open and nothing to finish: the path does not exist (yet)."""
+        return self.started and self.cur is None and not self.draining
 
     def poll(self) -> bool:
         """Read what is new; True when a file still has unread data (call again soon)."""
@@ -431,8 +440,13 @@ class TailSource:
         while True:
             while self.poll_all():
                 await asyncio.sleep(0)
+            every = self.poll_interval
+            if all(f.absent for f in self.followers):
+                # no file to follow (a journald-only host): a file created later is read
+                # from its start, so looking for it less often loses nothing but time
+                every = max(every, ABSENT_POLL_SECS)
             # on the grid of the clock (with the log watcher's ticker and the collectors)
-            await self.clock.sleep(until_next(self.clock, self.poll_interval))
+            await self.clock.sleep(until_next(self.clock, every))
 
     def save_state(self) -> None:
         state = {}

@@ -4,7 +4,8 @@ The sources are the entries of :data:`registry.SOURCES` (one module and one line
 each, see :mod:`sysops_agent.logwatch.source`). Each enabled source (``/dev/kmsg``, the journal, syslog files) runs as its own
 task; an exception in one is logged and that source alone is restarted after
 a backoff. A ticker sends burst follow-ups, the ``kernel_*_total`` counters and
-saves read positions. :meth:`stop` stops the sources, sends pending follow-ups
+saves read positions: every 10 s, and every second while a burst window is
+open or a counter changed (issue 17: no wake-ups that find nothing to do). :meth:`stop` stops the sources, sends pending follow-ups
 and saves every position.
 """
 
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from sysops_agent.clock import Clock, until_next
 from sysops_agent.fsutil import StrPath
@@ -22,7 +23,7 @@ from sysops_agent.logwatch.config import LogConfig, check_name, check_regex
 from sysops_agent.logwatch.events import EventPipeline
 from sysops_agent.logwatch.journal import JOURNALD_SOCKET
 from sysops_agent.logwatch.kmsg import KmsgSource
-from sysops_agent.logwatch.patterns import LIBRARY, Matcher, PatternSpec, compile_custom
+from sysops_agent.logwatch.patterns import LIBRARY, Hit, Matcher, PatternSpec, compile_custom
 from sysops_agent.logwatch.registry import SOURCES, section_for
 from sysops_agent.logwatch.source import LogSource, SourceContext
 from sysops_agent.model import Alert, Sample
@@ -31,6 +32,8 @@ log = logging.getLogger("sysops_agent.logwatch")
 
 #: seconds between ticks (burst windows are checked this often)
 TICK = 1.0
+#: seconds between ticks while no burst window is open and no counter changed
+IDLE_TICK = 10.0
 SOURCE_RESTART_MAX = 60.0
 
 
@@ -81,7 +84,7 @@ class LogWatcher:
         ctx = SourceContext(
             data_dir=self.data_dir,
             matcher=self.matcher,
-            deliver=self.pipeline.deliver,
+            deliver=self._deliver,
             clock=clock,
             syslog_paths=list(syslog_paths),
             files_serve_kernel=self.files_serve_kernel,
@@ -99,6 +102,15 @@ class LogWatcher:
         self._tasks: List[asyncio.Task[None]] = []
         self._stopped: Optional[asyncio.Event] = None
         self._stopping = False
+        #: the per-second ticker, running while the pipeline is busy (:meth:`_deliver`)
+        self._busy: Optional[asyncio.Task[None]] = None
+
+    def _deliver(self, source: str, hit: Hit, meta: Dict[str, str]) -> None:
+        """An event into the pipeline; the per-second ticker starts when it made it busy."""
+        self.pipeline.deliver(source, hit, meta)
+        idle = self._busy is None or self._busy.done()
+        if idle and self._tasks and not self._stopping and self.pipeline.busy():
+            self._busy = asyncio.ensure_future(self._busy_ticker())
 
     def files_serve_kernel(self) -> bool:
         """Syslog files' ``kernel`` lines count only while kmsg (the proof) is not reading."""
@@ -128,6 +140,7 @@ class LogWatcher:
         finally:
             if not self._stopping:  # cancelled without stop(): leave nothing running
                 self._stopping = True
+                self._adopt_busy()
                 for t in self._tasks:
                     t.cancel()
                 self.save_state()
@@ -153,8 +166,14 @@ class LogWatcher:
     async def _ticker(self) -> None:
         last_counters = self.clock.monotonic()
         last_save = last_counters
+        cfg = self.config
+        every_s = max(
+            TICK, min(IDLE_TICK, cfg.state_save_interval_secs, cfg.counters_interval_secs)
+        )
         while True:
-            await self.clock.sleep(until_next(self.clock, TICK))  # with the files' polls
+            # On the clock's grid (with the files' polls and the collectors); the
+            # seconds in between, while the pipeline is busy, are :meth:`_busy_ticker`'s.
+            await self.clock.sleep(until_next(self.clock, every_s))
             now = self.clock.monotonic()
             every = now - last_counters >= self.config.counters_interval_secs
             if every:
@@ -167,6 +186,23 @@ class LogWatcher:
             except Exception:
                 log.exception("log watcher tick failed")
 
+    def _adopt_busy(self) -> None:
+        """The per-second ticker joins the tasks that stopping cancels."""
+        if self._busy is not None:
+            self._tasks.append(self._busy)
+            self._busy = None
+
+    async def _busy_ticker(self) -> None:
+        """Tick every second while a burst window is open or a counter changed, then end."""
+        while True:
+            await self.clock.sleep(until_next(self.clock, TICK))
+            try:
+                self.pipeline.tick()
+            except Exception:
+                log.exception("log watcher tick failed")
+            if not self.pipeline.busy():
+                return
+
     def save_state(self) -> None:
         for s in self.sources:
             try:
@@ -177,6 +213,7 @@ class LogWatcher:
     async def stop(self) -> None:
         """Stop the sources, send pending burst follow-ups, save every position."""
         self._stopping = True
+        self._adopt_busy()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -15,7 +16,7 @@ from sysops_agent.clock import VirtualClock
 from sysops_agent.logwatch import tail
 from sysops_agent.logwatch.config import CustomPattern
 from sysops_agent.logwatch.patterns import Hit, Matcher, compile_custom
-from sysops_agent.logwatch.tail import FileFollower, TailSource
+from sysops_agent.logwatch.tail import ABSENT_POLL_SECS, FileFollower, TailSource
 
 LINE = compile_custom(CustomPattern(name="line", pattern=r"^.*\bline-(?P<n>\d+)\b"))
 MATCHER = Matcher((), [LINE])
@@ -469,3 +470,39 @@ def test_copytruncate_while_stopped_reads_the_copy_first(
     exactly_once(got, 0, 17)
     w.close()
     again.close()
+
+
+async def test_a_missing_file_is_looked_for_every_10_s_and_read_whole_once_there(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    path = tmp_path / "syslog"
+    got = Collector()
+    src = TailSource([str(path)], tmp_path / "files.state", MATCHER, got, clock)
+    polls: List[float] = []
+    poll_all = src.poll_all
+
+    def counted() -> bool:
+        polls.append(clock.monotonic())
+        return poll_all()
+
+    src.poll_all = counted  # type: ignore[method-assign]
+    task = asyncio.ensure_future(src.run())
+    try:
+        for _ in range(25):
+            await clock.advance(1.0)
+        assert polls == [0.0, ABSENT_POLL_SECS, 2 * ABSENT_POLL_SECS]  # not every second
+        w = Writer(path)
+        w.write(3)
+        for _ in range(5):
+            await clock.advance(1.0)
+        assert got.numbers == [0, 1, 2]  # created later: read from its beginning
+        del polls[:]
+        for _ in range(3):
+            await clock.advance(1.0)
+        assert polls == [31.0, 32.0, 33.0]  # a file to follow: every poll_interval again
+        w.close()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        src.close()

@@ -167,3 +167,33 @@ async def test_cancelling_run_without_stop_leaves_nothing_running(tmp_path: Path
     await asyncio.sleep(0)
     assert all(t.done() for t in children)
     assert (tmp_path / "data" / "files.state").exists()
+
+
+async def test_the_ticker_wakes_every_10_s_when_idle_and_every_second_while_busy(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "syslog"
+    log.write_text("")
+    r = Run(tmp_path, LogConfig(burst_window_secs=5), [str(log)])
+    ticks: List[float] = []
+    tick = r.la.pipeline.tick
+
+    def counted(**kw: bool) -> None:
+        ticks.append(r.clock.monotonic())
+        tick(**kw)
+
+    r.la.pipeline.tick = counted  # type: ignore[method-assign]
+    for _ in range(30):
+        await r.clock.advance(1.0)
+    assert ticks == [0.0, 10.0, 20.0, 30.0]  # the first at start
+    ticks.clear()
+    with log.open("a") as f:
+        f.write(
+            "Nov 27 00:00:00 h kernel: [1.0] app[9]: segfault at 0 ip 0 sp 0 error 4 in a[1+2]\n"
+        )
+    for _ in range(20):
+        await r.clock.advance(1.0)
+    # read at 31, then a tick every second until the 5 s burst window closed, then idle
+    assert ticks == [32.0, 33.0, 34.0, 35.0, 36.0, 40.0, 50.0], ticks
+    assert [a.metric for a in r.alerts] == ["log_segfault"]
+    await r.stop()
