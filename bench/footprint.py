@@ -3,7 +3,7 @@
     .venv/bin/python bench/footprint.py [--window 300] [--procs 1068] [--cycles 30]
                                         [--parts agent,exporter,fleet,full,full-noise,cycle]
                                         [--profile]
-    .venv/bin/python bench/footprint.py --peers [--window 300] [--no-scrape]
+    .venv/bin/python bench/footprint.py --peers [--window 300] [--no-scrape] [--before SRC]
 
 Three measurements in one run, all against this machine's live /proc:
 
@@ -500,12 +500,20 @@ def main(argv: Optional[List[str]] = None) -> int:
         help="only the agent beside node_exporter, monit, collectd (bench/peerbench.py)",
     )
     parser.add_argument("--no-scrape", action="store_true", help="--peers: the idle window only")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="SRC",
+        help="--peers: also run the agent from this source tree (e.g. an export of main's src/)",
+    )
     args = parser.parse_args(argv)
     if args.peers:
         from peerbench import run_peers
 
         with tempfile.TemporaryDirectory(prefix="sysops-peers-") as tmp:
-            return run_peers(args.window, Path(tmp), scraped_window=not args.no_scrape)
+            return run_peers(
+                args.window, Path(tmp), scraped_window=not args.no_scrape, before=args.before
+            )
     parts = set(args.parts.split(","))
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
