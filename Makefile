@@ -81,7 +81,8 @@ system-deps:
 
 ## bench-deps: the peers `bench/footprint.py --peers` measures beside the agent (Debian
 ## packages: node_exporter, monit, collectd); not part of `make test`. Their services are
-## not started by apt (a temporary policy-rc.d answering 101): the bench starts each
+## not started by apt (a temporary policy-rc.d answering 101; on a systemd host their units
+## are disabled): the bench starts each
 ## with its own minimal config from bench/peers/ and stops it again
 BENCH_DEPS := prometheus-node-exporter:prometheus-node-exporter monit:monit collectd:collectd
 .PHONY: bench-deps
@@ -98,9 +99,8 @@ bench-deps:
 	  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && policy=1; fi; \
 	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; rc=$$?; \
 	if [ -n "$$policy" ]; then rm -f /usr/sbin/policy-rc.d; fi; \
-	for svc in prometheus-node-exporter monit collectd; do \
-	  { command -v systemctl >/dev/null 2>&1 && systemctl is-system-running >/dev/null 2>&1 \
-	    && systemctl disable --now $$svc; } >/dev/null 2>&1 || true; done; \
+	if [ -d /run/systemd/system ]; then for svc in prometheus-node-exporter monit collectd; do \
+	  systemctl disable --now $$svc >/dev/null 2>&1 || true; done; fi; \
 	exit $$rc
 
 ## test-py39: the suite on Python 3.9 (RHEL 9's Python), in .venv39
