@@ -99,17 +99,20 @@ class VirtualClock:
             await asyncio.sleep(0)
 
 
-def until_next(clock: Clock, interval: float, offset: float = 0.0) -> float:
+def until_next(clock: Clock, interval: float, offset: float = 0.0, at_least: float = 0.0) -> float:
     """Seconds from now to the next point of the ``interval`` grid (shifted by ``offset``).
 
     The grid is the clock's monotonic time in whole intervals: loops that
     sleep with it instead of ``interval`` after their own work wake together
     (one wake-up of the event loop for all, issue 17), and do not drift. The
     result is in ``(0, interval]``: a loop that sleeps on the grid point it is
-    at waits a whole interval.
+    at waits a whole interval. A grid point closer than ``at_least`` is
+    skipped: a loop that samples should not take two samples a moment apart
+    (the exporter estimates a series' interval from its last two).
     """
     now = clock.monotonic() - offset
-    return (math.floor(now / interval) + 1) * interval - now
+    wait = (math.floor(now / interval) + 1) * interval - now
+    return wait + interval if wait < at_least else wait
 
 
 async def _within(clock: Clock, task: asyncio.Future[T], seconds: float) -> bool:

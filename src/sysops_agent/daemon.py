@@ -393,7 +393,8 @@ class Daemon:
             self.alerts.report()  # drops not said yet (at most one line per 10 minutes)
             if self.clock.monotonic() - self._state_saved_at >= alertstate.SAVE_INTERVAL_SECS:
                 self.save_alert_state()
-            await self.clock.sleep(until_next(self.clock, SELF_METRICS_INTERVAL))
+            every = SELF_METRICS_INTERVAL
+            await self.clock.sleep(until_next(self.clock, every, at_least=every / 2))
 
     def record_self_metrics(self) -> None:
         self.samples.put_many(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import List
 
+import pytest
+
 from sysops_agent.analysis import AnalysisTick
 from sysops_agent.clock import VirtualClock
 from sysops_agent.config import load_config
@@ -71,3 +73,21 @@ async def test_a_series_forgotten_as_stale_gets_a_pass_without_new_samples() -> 
     clock.set(T0 + 31)  # three intervals without a sample: gone
     daemon.run_analyzers(only_if_new=True)
     assert len(tick.at) == 2 and daemon.store.get("load_1m") is None
+
+
+async def test_self_metrics_are_never_two_samples_a_moment_apart() -> None:
+    clock = VirtualClock(T0)
+    clock.set(T0 + 9.8)  # just before a grid point of the 10 s interval
+    daemon = Daemon(load_config(None, env={}), None, clock=clock)
+    at: List[float] = []
+    daemon.record_self_metrics = lambda: at.append(clock.monotonic())  # type: ignore[method-assign]
+    task = asyncio.ensure_future(daemon._housekeeping_loop())
+    try:
+        await settle()
+        await clock.advance(0.2)  # the grid point at 10 s: 0.2 s would look like the interval
+        await clock.advance(10)
+        await clock.advance(10)
+        assert at == pytest.approx([9.8, 20.0, 30.0])
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -105,3 +105,10 @@ async def test_a_grid_point_less_than_half_an_interval_after_a_run_is_skipped() 
     await clock.advance(10)  # the next one
     await settle(lambda: fast.calls == 2)
     await sched.stop()
+
+
+def test_until_next_skips_a_grid_point_closer_than_at_least() -> None:
+    clock = VirtualClock()
+    clock.set(clock.time() + 9.8)
+    assert until_next(clock, 10.0, at_least=5.0) == pytest.approx(10.2)
+    assert until_next(clock, 10.0) == pytest.approx(0.2)
