@@ -385,6 +385,7 @@ class Daemon:
                 samples_rejected=self.store.rejected,
                 manager=self.manager,
                 sqlite=self.sqlite,
+                store=self.store,
             )
         )
 

@@ -292,6 +292,7 @@ NAMED: Dict[str, Unit] = {
     "fd_max": COUNT,
     "process_threads": COUNT,
     "agent_sqlite_pending_rows": COUNT,
+    "agent_store_series": COUNT,
     # the issue-16 collectors' counts and states (no unit suffix in their names)
     "conntrack_entries": COUNT,
     "conntrack_max": COUNT,
