@@ -12,7 +12,7 @@ import pytest
 
 from sysops_agent.collectors.common import ParseError
 from sysops_agent.collectors.process import IO_DENIED, ProcessCollector, parse_pid_io
-from sysops_agent.procfs import AccessDenied, ProcFS
+from sysops_agent.procfs import AccessDenied, KeptPidFiles, ProcFS
 
 
 def stat_line(pid: int, comm: str, rss: int, state: str = "S", flags: int = 4194560) -> str:
@@ -42,9 +42,9 @@ class Recording(ProcFS):
         super().__init__(root, root)
         self.calls: List[Tuple[str, object]] = []
 
-    def read_every_pid(self, name: str):  # type: ignore[no-untyped-def]
+    def read_every_pid(self, name: str, kept: Optional[KeptPidFiles] = None):  # type: ignore[no-untyped-def]
         self.calls.append(("every", name))
-        return super().read_every_pid(name)
+        return super().read_every_pid(name, kept)
 
     def read_pid_bytes(self, pid: int, name: str) -> bytes:
         self.calls.append(("read", (pid, name)))
@@ -78,10 +78,12 @@ def test_vanished_and_unreadable_processes_in_the_scan(tmp_path: Path) -> None:
     tree(tmp_path, 3)
 
     class Flaky(ProcFS):
-        def read_every_pid(self, name: str):  # type: ignore[no-untyped-def]
+        def read_every_pid(self, name: str, kept: Optional[KeptPidFiles] = None):  # type: ignore[no-untyped-def]
             from sysops_agent.procfs import AccessDenied, ProcessGone
 
-            items: List[Tuple[int, Union[bytes, Exception]]] = list(super().read_every_pid(name))
+            items: List[Tuple[int, Union[bytes, Exception]]] = list(
+                super().read_every_pid(name, kept)
+            )
             items.append((9998, ProcessGone(9998)))
             items.append((9999, AccessDenied(9999)))
             return iter(items)
