@@ -11,10 +11,11 @@ which 3 ms are the open and close alone. So every process's ``stat`` stays
 open between cycles and is re-read with ``pread`` (:class:`~sysops_agent.
 procfs.KeptPidFiles`: at most 1,024 descriptors, and a quarter of the soft
 RLIMIT_NOFILE; a descriptor of an exited process fails with ESRCH, also when
-its pid was reused, and the new process is opened by path). Measured with
-the collector alone at ~1,100 processes: 6.3–7.0 ms a cycle kept open,
-9.8–10.8 ms opened each time. The agent's own fd count therefore follows the
-host's process count up to that cap. The Python side does the least it can
+its pid was reused, and the new process is opened by path). The collector
+alone at 1,100 processes (``bench/footprint.py --parts process``): 10.3–11.5
+ms a cycle kept open, 13.9–16.1 ms opened each time, psutil 56–61 ms. The
+agent's own fd count therefore follows the host's process count up to that
+cap. The Python side does the least it can
 per process: one ``split`` stopping after RSS, five ints, one small tuple.
 
 ``/proc/[pid]/stat`` is ``pid (comm) state ppid …``; ``comm`` may contain
