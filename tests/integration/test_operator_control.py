@@ -452,6 +452,63 @@ def test_a_cpu_alert_names_the_top_processes(
     assert line.index("postgres") < line.index("java") < line.index("sshd")
 
 
+def write_disk_io_fixture(proc: Path, elapsed: float, writing_since: float) -> None:
+    """/proc/diskstats with sda writing 30 MB/s after ``writing_since`` s (idle before), and
+    three processes whose ``io`` counters move from the start: postgres writes 20 MB/s,
+    java 5 MB/s, sshd only reads (``elapsed`` s in)."""
+    sectors = int(max(0.0, elapsed - writing_since) * 30e6 / 512)
+    fields = [0] * 11
+    fields[4], fields[6], fields[9] = sectors // 8, sectors, int(elapsed * 500)
+    disk = "8 0 sda " + " ".join(str(f) for f in fields) + "\n"
+    (proc / ".diskstats.tmp").write_text(disk)
+    os.replace(proc / ".diskstats.tmp", proc / "diskstats")
+    for pid, name, read, write, rss in (
+        (4121, "postgres", 1e5, 20e6, 5000),
+        (88, "java", 0.0, 5e6, 90000),
+        (7, "sshd", 3e6, 0.0, 100),
+    ):
+        stat = ["S"] + ["0"] * 40
+        stat[17], stat[19], stat[21] = "1", "100", str(rss)
+        d = proc / str(pid)
+        (d / "fd").mkdir(parents=True, exist_ok=True)
+        (d / ".stat.tmp").write_text(f"{pid} ({name}) {' '.join(stat)}\n")
+        os.replace(d / ".stat.tmp", d / "stat")
+        io = f"rchar: 1\nwchar: 1\nread_bytes: {int(elapsed * read)}\n"
+        io += f"write_bytes: {int(elapsed * write)}\ncancelled_write_bytes: 0\n"
+        (d / ".io.tmp").write_text(io)
+        os.replace(d / ".io.tmp", d / "io")
+
+
+def test_a_disk_write_alert_names_the_top_writers(
+    tmp_path: Path, agent_factory: Callable[[Path], AgentProcess]
+) -> None:
+    proc = minimal_procfs(tmp_path, used_percent=10.0)
+    started = time.monotonic()
+    write_disk_io_fixture(proc, 0.0, writing_since=3.0)
+    cfg = agent_config(
+        tmp_path,
+        proc,
+        extra="[thresholds.disk_write_bytes_per_second]\nwarn = 10000000\nfor_secs = 0\n",
+    )
+    text = cfg.read_text()
+    for name in ("disk_io", "process"):
+        text = text.replace(
+            f"[collector.{name}]\nenabled = false", f"[collector.{name}]\ninterval_secs = 1"
+        )
+    cfg.write_text(text)
+    agent = agent_factory(cfg)
+    deadline = time.monotonic() + 20
+    line = ""
+    while not line and time.monotonic() < deadline:  # the counters move with real time
+        write_disk_io_fixture(proc, time.monotonic() - started, writing_since=3.0)
+        found = lines(agent, "[WARN]", "disk_write_bytes_per_second")
+        line = found[0] if found else ""
+        time.sleep(0.25)
+    assert line, "".join(agent.stdout) + "".join(agent.stderr)
+    assert "top: postgres (pid 4121) " in line and " MB/s written, java (pid 88) " in line, line
+    assert "sshd" not in line  # it wrote nothing: not a culprit of a write alert
+
+
 def test_a_reload_keeps_a_silenced_alert(
     tmp_path: Path, agent_factory: Callable[[Path], AgentProcess]
 ) -> None:

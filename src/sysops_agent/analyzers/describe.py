@@ -43,6 +43,8 @@ def subject(key: SeriesKey) -> str:
             "process_fd_count": "open files",
             "process_cpu_percent": "CPU",
             "process_threads": "threads",
+            "process_io_read_bytes_per_second": "disk reads",
+            "process_io_write_bytes_per_second": "disk writes",
         }.get(metric, metric)
         return f"{process_name(key)} {what}"
     base = _SUBJECTS.get(metric)
