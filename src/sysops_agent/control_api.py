@@ -14,7 +14,7 @@ and the book. The requests:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from sysops_agent import __version__
 from sysops_agent.alerting.carryover import carry_over
@@ -137,7 +137,36 @@ class Operator:
         )
         if self.daemon.manager is not None:
             self.daemon.manager.poke()
+        self.daemon.save_alert_state()  # the ack survives a restart from now on
         return {"alert": note.to_json_obj()}
+
+    # -- saved with the firing-alert state (alerts.state) ----------------------------
+
+    def pipeline_state(self) -> Dict[str, Any]:
+        """What ``status`` and the repeats need after a restart: the firing table and the
+        repeat stage's alerts with their acks."""
+        offset = self.daemon.clock.time() - self.daemon.clock.monotonic()
+        out: Dict[str, Any] = {}
+        for stage in self._stages():
+            if isinstance(stage, FiringStage):
+                out["firing"] = stage.snapshot()
+            elif isinstance(stage, RepeatStage):
+                out["repeat"] = stage.snapshot(offset)
+        return out
+
+    def restore_pipeline(self, state: Dict[str, Any], keep: Callable[[Any], bool]) -> int:
+        """Put a saved :meth:`pipeline_state` back into the running manager's stages,
+        for the alerts ``keep`` accepts (those the analyzers restored as firing)."""
+        offset = self.daemon.clock.time() - self.daemon.clock.monotonic()
+        n = 0
+        for stage in self._stages():
+            if isinstance(stage, FiringStage):
+                n += stage.restore(list(state.get("firing") or []), keep)
+            elif isinstance(stage, RepeatStage):
+                stage.restore(list(state.get("repeat") or []), offset, keep)
+        if self.daemon.manager is not None:
+            self.daemon.manager.poke()  # the repeats' next deadline
+        return n
 
     # -- status --------------------------------------------------------------------
 
