@@ -16,7 +16,13 @@ owns the effects:
   platform's Retry-After for the whole lane) and the worker goes on with the
   lane's other rows; a row is given up only when older than
   ``outbox_max_age_secs`` or refused for good (a non-retryable error). A
-  failing or hanging channel only ever holds up its own lane.
+  failing or hanging channel only ever holds up its own lane; a *disabled*
+  one (a permanent error about the channel itself) keeps its rows,
+  unattempted, until a reload, the hourly re-probe or a restart enables it.
+- What a lane's group stage holds (a group window) is kept in the outbox's
+  ``held`` table, written in the same transaction as the messages, so a
+  SIGKILL inside the window loses nothing: :meth:`AlertManager.start_pending`
+  queues an earlier run's held alerts first.
 - :meth:`AlertManager.run` is the timer: it calls the stages with ``[]`` when
   one of them is due (a group's window passed, a rate-limit token returned).
 - :meth:`AlertManager.close` flushes every stage, lets the lanes finish within
