@@ -143,8 +143,8 @@ class Operator:
     # -- saved with the firing-alert state (alerts.state) ----------------------------
 
     def pipeline_state(self) -> Dict[str, Any]:
-        """What ``status`` and the repeats need after a restart: the firing table and the
-        repeat stage's alerts with their acks."""
+        """What ``status``, the repeats and the mutes need after a restart: the firing
+        table, the repeat stage's alerts with their acks, and what each mute stage holds."""
         offset = self.daemon.clock.time() - self.daemon.clock.monotonic()
         out: Dict[str, Any] = {}
         for stage in self._stages():
@@ -152,6 +152,8 @@ class Operator:
                 out["firing"] = stage.snapshot()
             elif isinstance(stage, RepeatStage):
                 out["repeat"] = stage.snapshot(offset)
+            elif isinstance(stage, MuteStage):
+                out.setdefault("mute", {})[type(stage).__name__] = stage.snapshot()
         return out
 
     def restore_pipeline(self, state: Dict[str, Any], keep: Callable[[Any], bool]) -> int:
@@ -164,6 +166,9 @@ class Operator:
                 n += stage.restore(list(state.get("firing") or []), keep)
             elif isinstance(stage, RepeatStage):
                 stage.restore(list(state.get("repeat") or []), offset, keep)
+            elif isinstance(stage, MuteStage):
+                saved = (state.get("mute") or {}).get(type(stage).__name__) or {}
+                stage.restore(saved, self._wall(), keep)
         if self.daemon.manager is not None:
             self.daemon.manager.poke()  # the repeats' next deadline
         return n

@@ -135,3 +135,35 @@ def test_sigkill_inside_the_group_window_loses_nothing(
         assert agent.stop() == 0
     ids = receiver.delivered()
     assert ids.count(first) == 1 and len(ids) == len(set(ids)), ids
+
+
+def test_an_alert_held_by_a_silence_is_still_held_after_a_restart_and_sent_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    """Silenced before it ever went out: after a restart its analyzer restores it as
+    firing (no new alert), so only the silence stage's saved state can still send it."""
+    proc = minimal_procfs(tmp_path, used_percent=10.0)
+    cfg = agent_config(tmp_path, proc)
+    agent = AgentProcess(["run", "--config", str(cfg)])
+    try:
+        wait_for("socket", lambda: (tmp_path / "data" / "control.sock").exists())
+        r = cli(
+            "silence", "add", "metric=memory_usage_percent", "--for", "25s", "--config", str(cfg)
+        )
+        assert r.returncode == 0, r.stderr
+        write_meminfo(proc, 85.0)
+        wait_for("the warn held", lambda: [a["muted"] for a in alerts_now(cfg)] == ["silenced"])
+    finally:
+        assert agent.stop() == 0
+    assert lines(agent, "memory_usage_percent") == []
+
+    agent = AgentProcess(["run", "--config", str(cfg)])
+    try:
+        agent.wait_stderr("firing alert(s) restored")
+        wait_for("still held", lambda: [a["muted"] for a in alerts_now(cfg)] == ["silenced"])
+        line = agent.wait_line("[WARN]", "memory_usage_percent", timeout=40)
+        assert "its silence ended" in line
+        time.sleep(2.0)
+        assert len(lines(agent, "memory_usage_percent")) == 1  # once
+    finally:
+        assert agent.stop() == 0
