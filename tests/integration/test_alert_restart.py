@@ -40,6 +40,13 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> Non
         time.sleep(0.2)
 
 
+def channel(cfg: Path, name: str) -> Dict[str, Any]:
+    r = cli("status", "--json", "--config", str(cfg))
+    assert r.returncode in (0, 1), r.stderr
+    [found] = [c for c in json.loads(r.stdout)["channels"] if c["name"] == name]
+    return dict(found)
+
+
 def lines(agent: AgentProcess, *needles: str) -> List[str]:
     return [line for line in agent.stdout if all(n in line for n in needles)]
 
@@ -54,6 +61,7 @@ def test_an_ack_survives_a_sigkill_and_ends_when_the_alert_resolves(tmp_path: Pa
         r = cli("ack", before["id"][:8], "--comment", "on it", "--config", str(cfg))
         assert r.returncode == 0, r.stderr
         agent.wait_line("acknowledged by", "memory_usage_percent")
+        wait_for("the console's outbox empty", lambda: channel(cfg, "console")["queued"] == 0)
         agent.signal(signal.SIGKILL)  # no shutdown save: the ack was saved when it was made
         agent.proc.wait(10)
     finally:
@@ -119,6 +127,9 @@ def test_sigkill_inside_the_group_window_loses_nothing(
     agent = AgentProcess(["run", "--config", str(cfg)])
     try:
         receiver.wait(1)
+        # killed after the webhook's delivery was acknowledged (killed between the send
+        # and the acknowledgement, a second delivery of the same id is by design)
+        wait_for("the webhook delivery acknowledged", lambda: channel(cfg, "webhook")["sent"] == 1)
         assert lines(agent, "memory_usage_percent") == []  # the console's group is open
         agent.signal(signal.SIGKILL)
         agent.proc.wait(10)
