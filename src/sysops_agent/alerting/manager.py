@@ -70,7 +70,7 @@ from sysops_agent.model import Alert, iso_utc
 from sysops_agent.redact import Redactor
 
 #: the pipeline's per-attempt timeout is the channel's own timeout plus this
-#: grace, so the channel's more precise error (e.g. httpx's) normally wins
+#: grace, so the channel's more precise error (e.g. the HTTP client's) normally wins
 TIMEOUT_GRACE_SECS = 1.0
 #: the lane pauses this long after the outbox itself failed (the row stays and is retried)
 OUTBOX_ERROR_PAUSE_SECS = 5.0
