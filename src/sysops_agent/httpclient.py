@@ -183,7 +183,7 @@ class Response:
                 charset = value.strip("\"' ")
         try:
             return self.content.decode(charset, errors="replace")
-        except LookupError:
+        except (LookupError, ValueError):  # unknown charset, or a NUL in its name
             return self.content.decode("utf-8", errors="replace")
 
     def json(self) -> Any:
@@ -270,7 +270,7 @@ def parse_url(url: str) -> URL:
         if not re.match(r"^[A-Za-z0-9._-]+$", host):
             raise InvalidURL("no host" if not host else "bad host name")
     if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
             raise InvalidURL("bad port")
         port = int(port_text)
     else:
@@ -336,7 +336,7 @@ def _content_length(headers: Headers) -> Optional[int]:
     values.discard("")
     if not values:
         return None
-    if len(values) > 1 or not all(v.isdigit() for v in values):
+    if len(values) > 1 or not all(v.isascii() and v.isdigit() for v in values):
         raise RemoteProtocolError("bad Content-Length")
     return int(values.pop())
 

@@ -366,14 +366,31 @@ async def test_read_and_total_timeouts() -> None:
             httpclient.RemoteProtocolError,
         ),
         (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", httpclient.RemoteProtocolError),
+        # found by bench/fuzz.py: str.isdigit() is true for a superscript two
+        (b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n", httpclient.RemoteProtocolError),
     ],
-    ids=["closed", "cut head", "not http", "short body", "two lengths", "bad chunk", "bad header"],
+    ids=[
+        "closed",
+        "cut head",
+        "not http",
+        "short body",
+        "two lengths",
+        "bad chunk",
+        "bad header",
+        "superscript length",
+    ],
 )
 async def test_broken_answers(raw: bytes, error: type) -> None:
     async with RawServer() as server, httpclient.AsyncClient(trust_env=False) as client:
         server.push(raw, close=True)
         with pytest.raises(error):
             await client.get(server.url())
+
+
+def test_a_charset_name_with_a_nul_reads_as_utf8() -> None:
+    """Found by bench/fuzz.py: ``bytes.decode`` raises ValueError for such a name."""
+    headers = httpclient.Headers({"Content-Type": "text/plain; charset=lat\x00in-1"})
+    assert httpclient.Response(400, headers, "é".encode()).text == "é"
 
 
 async def test_errors_name_no_url() -> None:
@@ -383,7 +400,13 @@ async def test_errors_name_no_url() -> None:
         with pytest.raises(httpclient.ConnectError) as info:
             await client.get(f"http://127.0.0.1:{port}/secret-token")
         assert "secret-token" not in str(info.value)
-        for url in ("ftp://host/secret-token", "http:///secret-token", "http://h:99999/x", "nope"):
+        for url in (
+            "ftp://host/secret-token",
+            "http:///secret-token",
+            "http://h:99999/x",
+            "http://h:\u00b2/",
+            "nope",
+        ):
             with pytest.raises(httpclient.InvalidURL) as bad:
                 await client.get(url)
             assert "secret-token" not in str(bad.value)

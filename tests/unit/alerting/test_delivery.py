@@ -1,7 +1,7 @@
 """Alert identity, transitions and the durable outbox, against a real webhook receiver on loopback.
 
 The alert manager is the daemon's (``build_alert_manager`` from a config
-text), the webhook channel is the real one (httpx over a socket to
+text), the webhook channel is the real one (the agent's HTTP client over a socket to
 :class:`HttpTestServer`), time is a :class:`VirtualClock`: minutes of outage
 pass in milliseconds, while the HTTP requests are real.
 """
