@@ -1,7 +1,7 @@
 """The performance budget, measured side by side (issue 7, SPEC §10). Prints one table.
 
     .venv/bin/python bench/footprint.py [--window 300] [--procs 1068] [--cycles 30]
-                                        [--parts agent,exporter,fleet,full,full-noise,cycle,process]
+                                        [--parts agent,exporter,fleet,fleet-full,full,full-noise,cycle,process]
                                         [--low-procs 100]
                                         [--profile]
 
@@ -19,6 +19,9 @@ Three measurements in one run, all against this machine's live /proc:
 ``fleet``  Issue 15's fleet configuration: ``/metrics`` scraped, the
            Alertmanager channel and remote_write (every 10 s) on, both sending
            to a loopback sink in this process (budget: 30 MB RSS).
+``fleet-full``  The fleet configuration with every ring buffer full, preloaded
+           as for ``full`` below (remote_write's cursors start after the
+           preloaded points: a running agent pushed them as they came).
 ``full``   The same agent with every ring buffer full: ``bench/full_agent.py``
            (which imports nothing but what ``sysops-agent run`` imports)
            starts the daemon in a subprocess and, before the collectors
@@ -252,12 +255,17 @@ def _sink() -> Tuple[str, Callable[[], None]]:
 
 
 def run_exporter(
-    window: float, workdir: Path, scrape_every: float = 10.0, fleet: bool = False
+    window: float,
+    workdir: Path,
+    scrape_every: float = 10.0,
+    fleet: bool = False,
+    full: Optional[str] = None,
 ) -> Footprint:
     """The bundled config with ``/metrics`` on, scraped every ``scrape_every`` s by this process.
 
     ``fleet``: also the Alertmanager channel and remote_write (every 10 s), both to
-    a loopback sink: issue 15's fleet configuration.
+    a loopback sink: issue 15's fleet configuration. ``full`` (``wave``/``noise``):
+    run it as ``bench/full_agent.py`` does, every ring buffer full.
     """
     import socket
     import threading
@@ -310,8 +318,21 @@ def run_exporter(
     label = f"agent, /metrics on, scraped every {scrape_every:g} s"
     if fleet:
         label = "fleet: /metrics + Alertmanager + remote_write"
+    ready, timeout = b"collectors: ", 60.0
+    if full is not None:
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "full_agent.py"),
+            f"--series={FULL_SERIES}",
+            f"--samples={FULL_SAMPLES}",
+            f"--values={full}",
+            "--config",
+            str(config),
+        ]
+        label += f", {FULL_SERIES} series x {FULL_SAMPLES} full ({full})"
+        ready, timeout = b"bench: store preloaded", 300.0
     try:
-        return measure(cmd, b"collectors: ", 60, label, window, workdir)
+        return measure(cmd, ready, timeout, label, window, workdir)
     finally:
         done.set()
         if stop_sink is not None:
@@ -636,7 +657,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--cycles", type=int, default=30, help="timed collection cycles")
     parser.add_argument(
         "--parts",
-        default="agent,exporter,fleet,full,full-noise,cycle,process",
+        default="agent,exporter,fleet,fleet-full,full,full-noise,cycle,process",
         help="which measurements",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile our cycle")
@@ -660,6 +681,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             workdir = Path(tmp) / "fleet"
             workdir.mkdir()
             fps.append(run_exporter(args.window, workdir, fleet=True))
+        if "fleet-full" in parts:
+            workdir = Path(tmp) / "fleet-full"
+            workdir.mkdir()
+            window = max(30.0, args.window / 5)
+            fps.append(run_exporter(window, workdir, fleet=True, full="wave"))
         for part, values in (("full", "wave"), ("full-noise", "noise")):
             if part in parts:
                 workdir = Path(tmp) / part

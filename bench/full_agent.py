@@ -61,11 +61,13 @@ def main() -> int:
     from sysops_agent.redact import Redactor
     from sysops_agent.storage.ringbuffer import BLOCK
 
-    loaded = load_config(BUNDLED_CONFIG)
+    # `run`'s own --config (bench/footprint.py's fleet-full part); the bundled config by default
+    config_path = getattr(args, "config", None) or BUNDLED_CONFIG
+    loaded = load_config(config_path)
     setup_logging("info", "", Redactor(()))
 
     async def serve() -> int:
-        d = daemon_mod.Daemon(loaded, BUNDLED_CONFIG)
+        d = daemon_mod.Daemon(loaded, config_path)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, d.request_stop)
         analyzers = build_analyzers(loaded.config, d.hostname)
@@ -97,6 +99,10 @@ def main() -> int:
             # A running agent wrote this history minute by minute; its first flush must not
             # aggregate 24 h at once (a transient no running agent sees): start it at now.
             d.sqlite._since = time.time()
+        if d.remote_writer is not None:
+            # A running agent pushed these points as they came: its next push holds only
+            # the points that arrive from now on (not 24 h at once, which no agent sends).
+            d.remote_writer._cursors = {key: buf.total for key, buf in d.store.series()}
         print(f"bench: store preloaded with {len(d.store)} series", file=sys.stderr, flush=True)
         try:
             await d.serve()

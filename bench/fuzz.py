@@ -366,6 +366,7 @@ def http_targets() -> List[Target]:
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\n\x1f\x8b\x08",
     ]
+
     def response(raw: bytes) -> None:
         async def read() -> None:
             reader = asyncio.StreamReader()
