@@ -288,12 +288,19 @@ _STATUS_LINE = re.compile(rb"^HTTP/(\d)\.(\d) (\d{3})(?: ([^\r\n]*))?$")
 _HEADER_NAME = re.compile(rb"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
+async def _readline(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readline()
+    except ValueError:  # longer than the reader's limit (64 KiB): no sane server sends that
+        raise RemoteProtocolError("line too long") from None
+
+
 async def _read_head(reader: asyncio.StreamReader) -> List[bytes]:
     """The lines of a status line and header block, without line ends."""
     lines: List[bytes] = []
     size = 0
     while True:
-        line = await reader.readline()
+        line = await _readline(reader)
         size += len(line)
         if size > MAX_HEAD_BYTES:
             raise RemoteProtocolError("response head too long")
@@ -344,7 +351,7 @@ def _content_length(headers: Headers) -> Optional[int]:
 async def _read_chunked(reader: asyncio.StreamReader, limit: int) -> bytes:
     body = bytearray()
     while True:
-        line = await reader.readline()
+        line = await _readline(reader)
         if not line.endswith(b"\n"):
             raise RemoteProtocolError("chunked body cut short")
         size_text = line.split(b";", 1)[0].strip()
@@ -359,11 +366,11 @@ async def _read_chunked(reader: asyncio.StreamReader, limit: int) -> bytes:
             body += await reader.readexactly(size)
         except asyncio.IncompleteReadError:
             raise RemoteProtocolError("chunked body cut short") from None
-        if (await reader.readline()).rstrip(b"\r\n") != b"":
+        if (await _readline(reader)).rstrip(b"\r\n") != b"":
             raise RemoteProtocolError("chunk not followed by CRLF")
     trailer = 0
     while True:  # trailer fields, ignored
-        line = await reader.readline()
+        line = await _readline(reader)
         trailer += len(line)
         if not line.endswith(b"\n") or trailer > MAX_HEAD_BYTES:
             raise RemoteProtocolError("chunked body cut short")

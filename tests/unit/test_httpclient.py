@@ -368,6 +368,7 @@ async def test_read_and_total_timeouts() -> None:
         (b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n", httpclient.RemoteProtocolError),
         # found by bench/fuzz.py: str.isdigit() is true for a superscript two
         (b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n", httpclient.RemoteProtocolError),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"x" * 70_000 + b"\r\n\r\n", httpclient.RemoteProtocolError),
     ],
     ids=[
         "closed",
@@ -378,6 +379,7 @@ async def test_read_and_total_timeouts() -> None:
         "bad chunk",
         "bad header",
         "superscript length",
+        "70 KB header line",
     ],
 )
 async def test_broken_answers(raw: bytes, error: type) -> None:
