@@ -326,7 +326,7 @@ def run_exporter(
             f"--series={FULL_SERIES}",
             f"--samples={FULL_SAMPLES}",
             f"--values={full}",
-            "--config",
+            "--agent-config",
             str(config),
         ]
         label += f", {FULL_SERIES} series x {FULL_SAMPLES} full ({full})"

@@ -1,6 +1,7 @@
 """The agent with every ring buffer full, for ``bench/footprint.py`` (which starts it).
 
     .venv/bin/python bench/full_agent.py [--series 300] [--samples 8640] [--values wave|noise]
+                                         [--agent-config PATH]
 
 Runs what ``sysops-agent run --config config/sysops-agent.toml`` runs, in a
 process that imports nothing else (the measurement is this process's RSS):
@@ -48,6 +49,7 @@ def main() -> int:
     parser.add_argument("--series", type=int, default=300)
     parser.add_argument("--samples", type=int, default=8640)
     parser.add_argument("--values", choices=["wave", "noise"], default="wave")
+    parser.add_argument("--agent-config", default=BUNDLED_CONFIG, help="instead of the bundled")
     args = parser.parse_args(sys.argv[1:])
 
     import asyncio
@@ -61,8 +63,7 @@ def main() -> int:
     from sysops_agent.redact import Redactor
     from sysops_agent.storage.ringbuffer import BLOCK
 
-    # `run`'s own --config (bench/footprint.py's fleet-full part); the bundled config by default
-    config_path = getattr(args, "config", None) or BUNDLED_CONFIG
+    config_path = args.agent_config  # bench/footprint.py's fleet-full part sets it
     loaded = load_config(config_path)
     setup_logging("info", "", Redactor(()))
 
