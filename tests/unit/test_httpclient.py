@@ -416,6 +416,12 @@ async def test_errors_name_no_url() -> None:
             await client.get("http://127.0.0.1:1/", headers={"X": "a\r\nInjected: 1"})
 
 
+def test_an_international_host_name_as_httpx_encodes_it() -> None:
+    url = "http://Bücher.example:8080/p"
+    assert httpclient.parse_url(url).host == httpx.URL(url).raw_host.decode()
+    assert httpclient.parse_url("http://EXAMPLE.com/").host == "example.com"
+
+
 async def test_user_info_becomes_basic_auth_as_in_httpx() -> None:
     async with RawServer() as server:
         url = server.url("/").replace("://", "://us%40er:p%3Ass@")
@@ -495,10 +501,10 @@ def test_plain_http_loads_no_ssl_and_https_does(tmp_path: Path) -> None:
             async def main():
                 async with httpclient.AsyncClient(trust_env=False) as client:
                     r = await client.post("http://127.0.0.1:{plain}/", json={{"a": 1}})
-                    print(r.status_code, "ssl" in sys.modules)
+                    print(r.status_code, "ssl" in sys.modules, "unicodedata" in sys.modules)
                 async with httpclient.AsyncClient(ca_file={str(tmp_path / "ca.pem")!r}) as c:
                     r = await c.post("https://127.0.0.1:{secure}/", json={{"a": 1}})
-                    print(r.status_code, "ssl" in sys.modules)
+                    print(r.status_code, "ssl" in sys.modules, "unicodedata" in sys.modules)
 
             asyncio.run(main())
             """
@@ -507,7 +513,9 @@ def test_plain_http_loads_no_ssl_and_https_does(tmp_path: Path) -> None:
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT
         )
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.split("\n")[:2] == ["200 False", "200 True"]
+        plain_line, https_line = proc.stdout.split("\n")[:2]
+        assert plain_line == "200 False False"  # no ssl, no unicodedata (the idna codec's)
+        assert https_line.startswith("200 True")
     finally:
         server.kill()
         server.wait()
