@@ -493,9 +493,12 @@ def proxy_for(url: URL) -> Optional[URL]:
     value = _env(f"{url.scheme}_proxy") or _env("all_proxy")
     if not value:
         return None
-    proxy = parse_url(value if "://" in value else "http://" + value)
+    try:
+        proxy = parse_url(value if "://" in value else "http://" + value)
+    except InvalidURL as exc:
+        raise InvalidURL(f"the proxy in the environment: {exc}") from None
     if proxy.scheme != "http":
-        raise InvalidURL("only http:// proxies are supported")
+        raise InvalidURL("the proxy in the environment: only http:// proxies are supported")
     return proxy
 
 

@@ -439,6 +439,11 @@ async def test_http_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
         assert proxy.received[0].headers["host"] == "target.test:8080"
         target = httpclient.parse_url("http://a.skip.test/")
         assert httpclient.proxy_for(target) is None
+    for unsupported in ("socks5://127.0.0.1:1080", "https://proxy.test"):
+        monkeypatch.setenv("HTTP_PROXY", unsupported)
+        async with httpclient.AsyncClient() as client:
+            with pytest.raises(httpclient.InvalidURL, match="proxy in the environment"):
+                await client.get("http://target.test/")
 
 
 async def test_https_through_a_connect_tunnel(
