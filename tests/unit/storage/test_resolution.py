@@ -15,7 +15,7 @@ from typing import Callable, List, Tuple
 
 import pytest
 
-from sysops_agent.storage import ringbuffer as rb
+from sysops_agent.storage import codec as rb
 from sysops_agent.storage.ringbuffer import RingBuffer
 from sysops_agent.storage.store import Store
 from sysops_agent.units import unit_of
@@ -163,7 +163,7 @@ def test_step_codecs_read_back_bit_for_bit(kind: str, resolution: float) -> None
     for i, v in enumerate(values):
         b.append(T0 + 10 * i, v)
     assert len(b._blocks) == 1
-    codec = rb._header(b._blocks[0])[3]
+    codec = rb.header(b._blocks[0])[3]
     if kind in ("noise", "wave", "big"):
         assert codec >= rb._STEPS0  # whole steps beat float32 bit patterns here
     assert array("f", [v for _, v in b]).tobytes() == array("f", values).tobytes()
@@ -177,5 +177,5 @@ def test_values_off_the_steps_fall_back_to_the_float_codecs() -> None:
     b = RingBuffer(720, block=360, resolution=0.01)
     for i, v in enumerate(values):
         b.append(T0 + 10 * i, v)
-    assert rb._header(b._blocks[0])[3] < rb._STEPS0
+    assert rb.header(b._blocks[0])[3] < rb._STEPS0
     assert array("f", [v for _, v in b]).tobytes() == array("f", values).tobytes()
