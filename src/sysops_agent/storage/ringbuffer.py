@@ -4,12 +4,13 @@ Python floats in a list cost 8 bytes of pointer plus a 24-byte object each; a
 day of 10-second samples for 300 series would take ~80 MB that way. Here:
 
 - The newest samples (the *active block*, up to :data:`BLOCK` of them) sit in
-  two arrays that grow as samples arrive and start afresh after each seal
-  (on average half full: preallocating a whole block would cost a series
-  1.4 KiB more): timestamps as whole seconds in ``array('I')`` (unsigned
-  32-bit: enough until 2106) and values as ``array('f')`` (float32, 7
-  significant digits — plenty for percentages, rates and byte counts at
-  analysis precision). Appending is an array append.
+  arrays that grow as samples arrive and start afresh after each seal (on
+  average half full: preallocating a whole block would cost a series 1.4 KiB
+  more): values as ``array('f')`` (float32, 7 significant digits — plenty
+  for percentages, rates and byte counts at analysis precision) and, only
+  once they stop being at a regular interval, timestamps as whole seconds in
+  ``array('I')`` (unsigned 32-bit: enough until 2106); until then they are
+  (first timestamp, interval). Appending is an array append.
 - A full active block is *sealed* into one ``bytes`` (:mod:`.codec`): a
   small header, the timestamps only when they are not at a regular interval,
   and the values in whichever exact codec makes the block smallest (float32
@@ -52,6 +53,7 @@ class RingBuffer:
         "_blocks",
         "_blocks_n",
         "_n",
+        "_regular",
         "_run",
         "_run_first",
         "_run_step",
@@ -84,18 +86,22 @@ class RingBuffer:
         self._ts = array("I")
         self._vals = array("f")
         self._n = 0  # samples in the active block
-        #: while the active block is one value at a regular interval (an idle
-        #: device's rate), it is kept as (first timestamp, interval, value) and
-        #: the arrays stay empty: most series of a big host cost no open hour
-        self._run = False
+        #: while the active block's timestamps are at a regular interval (a
+        #: collector's always are), they are (first timestamp, interval): ``_ts``
+        #: stays empty, the open hour costs 4 bytes a sample, not 8
+        self._regular = False
         self._run_first = 0
         self._run_step = -1  # -1: one sample so far, no interval yet
+        #: while the active block is one value (an idle device's rate), it is
+        #: ``_run_value`` and ``_vals`` stays empty: with regular timestamps, most
+        #: series of a big host cost no open hour at all
+        self._run = False
         self._run_value = 0.0
         #: the active block is sealed at this many samples: ``first_block`` (when
         #: given) the first time, then ``block``. The store gives its series
         #: different first blocks so that they do not all hold a full open hour at
         #: the same moment (series started together would seal together: the
-        #: RSS would be set by that peak, 8 bytes x a whole block per series)
+        #: RSS would be set by that peak, 4-8 bytes x a whole block per series)
         self._seal_at = max(1, min(first_block, self.block)) if first_block else self.block
         self._blocks: List[bytes] = []  # sealed blocks, oldest first (about 24)
         self._blocks_n = 0  # samples in sealed blocks, hidden ones included
@@ -112,17 +118,23 @@ class RingBuffer:
         t = int(ts) if ts > 0 else 0
         n = self._n
         if n == 0:
-            self._run = True
+            self._run = self._regular = True
             self._run_first, self._run_step, self._run_value = t, -1, value
-        elif not (self._run and self._continues_run(t, value, n)):
-            if self._run:
-                self._materialize(n)
-            self._ts.append(t)
-            self._vals.append(value)
+        else:
+            if self._regular and not self._continues_interval(t, n):
+                self._ts = array("I", self._run_ts(n))
+                self._regular = False
+            if not self._regular:
+                self._ts.append(t)
+            if self._run and not self._same_value(value):
+                self._vals = array("f", [self._run_value]) * n
+                self._run = False
+            if not self._run:
+                self._vals.append(value)
         n += 1
         if n == self._seal_at:
             self._seal_at = self.block
-            block = self._run_block(n) if self._run else pack(self._ts, self._vals, self.resolution)
+            block = self._sealed(n)
             blocks = self._blocks
             hidden = self._skip if len(blocks) == 1 else 0
             extended = merged(blocks[-1], block, hidden) if blocks else None
@@ -133,10 +145,11 @@ class RingBuffer:
                 self._skip -= hidden
                 self._blocks_n -= hidden
             self._blocks_n += n
-            if not self._run:
+            if not self._regular:
                 self._ts = array("I")
+            if not self._run:
                 self._vals = array("f")
-            self._run = False
+            self._run = self._regular = False
             n = 0
         self._n = n
         self.total += 1
@@ -150,13 +163,8 @@ class RingBuffer:
                 self._skip -= gone
                 self._blocks_n -= gone
 
-    def _continues_run(self, t: int, value: float, n: int) -> bool:
-        """Whether sample ``n`` (``t``, ``value``) continues the active block's run."""
-        run_value = self._run_value
-        if value != run_value or (
-            value == 0.0 and math.copysign(1.0, value) != math.copysign(1.0, run_value)
-        ):
-            return False  # (-0.0 is not 0.0: blocks keep bit patterns)
+    def _continues_interval(self, t: int, n: int) -> bool:
+        """Whether ``t``, the time of sample ``n``, continues the active block's interval."""
         step = self._run_step
         if step < 0:  # the second sample sets the interval
             step = t - self._run_first
@@ -166,31 +174,38 @@ class RingBuffer:
             return True
         return t - self._run_first == n * step
 
-    def _run_ts(self) -> Sequence[int]:
-        """The timestamps of the active block's run (a range: nothing allocated per sample)."""
-        first, step, n = self._run_first, self._run_step, self._n
+    def _same_value(self, value: float) -> bool:
+        """Whether ``value`` continues the active block's run of one value."""
+        run_value = self._run_value
+        if value != run_value:
+            return False
+        # -0.0 is not 0.0: blocks keep bit patterns
+        return value != 0.0 or math.copysign(1.0, value) == math.copysign(1.0, run_value)
+
+    def _run_ts(self, n: int) -> Sequence[int]:
+        """The first ``n`` timestamps of the active block while regular (a range, not a list)."""
+        first, step = self._run_first, self._run_step
         if step > 0:
             return range(first, first + n * step, step)
         return [first] * n
 
-    def _materialize(self, n: int) -> None:
-        """The run's ``n`` samples into the arrays: the block stopped being one value."""
-        self._ts = array("I", self._run_ts()[:n])
-        self._vals = array("f", [self._run_value]) * n
-        self._run = False
-
-    def _run_block(self, n: int) -> bytes:
-        """The active run sealed: a constant block, as :func:`pack` would make it."""
-        return constant_block(self._run_first, max(self._run_step, 0), n, self._run_value)
+    def _sealed(self, n: int) -> bytes:
+        """The active block's ``n`` samples as a sealed block."""
+        if self._run and self._regular:  # a constant block, as pack() would make it
+            return constant_block(self._run_first, max(self._run_step, 0), n, self._run_value)
+        ts = array("I", self._run_ts(n)) if self._regular else self._ts
+        vals = array("f", [self._run_value]) * n if self._run else self._vals
+        return pack(ts, vals, self.resolution)
 
     def _active(self, take: int) -> List[Point]:
         """The newest ``take`` samples of the active block."""
         active = self._n
+        lo = active - take
+        ts: Sequence[int] = self._run_ts(active)[lo:] if self._regular else self._ts[lo:active]
         if self._run:
             value = array("f", [self._run_value])[0]
-            return [(float(t), value) for t in self._run_ts()[active - take : active]]
-        lo = active - take
-        return list(zip(map(float, self._ts[lo:active]), self._vals[lo:active]))
+            return [(float(t), value) for t in ts]
+        return list(zip(map(float, ts), self._vals[lo:active]))
 
     def __iter__(self) -> Iterator[Point]:
         return iter(self.last_n(len(self)))
@@ -230,7 +245,7 @@ class RingBuffer:
 
     def _count_since(self, t: float) -> int:
         active = self._n
-        ts: Sequence[int] = self._run_ts() if self._run else self._ts
+        ts: Sequence[int] = self._run_ts(active) if self._regular else self._ts
         count = active - bisect.bisect_left(ts, t, 0, active)
         if count < active:
             return count
@@ -253,4 +268,8 @@ class RingBuffer:
 
     def memory_bytes(self) -> int:
         """Bytes held by the samples: the active arrays plus the compressed blocks."""
-        return 8 * len(self._ts) + sum(len(b) for b in self._blocks)
+        return 4 * (len(self._ts) + len(self._vals)) + self.sealed_bytes()
+
+    def sealed_bytes(self) -> int:
+        """Bytes held by the sealed blocks (their ``_blocks_n`` samples, hidden ones included)."""
+        return sum(len(b) for b in self._blocks)

@@ -116,7 +116,7 @@ def _fill(metric: str, gen: Callable[[int], float], n: int = 8640) -> RingBuffer
 
 
 def _sealed_bytes_per_sample(buf: RingBuffer) -> float:
-    return (buf.memory_bytes() - 8 * buf._n) / (buf.total - buf._n)
+    return buf.sealed_bytes() / buf._blocks_n
 
 
 def test_white_noise_percentages_cost_near_their_entropy() -> None:

@@ -358,3 +358,24 @@ def test_runs_of_one_value_behave_like_a_plain_ring(seed: int) -> None:
         assert b.since(t) == [p for p in ref if p[0] >= t]
         k = rng.randint(0, capacity)
         assert b.last_n(k) == (ref[-k:] if k else [])
+
+
+def test_the_open_hour_keeps_no_timestamps_while_they_are_regular() -> None:
+    """4 bytes a sample (the float32 value) until a sample comes off the interval, then 8."""
+    t0 = 1_700_000_000
+    b = RingBuffer(1000, block=360)
+    ref: list[tuple[float, float]] = []
+    for i in range(100):
+        b.append(float(t0 + 10 * i), float(i))
+        ref.append((float(t0 + 10 * i), float(i)))
+    assert b.memory_bytes() == 4 * 100
+    assert b.since(t0 + 985.0) == ref[-1:] and b.last_n(3) == ref[-3:]
+    for i in range(100, 400):  # one late sample: the rest of this hour keeps its timestamps
+        t = t0 + 10 * i + 3
+        b.append(float(t), float(i))
+        ref.append((float(t), float(i)))
+        if i == 100:
+            assert b.memory_bytes() == 8 * 101
+    assert list(b) == ref
+    assert b.memory_bytes() == b.sealed_bytes() + 4 * 40  # the next hour is regular again
+    assert b.since(t0 + 3993.0) == ref[-1:]
