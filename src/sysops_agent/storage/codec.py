@@ -160,6 +160,16 @@ def _read_varint(buf: bytes, pos: int) -> Tuple[int, int]:
     return ((v >> 1) if not v & 1 else -((v + 1) >> 1)), pos
 
 
+def _digits_size(values: List[int], head: int) -> int:
+    """The length of :func:`_pack_digits` ``(values, head)``, without building the number."""
+    rest = values[head:]
+    lo = min(rest)
+    base = max(rest) - lo + 1
+    bits = math.ceil(len(rest) * math.log2(base)) if base > 1 else 0
+    heads = sum(len(_varint(v)) for v in values[:head])
+    return heads + len(_varint(lo)) + len(_varint(base)) + (bits + 7) // 8
+
+
 def _pack_digits(values: List[int], head: int) -> bytes:
     """``values[head:]`` as the digits of one number in base (largest - smallest + 1).
 
@@ -175,12 +185,8 @@ def _pack_digits(values: List[int], head: int) -> bytes:
     for q in reversed(rest):
         number = number * base + (q - lo)
     out = b"".join(_varint(v) for v in values[:head])
-    return (
-        out
-        + _varint(lo)
-        + _varint(base)
-        + number.to_bytes((number.bit_length() + 7) // 8, "little")
-    )
+    size = (number.bit_length() + 7) // 8
+    return out + _varint(lo) + _varint(base) + number.to_bytes(size, "little")
 
 
 def _unpack_digits(body: bytes, pos: int, n: int, head: int) -> List[int]:
@@ -219,11 +225,15 @@ def _step_candidates(steps: List[int], ts_part: bytes, regular: bool) -> List[Tu
     # the digits are incompressible: after the timestamps' stream (if any), as they are
     ts_stream = b"" if regular else _deflate(ts_part)
     out: List[Tuple[int, bytes]] = []
+    digits: List[Tuple[int, int, List[int]]] = []  # (size, order, sequence)
     for order in range(4):
         out.append((_STEPS0 + order, _deflate(ts_part + head + _shuffle64(steps))))
         if len(steps) > order:
-            out.append((_DIGITS0 + order, ts_stream + head + _pack_digits(steps, order)))
+            digits.append((_digits_size(steps, order), order, steps))
         steps = _int_diff(steps)
+    if digits:  # only the smallest is built: its size is known beforehand
+        _, order, sequence = min(digits, key=lambda d: d[0])
+        out.append((_DIGITS0 + order, ts_stream + head + _pack_digits(sequence, order)))
     return out
 
 

@@ -121,12 +121,19 @@ class RingBuffer:
             self._run = self._regular = True
             self._run_first, self._run_step, self._run_value = t, -1, value
         else:
-            if self._regular and not self._continues_interval(t, n):
+            # (the common cases inline: this is the hot path)
+            if (
+                self._regular
+                and (self._run_step < 0 or t - self._run_first != n * self._run_step)
+                and not self._continues_interval(t, n)
+            ):
                 self._ts = array("I", self._run_ts(n))
                 self._regular = False
             if not self._regular:
                 self._ts.append(t)
-            if self._run and not self._same_value(value):
+            if self._run and (
+                value != self._run_value or (value == 0.0 and not self._same_value(value))
+            ):
                 self._vals = array("f", [self._run_value]) * n
                 self._run = False
             if not self._run:

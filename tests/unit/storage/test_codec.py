@@ -140,3 +140,11 @@ def test_varints_round_trip(value: int) -> None:
     raw = codec._varint(value) + b"\x01"
     assert codec._read_varint(raw, 0) == (value, len(raw) - 1)
     assert len(codec._varint(value)) == 1 or abs(value) >= 64
+
+
+@PROPERTY
+@given(st.lists(st.integers(min_value=-(10**6), max_value=10**6), min_size=4, max_size=400))
+def test_the_digit_size_known_beforehand_is_never_less_than_the_real_one(values: List[int]) -> None:
+    """Only the smallest digit codec is built; its size is estimated first (an upper bound)."""
+    for head in range(4):
+        assert codec._digits_size(values, head) >= len(codec._pack_digits(values, head))
