@@ -23,8 +23,8 @@ a period of about an hour: a gauge that never stands still. ``--values noise``
 gives uniform white noise in [0, 100): the worst case for the ring buffers
 (real series lie between: counters and totals that barely move, noisy rates
 and percentages). The series are percentages, stored at their unit's
-resolution (0.01) like every collector's: the noise then holds log2(10,000)
-bits a sample, no longer float32's 24 random mantissa bits.
+resolution (0.05 points) like every collector's: the noise then holds
+log2(2,001) bits a sample, no longer float32's 24 random mantissa bits.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main() -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, d.request_stop)
         analyzers = build_analyzers(loaded.config, d.hostname)
-        # percentages (stored at 0.01, their unit's resolution, as every collector's series are)
+        # percentages (stored at 0.05, their unit's resolution, as every collector's series are)
         keys = [
             (f"bench_series_{i % 30}_percent", make_labels(series=str(i)))
             for i in range(args.series)

@@ -380,8 +380,8 @@ TABLE = [
 
 #: (unit, non_negative, min_change, resolution, Prometheus type, scale)
 UNIT_FACTS = {
-    "percent": (True, 5.0, 0.01, "gauge", 0.01),
-    "core_percent": (True, 5.0, 0.01, "gauge", 0.01),
+    "percent": (True, 5.0, 0.05, "gauge", 0.01),
+    "core_percent": (True, 5.0, 0.05, "gauge", 0.01),
     "celsius": (False, 5.0, 0.1, "gauge", 1.0),
     "watts": (True, 10.0, 0.1, "gauge", 1.0),
     "state": (True, 1.0, 1.0, "gauge", 1.0),
