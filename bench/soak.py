@@ -285,6 +285,7 @@ def main() -> int:
     p.add_argument("--sample-every", type=float, default=10.0)
     p.add_argument("--ring-samples", type=int, default=120, help="[storage] ring_buffer_samples")
     p.add_argument("--tracemalloc", action="store_true", help="print the heap's top growth")
+    p.add_argument("--progress", type=Path, help="append 'seconds rss_mib store_mib' lines here")
     args = p.parse_args()
     if args.warmup >= args.duration:
         p.error("--warmup must be shorter than --duration")
@@ -337,6 +338,9 @@ def main() -> int:
                 held = scrape_store_bytes(prom_port)
                 if held is not None:
                     store.append((elapsed, held / 2**20))
+                if args.progress is not None:
+                    with open(args.progress, "a") as out:
+                        out.write(f"{elapsed:.0f} {samples[-1][1]:.3f} {held or 0.0:.0f}\n")
                 next_sample += args.sample_every
             if args.tracemalloc and not snapshot_taken and elapsed >= args.warmup:
                 agent.send_signal(signal.SIGUSR2)
