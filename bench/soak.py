@@ -285,7 +285,7 @@ def main() -> int:
     p.add_argument("--sample-every", type=float, default=10.0)
     p.add_argument("--ring-samples", type=int, default=120, help="[storage] ring_buffer_samples")
     p.add_argument("--tracemalloc", action="store_true", help="print the heap's top growth")
-    p.add_argument("--progress", type=Path, help="append 'seconds rss_mib store_mib' lines here")
+    p.add_argument("--progress", type=Path, help="append 'seconds rss_mib store_bytes' lines")
     args = p.parse_args()
     if args.warmup >= args.duration:
         p.error("--warmup must be shorter than --duration")
