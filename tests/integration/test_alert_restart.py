@@ -6,38 +6,17 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Dict
 
 import pytest
 
 from tests.integration.test_alert_durability import Receiver, config, receiver  # noqa: F401
 from tests.support.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo
+from tests.support.control import alerts_now, cli, lines, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sysops_agent", *args], capture_output=True, text=True, timeout=30
-    )
-
-
-def alerts_now(cfg: Path) -> List[Dict[str, Any]]:
-    """The firing alerts, or none while the (re)starting agent does not answer yet."""
-    r = cli("status", "--json", "--config", str(cfg))
-    return [] if r.returncode == 3 else list(json.loads(r.stdout)["alerts"])
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.2)
 
 
 def channel(cfg: Path, name: str) -> Dict[str, Any]:
@@ -45,10 +24,6 @@ def channel(cfg: Path, name: str) -> Dict[str, Any]:
     assert r.returncode in (0, 1), r.stderr
     [found] = [c for c in json.loads(r.stdout)["channels"] if c["name"] == name]
     return dict(found)
-
-
-def lines(agent: AgentProcess, *needles: str) -> List[str]:
-    return [line for line in agent.stdout if all(n in line for n in needles)]
 
 
 def test_an_ack_survives_a_sigkill_and_ends_when_the_alert_resolves(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -19,17 +18,9 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 
 from tests.support.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo
+from tests.support.control import alerts_now, cli, lines, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sysops_agent", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
 
 
 def status(cfg: Path) -> Dict[str, Any]:
@@ -37,24 +28,6 @@ def status(cfg: Path) -> Dict[str, Any]:
     assert r.returncode in (0, 1), r.stderr
     answer: Dict[str, Any] = json.loads(r.stdout)
     return answer
-
-
-def alerts_now(cfg: Path) -> List[Dict[str, Any]]:
-    """The firing alerts, or none while the (re)starting agent does not answer yet."""
-    r = cli("status", "--json", "--config", str(cfg))
-    return [] if r.returncode == 3 else list(json.loads(r.stdout)["alerts"])
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.2)
-
-
-def lines(agent: AgentProcess, *needles: str) -> List[str]:
-    return [line for line in agent.stdout if all(n in line for n in needles)]
 
 
 @pytest.fixture
