@@ -36,8 +36,7 @@ def sealed_cost(buffer: object) -> Tuple[int, int]:
     from sysops_agent.storage.ringbuffer import RingBuffer
 
     assert isinstance(buffer, RingBuffer)
-    active = buffer._n
-    return buffer.memory_bytes() - 8 * len(buffer._ts), buffer.total - active
+    return buffer.sealed_bytes(), buffer._blocks_n
 
 
 def this_host(minutes: float) -> None:

@@ -1,7 +1,8 @@
 """The performance budget, measured side by side (issue 7, SPEC §10). Prints one table.
 
     .venv/bin/python bench/footprint.py [--window 300] [--procs 1068] [--cycles 30]
-                                        [--parts agent,exporter,fleet,full,full-noise,cycle]
+                                        [--parts agent,exporter,fleet,fleet-full,full,full-noise,cycle,process]
+                                        [--low-procs 100]
                                         [--profile]
     .venv/bin/python bench/footprint.py --peers [--window 300] [--no-scrape] [--before SRC]
 
@@ -19,6 +20,9 @@ Three measurements in one run, all against this machine's live /proc:
 ``fleet``  Issue 15's fleet configuration: ``/metrics`` scraped, the
            Alertmanager channel and remote_write (every 10 s) on, both sending
            to a loopback sink in this process (budget: 30 MB RSS).
+``fleet-full``  The fleet configuration with every ring buffer full, preloaded
+           as for ``full`` below (remote_write's cursors start after the
+           preloaded points: a running agent pushed them as they came).
 ``full``   The same agent with every ring buffer full: ``bench/full_agent.py``
            (which imports nothing but what ``sysops-agent run`` imports)
            starts the daemon in a subprocess and, before the collectors
@@ -35,6 +39,20 @@ Three measurements in one run, all against this machine's live /proc:
            that this script starts and kills again). Reported: median wall
            time and CPU time (user + system) per cycle. ``--profile`` adds a
            cProfile of our cycle at the higher process count.
+``process`` The process collector alone (``ProcessCollector.collect``, bundled
+           config: top 20 by RSS), the same with every ``stat`` opened and
+           closed each cycle (no kept descriptors), and psutil doing the same work
+           (``process_iter`` with name, memory, CPU times and threads, then
+           ``num_fds``, ``cpu_percent`` and ``io_counters`` of the top 20 by
+           RSS), alternating, at ``--low-procs`` (100) and ``--procs`` processes
+           (``sleep`` processes make up the difference), with the high/low
+           scaling of each; and, if ``prometheus-node-exporter`` is installed,
+           its ``processes`` collector (which reads every ``/proc/<pid>/stat``
+           and each thread's) alone, scraped ``--cycles`` times at both counts:
+           CPU per scrape from its own utime + stime, minus a node_exporter
+           with no collector at all scraped the same way (HTTP and Go runtime).
+           A per-process scan cannot scale flat: 1,000 more processes are
+           1,000 more files for the kernel to generate.
 """
 
 from __future__ import annotations
@@ -253,12 +271,17 @@ def exporter_config(path: Path, port: int) -> Path:
 
 
 def run_exporter(
-    window: float, workdir: Path, scrape_every: float = 10.0, fleet: bool = False
+    window: float,
+    workdir: Path,
+    scrape_every: float = 10.0,
+    fleet: bool = False,
+    full: Optional[str] = None,
 ) -> Footprint:
     """The bundled config with ``/metrics`` on, scraped every ``scrape_every`` s by this process.
 
     ``fleet``: also the Alertmanager channel and remote_write (every 10 s), both to
-    a loopback sink: issue 15's fleet configuration.
+    a loopback sink: issue 15's fleet configuration. ``full`` (``wave``/``noise``):
+    run it as ``bench/full_agent.py`` does, every ring buffer full.
     """
     import socket
     import threading
@@ -308,8 +331,21 @@ def run_exporter(
     label = f"agent, /metrics on, scraped every {scrape_every:g} s"
     if fleet:
         label = "fleet: /metrics + Alertmanager + remote_write"
+    ready, timeout = b"collectors: ", 60.0
+    if full is not None:
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve().parent / "full_agent.py"),
+            f"--series={FULL_SERIES}",
+            f"--samples={FULL_SAMPLES}",
+            f"--values={full}",
+            "--agent-config",
+            str(config),
+        ]
+        label += f", {FULL_SERIES} series x {FULL_SAMPLES} full ({full})"
+        ready, timeout = b"bench: store preloaded", 300.0
     try:
-        return measure(cmd, b"collectors: ", 60, label, window, workdir)
+        return measure(cmd, ready, timeout, label, window, workdir)
     finally:
         done.set()
         if stop_sink is not None:
@@ -364,13 +400,102 @@ class PsutilCycle:
         top = heapq.nlargest(TOP_N, procs, key=_rss_of)
         for p in top:
             try:
-                out += [p.num_fds(), p.cpu_percent()]
+                out += [p.num_fds(), p.cpu_percent(), p.io_counters()]
             except ps.Error:
                 continue
         with open("/proc/sys/fs/file-nr") as f:  # psutil has no system-wide fd count
             out.append(f.read())
         out.append(time.time() - ps.boot_time())
         return len(out)
+
+
+class OurProcesses:
+    """The process collector alone, as the agent builds it from the bundled config.
+
+    ``keep=False``: every ``stat`` opened and closed each cycle (no ``KeptPidFiles``).
+    """
+
+    def __init__(self, keep: bool = True) -> None:
+        from sysops_agent.collectors import process
+        from sysops_agent.config import load_config
+        from sysops_agent.procfs import KeptPidFiles, ProcFS
+
+        config = load_config(BUNDLED_CONFIG).config
+        self.collector = process.create(ProcFS("/proc", "/sys"), config.collector.process)
+        if not keep:
+            self.collector._kept = KeptPidFiles(limit=0)
+
+    def __call__(self) -> int:
+        return len(self.collector.collect(time.time()))
+
+
+class PsutilProcesses:
+    """The same data as :class:`OurProcesses` through psutil: every process's name, memory,
+    CPU times and threads, then the top 20 by RSS's open files, CPU share and disk I/O."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.psutil = psutil
+        self.attrs = ["pid", "name", "memory_info", "cpu_times", "num_threads"]
+
+    def __call__(self) -> int:
+        ps = self.psutil
+        procs = list(ps.process_iter(self.attrs))
+        out: List[Any] = [len(procs)]
+        for p in heapq.nlargest(TOP_N, procs, key=_rss_of):
+            try:
+                out += [p.num_fds(), p.cpu_percent(), p.io_counters()]
+            except ps.Error:
+                continue
+        return len(out)
+
+
+class NodeExporter:
+    """``prometheus-node-exporter`` on a loopback port with only the given collectors."""
+
+    def __init__(self, binary: str, collectors: List[str]) -> None:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        cmd = [
+            binary,
+            "--collector.disable-defaults",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
+        cmd += [f"--collector.{c}" for c in collectors]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.scrape()
+                break
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    stop(self.proc)
+                    raise SystemExit(f"node_exporter did not answer on port {self.port}") from None
+                time.sleep(0.1)
+
+    def scrape(self) -> int:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as r:
+            return len(r.read())
+
+    def cpu_ms_per_scrape(self, scrapes: int) -> float:
+        """Its CPU time (utime + stime, 1/CLK_TCK resolution) over ``scrapes`` scrapes, per scrape."""
+        self.scrape()
+        t0 = cpu_ticks(self.proc.pid)
+        for _ in range(scrapes):
+            self.scrape()
+        return (cpu_ticks(self.proc.pid) - t0) / CLK_TCK * 1000 / scrapes
+
+    def close(self) -> None:
+        stop(self.proc)
 
 
 def _rss_of(p: Any) -> int:
@@ -462,6 +587,56 @@ def run_cycles(procs: int, cycles: int, profile: bool) -> Tuple[List[List[str]],
     return rows, prof
 
 
+def run_processes(low: int, high: int, cycles: int) -> List[List[str]]:
+    """The process collector alone vs psutil (and node_exporter's ``processes``) at two counts."""
+    ours, by_path, theirs = OurProcesses(), OurProcesses(keep=False), PsutilProcesses()
+    binary = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
+    exporters: List[NodeExporter] = []
+    if binary:
+        exporters = [NodeExporter(binary, ["processes"]), NodeExporter(binary, [])]
+    res: List[Tuple[int, Dict[str, Tuple[float, float]], Optional[Tuple[float, float]]]] = []
+    try:
+        for target in (low, high):
+            with Sleepers(target):
+                n = process_count()
+                timed = time_cycles({"ours": ours, "by path": by_path, "psutil": theirs}, cycles)
+                node = None
+                if exporters:
+                    scrapes = max(cycles, 50)
+                    node = (
+                        exporters[0].cpu_ms_per_scrape(scrapes),
+                        exporters[1].cpu_ms_per_scrape(scrapes),
+                    )
+            res.append((n, timed, node))
+    finally:
+        for e in exporters:
+            e.close()
+    rows: List[List[str]] = []
+    for n, timed, node in res:
+        (ow, oc), (pw, pc) = timed["ours"], timed["psutil"]
+        row = [
+            f"process collector, {n} processes",
+            f"{oc:.2f} ms CPU ({ow:.2f} wall)",
+            f"{timed['by path'][1]:.2f} ms CPU ({timed['by path'][0]:.2f} wall)",
+            f"{pc:.2f} ms CPU ({pw:.2f} wall)",
+            f"{pc / oc:.1f}x" if oc else "-",
+        ]
+        row.append(f"{node[0] - node[1]:.2f} ms ({node[0]:.2f} - {node[1]:.2f})" if node else "-")
+        rows.append(row)
+    (n0, t0, node0), (n1, t1, node1) = res
+    scale = [f"CPU x({n1}/{n0} processes)"]
+    scale.append(f"x{t1['ours'][1] / t0['ours'][1]:.2f}" if t0["ours"][1] else "-")
+    scale.append(f"x{t1['by path'][1] / t0['by path'][1]:.2f}" if t0["by path"][1] else "-")
+    scale.append(f"x{t1['psutil'][1] / t0['psutil'][1]:.2f}" if t0["psutil"][1] else "-")
+    scale.append("")
+    if node0 and node1 and node0[0] - node0[1] > 0:
+        scale.append(f"x{(node1[0] - node1[1]) / (node0[0] - node0[1]):.2f}")
+    else:
+        scale.append("-")
+    rows.append(scale)
+    return rows
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -489,9 +664,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     parser.add_argument("--window", type=float, default=300.0, help="agent CPU window (s)")
     parser.add_argument("--procs", type=int, default=1068, help="process count, second case")
+    parser.add_argument(
+        "--low-procs", type=int, default=100, help="process count, first case of 'process'"
+    )
     parser.add_argument("--cycles", type=int, default=30, help="timed collection cycles")
     parser.add_argument(
-        "--parts", default="agent,exporter,fleet,full,full-noise,cycle", help="which measurements"
+        "--parts",
+        default="agent,exporter,fleet,fleet-full,full,full-noise,cycle,process",
+        help="which measurements",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile our cycle")
     parser.add_argument(
@@ -533,6 +713,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             workdir = Path(tmp) / "fleet"
             workdir.mkdir()
             fps.append(run_exporter(args.window, workdir, fleet=True))
+        if "fleet-full" in parts:
+            workdir = Path(tmp) / "fleet-full"
+            workdir.mkdir()
+            window = max(30.0, args.window / 5)
+            fps.append(run_exporter(window, workdir, fleet=True, full="wave"))
         for part, values in (("full", "wave"), ("full-noise", "noise")):
             if part in parts:
                 workdir = Path(tmp) / part
@@ -550,6 +735,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         if prof:
             print()
             print(prof)
+    if "process" in parts:
+        if shutil.which("sleep") is None:
+            raise SystemExit("needs the sleep command")
+        rows = run_processes(args.low_procs, args.procs, args.cycles)
+        print()
+        header = ["", "sysops-agent", "the same, stat opened each cycle", "psutil"]
+        header += ["psutil / ours", "node_exporter processes"]
+        print(table(rows, header))
     return 0
 
 

@@ -1,6 +1,7 @@
 """The agent with every ring buffer full, for ``bench/footprint.py`` (which starts it).
 
     .venv/bin/python bench/full_agent.py [--series 300] [--samples 8640] [--values wave|noise]
+                                         [--agent-config PATH]
 
 Runs what ``sysops-agent run --config config/sysops-agent.toml`` runs, in a
 process that imports nothing else (the measurement is this process's RSS):
@@ -22,8 +23,8 @@ a period of about an hour: a gauge that never stands still. ``--values noise``
 gives uniform white noise in [0, 100): the worst case for the ring buffers
 (real series lie between: counters and totals that barely move, noisy rates
 and percentages). The series are percentages, stored at their unit's
-resolution (0.01) like every collector's: the noise then holds log2(10,000)
-bits a sample, no longer float32's 24 random mantissa bits.
+resolution (0.05 points) like every collector's: the noise then holds
+log2(2,001) bits a sample, no longer float32's 24 random mantissa bits.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def main() -> int:
     parser.add_argument("--series", type=int, default=300)
     parser.add_argument("--samples", type=int, default=8640)
     parser.add_argument("--values", choices=["wave", "noise"], default="wave")
+    parser.add_argument("--agent-config", default=BUNDLED_CONFIG, help="instead of the bundled")
     args = parser.parse_args(sys.argv[1:])
 
     import asyncio
@@ -61,15 +63,16 @@ def main() -> int:
     from sysops_agent.redact import Redactor
     from sysops_agent.storage.ringbuffer import BLOCK
 
-    loaded = load_config(BUNDLED_CONFIG)
+    config_path = args.agent_config  # bench/footprint.py's fleet-full part sets it
+    loaded = load_config(config_path)
     setup_logging("info", "", Redactor(()))
 
     async def serve() -> int:
-        d = daemon_mod.Daemon(loaded, BUNDLED_CONFIG)
+        d = daemon_mod.Daemon(loaded, config_path)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, d.request_stop)
         analyzers = build_analyzers(loaded.config, d.hostname)
-        # percentages (stored at 0.01, their unit's resolution, as every collector's series are)
+        # percentages (stored at 0.05, their unit's resolution, as every collector's series are)
         keys = [
             (f"bench_series_{i % 30}_percent", make_labels(series=str(i)))
             for i in range(args.series)
@@ -97,6 +100,10 @@ def main() -> int:
             # A running agent wrote this history minute by minute; its first flush must not
             # aggregate 24 h at once (a transient no running agent sees): start it at now.
             d.sqlite._since = time.time()
+        if d.remote_writer is not None:
+            # A running agent pushed these points as they came: its next push holds only
+            # the points that arrive from now on (not 24 h at once, which no agent sends).
+            d.remote_writer._cursors = {key: buf.total for key, buf in d.store.series()}
         print(f"bench: store preloaded with {len(d.store)} series", file=sys.stderr, flush=True)
         try:
             await d.serve()

@@ -303,8 +303,7 @@ def log_targets() -> List[Target]:
 def http_targets() -> List[Target]:
     import asyncio
 
-    import httpx
-
+    from sysops_agent import httpclient
     from sysops_agent.channels.alertmanager import AlertmanagerChannel, AlertmanagerChannelConfig
     from sysops_agent.channels.base import ChannelError
     from sysops_agent.channels.http import parse_retry_after
@@ -348,18 +347,48 @@ def http_targets() -> List[Target]:
             else rng.randrange(100, 600)
         )
         hdrs = {"retry-after": text[:40]} if rng.random() < 0.5 else {}
-        response = httpx.Response(
+        response = httpclient.Response(
             status,
-            headers={k: v.encode("utf-8", "surrogatepass") for k, v in hdrs.items()},
-            content=text.encode("utf-8", "surrogatepass"),
+            # as the client decodes header fields off the wire
+            httpclient.Headers(
+                {k: v.encode("utf-8", "surrogatepass").decode("latin-1") for k, v in hdrs.items()}
+            ),
+            text.encode("utf-8", "surrogatepass"),
         )
         channel.disabled = None
         channel.check(response)
 
-    asyncio.get_event_loop_policy()  # httpx is imported; nothing is sent
+    raw_answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.1 503 Busy\r\nRetry-After: 7\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"4;x\r\nbusy\r\n0\r\nT: 1\r\n\r\n",
+        b"HTTP/1.0 404 Not Found\r\nContent-Type: text/plain; charset=latin-1\r\n\r\nnope",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\n\x1f\x8b\x08",
+    ]
+
+    def response(raw: bytes) -> None:
+        async def read() -> None:
+            reader = asyncio.StreamReader()
+            reader.feed_data(raw)
+            reader.feed_eof()
+            answer, _ = await httpclient.read_response(reader, "POST", 4096)
+            answer.text  # noqa: B018  # decoding the body must not fail either
+
+        asyncio.run(read())
+
+    asyncio.get_event_loop_policy()  # the client is imported; nothing is sent
     return [
         Target("http.retry_after", headers + answers, retry_after, ()),
         Target("alertmanager.response", answers + headers, alertmanager, (ChannelError,)),
+        Target(
+            "httpclient.response",
+            raw_answers,
+            response,
+            (httpclient.HttpError,),
+            ("\r\n", ": ", "HTTP/1.1 ", "chunked", "Content-Length: ", "0\r\n"),
+            binary=True,
+        ),
     ]
 
 

@@ -9,6 +9,7 @@ false alarms and alerts per day.
     .venv/bin/python bench/nab_eval.py
     .venv/bin/python bench/nab_eval.py --corpus ../shared/data/nab --out /tmp/detections.json
     .venv/bin/python bench/nab_eval.py --folds
+    .venv/bin/python bench/nab_eval.py --percent    # CPU files as percentages: at their resolution
 
 ``--folds`` is the check that cannot be fooled by tuning on the files it
 scores: leave-one-category-out over the corpus's categories. For each
@@ -49,15 +50,21 @@ def nab_time(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts))
 
 
-def detect(path: str, config: Config) -> Dict[str, object]:
-    """Replay one CSV; returns firing timestamps, analyzers and the file's time span."""
+def detect(path: str, config: Config, percent: bool = False) -> Dict[str, object]:
+    """Replay one CSV; returns firing timestamps, analyzers and the file's time span.
+
+    With ``percent``, a CPU utilization file (CloudWatch's unit: percent) is
+    replayed as ``<stem>_percent``, a percentage stored at its unit's resolution.
+    """
     errors: List[str] = []
     replayer = Replayer(config, "nab", errors.append)
     with open(path, encoding="utf-8") as fh:
         first = last = None
         stamps: List[str] = []
         by_analyzer: Dict[str, int] = {}
-        items = merged([(path, read_file(fh, path, None, errors.append))])
+        stem = os.path.splitext(os.path.basename(path))[0]
+        metric = f"{stem}_percent" if percent and "cpu_utilization" in stem else None
+        items = merged([(path, read_file(fh, path, metric, errors.append))])
 
         def tracked():  # type: ignore[no-untyped-def]
             nonlocal first, last
@@ -211,6 +218,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument(
         "--folds", action="store_true", help="leave-one-category-out over the declared GRID"
     )
+    ap.add_argument(
+        "--percent",
+        action="store_true",
+        help="replay the CPU utilization files as percentages (stored at the unit's resolution)",
+    )
     args = ap.parse_args(argv)
     if args.folds:
         return folds(args)
@@ -231,7 +243,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         key = "/".join(path.split(os.sep)[-2:])
         if args.files and key not in args.files:
             continue
-        result = detect(path, config)
+        result = detect(path, config, args.percent)
         detections[key] = result["stamps"]  # type: ignore[assignment]
         info[key] = result
         samples += result["samples"]  # type: ignore[operator]

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/soak.py [--duration 7200] [--warmup 600] [--sighup-every 60]
                                    [--burst-every 30] [--burst-lines 2000] [--sample-every 10]
+                                   [--ring-samples 120] [--tracemalloc]
 
 Runs ``sysops-agent run`` as a subprocess on the real ``/proc`` with 1 s
 collector and analyzer intervals, SQLite history and the Prometheus exporter
@@ -22,6 +23,18 @@ The agent's RSS (``VmRSS``) is read every ``--sample-every`` seconds; after
 ``--warmup`` the least-squares slope is printed in MiB per hour and per day
 (the target is flat: at most 1 MiB per day), with the RSS at the end of the
 warm-up and at the end. A short run gives a noisy slope: say how long it ran.
+
+The in-memory history grows by design until every ring buffer is full (24 h
+of samples, at most ``ring_buffer_samples`` per series): with 1 s intervals
+and the default 8,640 samples that takes 2.4 h, and 12 h for the 5 s
+series, so a slope measured before is the history filling up, not a leak.
+The soak therefore sets ``[storage] ring_buffer_samples`` to
+``--ring-samples`` (120: the 5 s series are full after 600 s, the default
+warm-up), and also prints the slope of the agent's own
+``agent_store_bytes`` (scraped from ``/metrics``) and of the RSS minus it.
+``--tracemalloc`` runs the agent with ``tracemalloc`` on, takes a snapshot
+at the end of the warm-up and one at the end (SIGUSR2) and prints the
+fifteen allocation sites that grew most in between.
 """
 
 from __future__ import annotations
@@ -29,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -39,7 +53,7 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,7 +127,7 @@ def free_port() -> int:
 
 
 def config_text(
-    tmp: Path, http: str, smtp_port: int, syslog_port: int, prom_port: int, warn: float
+    tmp: Path, http: str, smtp_port: int, syslog_port: int, prom_port: int, warn: float, ring: int
 ) -> str:
     return f"""
 [agent]
@@ -154,6 +168,7 @@ emergency = 99.9
 
 [storage]
 sqlite = true
+ring_buffer_samples = {ring}
 
 [prometheus]
 enabled = true
@@ -200,6 +215,49 @@ url = "{http}"
 """
 
 
+#: run the agent with tracemalloc; SIGUSR2 dumps a snapshot to $SOAK_SNAPSHOT.<n>
+TRACED_AGENT = """
+import os, signal, sys, tracemalloc
+tracemalloc.start(10)
+_n = [0]
+def _dump(signum, frame):
+    _n[0] += 1
+    tracemalloc.take_snapshot().dump(os.environ["SOAK_SNAPSHOT"] + "." + str(_n[0]))
+signal.signal(signal.SIGUSR2, _dump)
+from sysops_agent.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def print_growth(first: Path, second: Path, top: int = 15) -> None:
+    import tracemalloc
+
+    old = tracemalloc.Snapshot.load(str(first))
+    new = tracemalloc.Snapshot.load(str(second))
+    keep = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    stats = new.filter_traces(keep).compare_to(old.filter_traces(keep), "traceback")
+    total = sum(s.size_diff for s in stats)
+    print(f"traced Python heap grew {total / 2**20:+.2f} MiB between the snapshots; top sites:")
+    for stat in stats[:top]:
+        frame = stat.traceback[-1] if stat.traceback else None
+        where = f"{frame.filename}:{frame.lineno}" if frame else "?"
+        print(f"  {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {where}")
+        for f in list(stat.traceback)[-4:-1][::-1]:
+            print(f"        from {f.filename}:{f.lineno}")
+
+
+def scrape_store_bytes(prom_port: int) -> Optional[float]:
+    """``sysops_agent_store_bytes`` from the agent's /metrics, or None."""
+    try:
+        body = urllib.request.urlopen(f"http://127.0.0.1:{prom_port}/metrics", timeout=5).read()
+    except OSError:
+        return None
+    for line in body.decode("utf-8", "replace").splitlines():
+        if line.startswith("sysops_agent_store_bytes"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -225,6 +283,9 @@ def main() -> int:
     p.add_argument("--burst-every", type=float, default=30.0)
     p.add_argument("--burst-lines", type=int, default=2000)
     p.add_argument("--sample-every", type=float, default=10.0)
+    p.add_argument("--ring-samples", type=int, default=120, help="[storage] ring_buffer_samples")
+    p.add_argument("--tracemalloc", action="store_true", help="print the heap's top growth")
+    p.add_argument("--progress", type=Path, help="append 'seconds rss_mib store_bytes' lines")
     args = p.parse_args()
     if args.warmup >= args.duration:
         p.error("--warmup must be shorter than --duration")
@@ -240,13 +301,18 @@ def main() -> int:
     cfg = tmp / "agent.toml"
 
     def write_config(warn: float) -> None:
-        cfg.write_text(config_text(tmp, http_url, smtp_port, syslog_port, prom_port, warn))
+        cfg.write_text(
+            config_text(tmp, http_url, smtp_port, syslog_port, prom_port, warn, args.ring_samples)
+        )
         cfg.chmod(0o600)
 
     warn = 1.0
     write_config(warn)
+    env = dict(os.environ, SOAK_SNAPSHOT=str(tmp / "heap"))
+    command = ["-c", TRACED_AGENT] if args.tracemalloc else ["-m", "sysops_agent"]
     agent = subprocess.Popen(
-        [sys.executable, "-m", "sysops_agent", "run", "--config", str(cfg)],
+        [sys.executable, *command, "run", "--config", str(cfg)],
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(tmp / "agent.err", "w"),  # noqa: SIM115 - open for the child's lifetime
         cwd=ROOT,
@@ -257,6 +323,8 @@ def main() -> int:
     next_sample = start
     next_scrape = start + 10
     samples: List[Tuple[float, float]] = []
+    store: List[Tuple[float, float]] = []
+    snapshot_taken = False
     pid_counter = 100_000
     reloads = bursts = 0
     try:
@@ -267,7 +335,16 @@ def main() -> int:
                 break
             if now >= next_sample:
                 samples.append((elapsed, rss_kib(agent.pid) / 1024.0))
+                held = scrape_store_bytes(prom_port)
+                if held is not None:
+                    store.append((elapsed, held / 2**20))
+                if args.progress is not None:
+                    with open(args.progress, "a") as out:
+                        out.write(f"{elapsed:.0f} {samples[-1][1]:.3f} {held or 0.0:.0f}\n")
                 next_sample += args.sample_every
+            if args.tracemalloc and not snapshot_taken and elapsed >= args.warmup:
+                agent.send_signal(signal.SIGUSR2)
+                snapshot_taken = True
             if now >= next_hup:
                 warn = 99.0 if warn == 1.0 else 1.0
                 write_config(warn)
@@ -293,6 +370,9 @@ def main() -> int:
             time.sleep(0.2)
     finally:
         alive = agent.poll() is None
+        if alive and args.tracemalloc and snapshot_taken:
+            agent.send_signal(signal.SIGUSR2)
+            time.sleep(20)  # the snapshot of a traced heap takes a while
         agent.send_signal(signal.SIGTERM)
         agent.wait(30)
         http.shutdown()
@@ -313,6 +393,18 @@ def main() -> int:
         f"RSS slope after {args.warmup:.0f} s warm-up: {slope:+.3f} MiB/h"
         f" = {slope * 24:+.2f} MiB/day (target: <= 1 MiB/day)"
     )
+    held = [(t, v) for t, v in store if t >= args.warmup]
+    if len(held) >= 3:
+        by_time = dict(held)
+        rest = [(t, v - by_time[t]) for t, v in after if t in by_time]
+        print(
+            f"in-memory history (agent_store_bytes): {held[0][1]:.2f} -> {held[-1][1]:.2f} MiB,"
+            f" slope {slope_per_hour(held):+.3f} MiB/h; RSS minus it:"
+            f" {slope_per_hour(rest):+.3f} MiB/h"
+        )
+    first, second = tmp / "heap.1", tmp / "heap.2"
+    if args.tracemalloc and first.exists() and second.exists():
+        print_growth(first, second)
     print(f"agent stderr: {tmp / 'agent.err'}")
     return 0 if alive else 1
 

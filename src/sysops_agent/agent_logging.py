@@ -128,7 +128,7 @@ def setup_logging(
     )
     if redactor is not None:
         handler.addFilter(RedactingFilter(redactor))
-        # also every other logger's records (httpx quotes request URLs), whatever the handler
+        # also every other logger's records (libraries may quote request URLs), whatever the handler
         install_log_redaction(redactor)
     handler.addFilter(CleanTextFilter())
     logger.addHandler(handler)

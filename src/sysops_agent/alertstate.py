@@ -11,6 +11,13 @@ The daemon saves the firing series of every analyzer (its
 - one whose series never comes back (a process that exited meanwhile) is
   resolved once :func:`grace_secs` passed without a sample confirming it.
 
+With them the file keeps the alert pipeline's own state (``"pipeline"``,
+written by :meth:`~sysops_agent.control_api.Operator.pipeline_state`): the
+firing table ``status`` shows and the repeat stage's alerts with their acks.
+At start-up it is restored for the alerts the analyzers restored as firing
+(:func:`firing_identities`), so ``status`` lists them with their original
+"since", and an acked alert stays acked until it resolves.
+
 The file is JSON, replaced atomically and fsynced. A missing, unreadable or
 foreign file is reported and ignored: the agent starts with no firing alerts
 (what it did before this file existed).
@@ -21,14 +28,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from sysops_agent.analyzers.base import Analyzer, Stateful
 from sysops_agent.analyzers.common import transition_alert
 from sysops_agent.analyzers.describe import subject
 from sysops_agent.analyzers.lifecycle import Firing
 from sysops_agent.fsutil import write_atomic
-from sysops_agent.model import Alert, SeriesKey, Severity
+from sysops_agent.model import Alert, Labels, SeriesKey, Severity
 from sysops_agent.storage.store import Store
 
 log = logging.getLogger("sysops_agent.alertstate")
@@ -54,11 +61,14 @@ def snapshot(analyzers: Sequence[Analyzer]) -> Dict[str, List[Firing]]:
     return {a.name: a.lifecycle.snapshot() for a in analyzers if isinstance(a, Stateful)}
 
 
-def encode(state: Dict[str, List[Firing]], now: float) -> str:
+def encode(
+    state: Dict[str, List[Firing]], now: float, pipeline: Optional[Dict[str, Any]] = None
+) -> str:
     return json.dumps(
         {
             "version": VERSION,
             "saved": now,
+            "pipeline": pipeline or {},
             "analyzers": {
                 name: [
                     {
@@ -95,10 +105,16 @@ def decode(text: str) -> Dict[str, List[Firing]]:
     return out
 
 
-def save(path: str, analyzers: Sequence[Analyzer], now: float) -> None:
-    """Write the firing alerts of ``analyzers`` (errors are logged, never raised)."""
+def save(
+    path: str,
+    analyzers: Sequence[Analyzer],
+    now: float,
+    pipeline: Optional[Dict[str, Any]] = None,
+) -> None:
+    """Write the firing alerts of ``analyzers`` and the ``pipeline`` state (errors are
+    logged, never raised)."""
     try:
-        write_atomic(path, encode(snapshot(analyzers), now), fsync=True)
+        write_atomic(path, encode(snapshot(analyzers), now, pipeline), fsync=True)
     except OSError as exc:
         log.warning("cannot save the alert state to %s: %s", path, exc)
 
@@ -121,6 +137,27 @@ def restore(path: str, analyzers: Sequence[Analyzer]) -> int:
             analyzer.lifecycle.restore(firing, restored=True)
             n += 1
     return n
+
+
+def load_pipeline(path: str) -> Dict[str, Any]:
+    """The pipeline state saved in ``path`` (empty when there is none or it is unreadable:
+    :func:`restore` already said so)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data: Any = json.loads(f.read())
+        pipeline = data.get("pipeline") if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return {}
+    return pipeline if isinstance(pipeline, dict) else {}
+
+
+def firing_identities(analyzers: Sequence[Analyzer]) -> Set[Tuple[str, str, Labels]]:
+    """(analyzer, metric, labels) of every series the analyzers consider firing."""
+    return {
+        (name, f.key.metric, f.key.labels)
+        for name, firing in snapshot(analyzers).items()
+        for f in firing
+    }
 
 
 def resolve_unconfirmed(

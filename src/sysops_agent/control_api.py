@@ -14,7 +14,7 @@ and the book. The requests:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 from sysops_agent import __version__
 from sysops_agent.alerting.carryover import carry_over
@@ -137,7 +137,41 @@ class Operator:
         )
         if self.daemon.manager is not None:
             self.daemon.manager.poke()
+        self.daemon.save_alert_state()  # the ack survives a restart from now on
         return {"alert": note.to_json_obj()}
+
+    # -- saved with the firing-alert state (alerts.state) ----------------------------
+
+    def pipeline_state(self) -> Dict[str, Any]:
+        """What ``status``, the repeats and the mutes need after a restart: the firing
+        table, the repeat stage's alerts with their acks, and what each mute stage holds."""
+        offset = self.daemon.clock.time() - self.daemon.clock.monotonic()
+        out: Dict[str, Any] = {}
+        for stage in self._stages():
+            if isinstance(stage, FiringStage):
+                out["firing"] = stage.snapshot()
+            elif isinstance(stage, RepeatStage):
+                out["repeat"] = stage.snapshot(offset)
+            elif isinstance(stage, MuteStage):
+                out.setdefault("mute", {})[type(stage).__name__] = stage.snapshot()
+        return out
+
+    def restore_pipeline(self, state: Dict[str, Any], keep: Callable[[Any], bool]) -> int:
+        """Put a saved :meth:`pipeline_state` back into the running manager's stages,
+        for the alerts ``keep`` accepts (those the analyzers restored as firing)."""
+        offset = self.daemon.clock.time() - self.daemon.clock.monotonic()
+        n = 0
+        for stage in self._stages():
+            if isinstance(stage, FiringStage):
+                n += stage.restore(list(state.get("firing") or []), keep)
+            elif isinstance(stage, RepeatStage):
+                stage.restore(list(state.get("repeat") or []), offset, keep)
+            elif isinstance(stage, MuteStage):
+                saved = (state.get("mute") or {}).get(type(stage).__name__) or {}
+                stage.restore(saved, self._wall(), keep)
+        if self.daemon.manager is not None:
+            self.daemon.manager.poke()  # the repeats' next deadline
+        return n
 
     # -- status --------------------------------------------------------------------
 

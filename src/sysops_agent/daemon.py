@@ -169,13 +169,23 @@ class Daemon:
         if restored:
             self._restored_since = self.clock.monotonic()
             log.info("%d firing alert(s) restored from %s", restored, self._state_path())
+            if self.operator is not None:  # status' firing table, repeats and acks
+                firing = alertstate.firing_identities(self.analysis.analyzers)
+                self.operator.restore_pipeline(
+                    alertstate.load_pipeline(self._state_path()), firing.__contains__
+                )
 
     def _state_path(self) -> str:
         return alertstate.state_path(self._data_dir())
 
     def save_alert_state(self) -> None:
+        """Save the firing alerts; first hand the alert queue to the manager, so the file
+        never says "notified" of an alert that is not yet in the (durable) outbox."""
         self._state_saved_at = self.clock.monotonic()
-        alertstate.save(self._state_path(), self.analysis.analyzers, self.clock.time())
+        for alert in self.alerts.drain():
+            self._submit_now(alert)
+        pipeline = self.operator.pipeline_state() if self.operator is not None else None
+        alertstate.save(self._state_path(), self.analysis.analyzers, self.clock.time(), pipeline)
 
     def _resolve_unconfirmed(self) -> None:
         """Resolve restored alerts that no sample confirmed within the grace time."""
@@ -371,6 +381,9 @@ class Daemon:
                 await self._submit(alert)
 
     async def _submit(self, alert: Alert) -> None:
+        self._submit_now(alert)
+
+    def _submit_now(self, alert: Alert) -> None:
         if self.manager is None:
             return
         try:
@@ -405,6 +418,7 @@ class Daemon:
                 samples_rejected=self.store.rejected,
                 manager=self.manager,
                 sqlite=self.sqlite,
+                store=self.store,
             )
         )
 

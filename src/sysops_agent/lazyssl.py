@@ -10,7 +10,7 @@ and work without it until someone asks for TLS.
 :func:`import_asyncio` imports asyncio while ``ssl`` is unavailable — only
 for the duration of that one import; nothing else is ever refused ``ssl`` —
 and installs an import hook. The first later ``import ssl``, from wherever
-(httpx, aiosmtplib, prometheus_client), loads the real module and hands it to
+(the HTTP client on its first https request, aiosmtplib, prometheus_client), loads the real module and hands it to
 asyncio: ``ssl`` is set in ``base_events`` and ``selector_events`` and
 ``sslproto`` is re-executed, which is exactly the state a plain
 ``import asyncio`` would have left. No TLS connection can exist before that

@@ -9,7 +9,7 @@ that still tells an operator *which* endpoint is meant:
 - anything else becomes ``***``
 
 Besides the value itself, the forms in which a secret tends to reappear are
-masked too: a URL's path (httpx and proxies quote it without the host), its
+masked too: a URL's path (HTTP libraries and proxies quote it without the host), its
 percent-encoded form, a bot token without its ``bot`` prefix or only its
 secret half, the credential after ``Bearer``/``Basic``/``token`` in a header
 value, and a password inside a URL's user-info part. Secrets shorter than
@@ -19,7 +19,7 @@ every log line unreadable); the config loader's checks keep them rare.
 :class:`RedactingFilter` applies it to the records one handler emits;
 :func:`install_log_redaction` applies it to every record the process
 creates, whichever logger and handler it goes through (third-party loggers
-such as ``httpx`` quote request URLs). Both also redact the formatted
+may quote request URLs). Both also redact the formatted
 exception text and stack, so an exception message quoting a URL cannot leak
 it either.
 """
@@ -216,7 +216,7 @@ def install_log_redaction(redactor: Redactor) -> RedactingRecordFactory:
     """Redact every log record of the process when it is created.
 
     A handler filter only sees what reaches that handler; this covers every
-    logger (``httpx``, ``asyncio``, ...) and every handler, including ones added
+    logger (``asyncio``, ``aiosmtplib``, ...) and every handler, including ones added
     later. Calling it again replaces the redactor instead of stacking factories.
     """
     current = logging.getLogRecordFactory()

@@ -16,6 +16,7 @@ from sysops_agent.model import Sample, make_labels
 if TYPE_CHECKING:  # the daemon's parts, only for their types
     from sysops_agent.alerting.manager import AlertManager
     from sysops_agent.storage.sqlite_history import SqliteHistory
+    from sysops_agent.storage.store import Store
 
 #: how often the agent records its own health metrics
 SELF_METRICS_INTERVAL = 10.0
@@ -38,6 +39,7 @@ def self_samples(
     samples_rejected: int = 0,
     manager: Optional[AlertManager] = None,
     sqlite: Optional[SqliteHistory] = None,
+    store: Optional[Store] = None,
 ) -> List[Sample]:
     out = [
         Sample(now, "agent_samples_dropped_total", float(samples_dropped)),
@@ -47,6 +49,10 @@ def self_samples(
     rss = own_rss_bytes()
     if rss is not None:
         out.append(Sample(now, "agent_rss_bytes", float(rss)))
+    if store is not None:
+        # what the 24 h in memory weigh: with agent_rss_bytes, tells data from a leak
+        out.append(Sample(now, "agent_store_series", float(len(store))))
+        out.append(Sample(now, "agent_store_bytes", float(store.memory_bytes())))
     if manager is not None:
         for channel, (sent, failed) in manager.counters().items():
             labels = make_labels(channel=channel)

@@ -172,12 +172,20 @@ class Unit:
 
 _MIB = 1024.0 * 1024.0
 
+#: Percentages are stored at 0.05 points (largest error 0.025): the finest step
+#: their sources have that the agent uses. CPU from jiffies (USER_HZ 100) over
+#: 10 s is 0.1 point of one core, 0.05 on two; the agent shows one decimal
+#: (91.2%), thresholds are whole percents, ``min_change`` is 5 points and the
+#: trend analyzer forecasts growth of 2 points an hour and more. Memory and
+#: disk shares are finer at the source, but nothing reads them finer.
+PERCENT_RESOLUTION = 0.05
+
 PERCENT = Unit(
     "percent",
     "_percent",
     non_negative=True,
     min_change=5.0,  # percentage points
-    resolution=0.01,
+    resolution=PERCENT_RESOLUTION,
     prom_suffix="_ratio",
     maximum=100.0,
     prom_scale=0.01,
@@ -236,7 +244,7 @@ CORE_PERCENT = Unit(
     "_percent",
     non_negative=True,
     min_change=5.0,
-    resolution=0.01,
+    resolution=PERCENT_RESOLUTION,  # a process's jiffy is 0.033 point at its 30 s
     prom_suffix="_ratio",
     prom_scale=0.01,
     prom_help="ratio 0-1 (the agent's percentage / 100)",
@@ -292,6 +300,7 @@ NAMED: Dict[str, Unit] = {
     "fd_max": COUNT,
     "process_threads": COUNT,
     "agent_sqlite_pending_rows": COUNT,
+    "agent_store_series": COUNT,
     # the issue-16 collectors' counts and states (no unit suffix in their names)
     "conntrack_entries": COUNT,
     "conntrack_max": COUNT,

@@ -9,7 +9,6 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -19,17 +18,9 @@ from typing import Any, Callable, Dict, Iterator, List
 import pytest
 
 from tests.support.agentproc import AgentProcess, agent_config, minimal_procfs, write_meminfo
+from tests.support.control import alerts_now, cli, lines, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sysops_agent", *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
 
 
 def status(cfg: Path) -> Dict[str, Any]:
@@ -37,24 +28,6 @@ def status(cfg: Path) -> Dict[str, Any]:
     assert r.returncode in (0, 1), r.stderr
     answer: Dict[str, Any] = json.loads(r.stdout)
     return answer
-
-
-def alerts_now(cfg: Path) -> List[Dict[str, Any]]:
-    """The firing alerts, or none while the (re)starting agent does not answer yet."""
-    r = cli("status", "--json", "--config", str(cfg))
-    return [] if r.returncode == 3 else list(json.loads(r.stdout)["alerts"])
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.2)
-
-
-def lines(agent: AgentProcess, *needles: str) -> List[str]:
-    return [line for line in agent.stdout if all(n in line for n in needles)]
 
 
 @pytest.fixture
@@ -450,6 +423,63 @@ def test_a_cpu_alert_names_the_top_processes(
     assert line, "".join(agent.stdout) + "".join(agent.stderr)
     assert "top: postgres (pid 4121) " in line and "% of a core, java (pid 88) " in line, line
     assert line.index("postgres") < line.index("java") < line.index("sshd")
+
+
+def write_disk_io_fixture(proc: Path, elapsed: float, writing_since: float) -> None:
+    """/proc/diskstats with sda writing 30 MB/s after ``writing_since`` s (idle before), and
+    three processes whose ``io`` counters move from the start: postgres writes 20 MB/s,
+    java 5 MB/s, sshd only reads (``elapsed`` s in)."""
+    sectors = int(max(0.0, elapsed - writing_since) * 30e6 / 512)
+    fields = [0] * 11
+    fields[4], fields[6], fields[9] = sectors // 8, sectors, int(elapsed * 500)
+    disk = "8 0 sda " + " ".join(str(f) for f in fields) + "\n"
+    (proc / ".diskstats.tmp").write_text(disk)
+    os.replace(proc / ".diskstats.tmp", proc / "diskstats")
+    for pid, name, read, write, rss in (
+        (4121, "postgres", 1e5, 20e6, 5000),
+        (88, "java", 0.0, 5e6, 90000),
+        (7, "sshd", 3e6, 0.0, 100),
+    ):
+        stat = ["S"] + ["0"] * 40
+        stat[17], stat[19], stat[21] = "1", "100", str(rss)
+        d = proc / str(pid)
+        (d / "fd").mkdir(parents=True, exist_ok=True)
+        (d / ".stat.tmp").write_text(f"{pid} ({name}) {' '.join(stat)}\n")
+        os.replace(d / ".stat.tmp", d / "stat")
+        io = f"rchar: 1\nwchar: 1\nread_bytes: {int(elapsed * read)}\n"
+        io += f"write_bytes: {int(elapsed * write)}\ncancelled_write_bytes: 0\n"
+        (d / ".io.tmp").write_text(io)
+        os.replace(d / ".io.tmp", d / "io")
+
+
+def test_a_disk_write_alert_names_the_top_writers(
+    tmp_path: Path, agent_factory: Callable[[Path], AgentProcess]
+) -> None:
+    proc = minimal_procfs(tmp_path, used_percent=10.0)
+    started = time.monotonic()
+    write_disk_io_fixture(proc, 0.0, writing_since=3.0)
+    cfg = agent_config(
+        tmp_path,
+        proc,
+        extra="[thresholds.disk_write_bytes_per_second]\nwarn = 10000000\nfor_secs = 0\n",
+    )
+    text = cfg.read_text()
+    for name in ("disk_io", "process"):
+        text = text.replace(
+            f"[collector.{name}]\nenabled = false", f"[collector.{name}]\ninterval_secs = 1"
+        )
+    cfg.write_text(text)
+    agent = agent_factory(cfg)
+    deadline = time.monotonic() + 20
+    line = ""
+    while not line and time.monotonic() < deadline:  # the counters move with real time
+        write_disk_io_fixture(proc, time.monotonic() - started, writing_since=3.0)
+        found = lines(agent, "[WARN]", "disk_write_bytes_per_second")
+        line = found[0] if found else ""
+        time.sleep(0.25)
+    assert line, "".join(agent.stdout) + "".join(agent.stderr)
+    assert "top: postgres (pid 4121) " in line and " MB/s written, java (pid 88) " in line, line
+    assert "sshd" not in line  # it wrote nothing: not a culprit of a write alert
 
 
 def test_a_reload_keeps_a_silenced_alert(

@@ -2,7 +2,8 @@
 
 It must collect what it can (scraped from its own Prometheus endpoint), say
 once per kind what it cannot read (other users' /proc/<pid>/fd without
-CAP_DAC_READ_SEARCH, /dev/kmsg without CAP_SYSLOG), keep running, and exit 0
+CAP_DAC_READ_SEARCH, their /proc/<pid>/io without CAP_SYS_PTRACE, /dev/kmsg
+without CAP_SYSLOG), keep running, and exit 0
 on SIGTERM.
 """
 
@@ -164,3 +165,5 @@ def test_runs_as_nobody_against_live_proc(workdir: Path) -> None:
     assert "CAP_SYSLOG" in kmsg[0]
     denied = lines_with(stderr, "process", "CAP_DAC_READ_SEARCH")
     assert len(denied) == 1, f"expected one line about unreadable processes:\n{''.join(stderr)}"
+    io = lines_with(stderr, "/io", "CAP_SYS_PTRACE")
+    assert len(io) == 1, f"expected one line about other users' /proc/<pid>/io:\n{''.join(stderr)}"

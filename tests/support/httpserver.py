@@ -1,13 +1,15 @@
 """A real HTTP/1.1 server on 127.0.0.1 for channel tests, scripted per request.
 
-Channel tests talk to it through a real socket with the channel's own httpx
-client, so connection handling, status codes, headers and bodies are the
+Channel tests talk to it through a real socket with the channel's own HTTP
+client (:mod:`sysops_agent.httpclient`), so connection handling, status codes, headers and bodies are the
 real thing. Every request is recorded; each answer comes from the script
 (:meth:`HttpTestServer.push`) or, when the script is empty, the default.
 A :class:`Reply` can also hang (never answer until the server stops) or
 close the connection without an answer.
 
-Also here: :class:`RecordingClock`, a Clock whose ``sleep`` returns at once
+Also here: :func:`mock_transport`, the client's ``transport`` hook from a
+plain function (a request in, a response out: no socket), and
+:class:`RecordingClock`, a Clock whose ``sleep`` returns at once
 and records the requested delay, for checking backoff and Retry-After
 without waiting.
 """
@@ -19,7 +21,27 @@ import http
 import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, List, Optional, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Union
+
+from sysops_agent import httpclient
+
+
+def mock_transport(
+    handler: Callable[[httpclient.Request], httpclient.Response],
+) -> httpclient.Transport:
+    """``handler`` as the client's transport (it may raise an ``httpclient.HttpError``)."""
+
+    async def transport(request: httpclient.Request) -> httpclient.Response:
+        return handler(request)
+
+    return transport
+
+
+def response(
+    status: int, body: Union[bytes, str] = b"", headers: Optional[Dict[str, str]] = None
+) -> httpclient.Response:
+    content = body.encode() if isinstance(body, str) else body
+    return httpclient.Response(status, httpclient.Headers(headers or {}), content)
 
 
 @dataclass

@@ -38,6 +38,7 @@ NOT_ON_THE_DAEMON_PATH = [
     "pathlib",
     "urllib.parse",
     "ipaddress",
+    "sysops_agent.httpclient",
     "httpx",
     "aiosmtplib",
     "prometheus_client",

@@ -4,7 +4,7 @@ Layers, bottom to top::
 
     0  model, clock, units, schema, plugins, procfs, fsutil, redact (and the
        other small helpers: rates, queues, lazyssl, osinfo, agent_logging, pidfile,
-       throttle)
+       throttle, httpclient)
     1  collectors, storage, logwatch
     2  analyzers (they read the ring buffers of storage)
     3  alerting
@@ -51,6 +51,7 @@ LAYERS: Dict[str, int] = {
             "pidfile",
             "sdnotify",
             "throttle",
+            "httpclient",
         ),
         0,
     ),

@@ -66,7 +66,7 @@ def test_tls_through_asyncio_after_a_later_import(tmp_path: Path) -> None:
         assert lazyssl.import_asyncio()
         import asyncio
         assert asyncio.sslproto.ssl is None
-        import ssl, trustme  # the first import of ssl, as httpx or aiosmtplib would do it
+        import ssl, trustme  # the first import of ssl, as httpclient or aiosmtplib would do it
         assert asyncio.base_events.ssl is ssl and asyncio.selector_events.ssl is ssl
         assert asyncio.sslproto.ssl is ssl
 
@@ -119,11 +119,12 @@ def test_nothing_to_defer_when_ssl_is_already_loaded(tmp_path: Path) -> None:
 
 
 @deferring
-def test_httpx_over_https_after_the_hand_over(tmp_path: Path) -> None:
-    """The HTTP channels' path: httpx imported after the deferral, a real HTTPS request.
+def test_the_http_client_over_https_after_the_hand_over(tmp_path: Path) -> None:
+    """The HTTP channels' path: the agent's client after the deferral, a real HTTPS request.
 
-    (httpx's TLS is anyio's own, on ``ssl.MemoryBIO``, so this holds even without
-    the hand-over; aiosmtplib's STARTTLS above is what needs asyncio's.)
+    (The client's TLS is asyncio's own, ``open_connection(ssl=...)``, so this needs
+    the hand-over; ``tests/unit/test_httpclient.py`` also checks that the client's
+    own first ``import ssl``, in a running loop, works.)
     """
     pytest.importorskip("trustme")
     out = run_python(
@@ -132,7 +133,8 @@ def test_httpx_over_https_after_the_hand_over(tmp_path: Path) -> None:
         from sysops_agent import lazyssl
         assert lazyssl.import_asyncio()
         import asyncio
-        import httpx  # imports ssl
+        from sysops_agent import httpclient
+        assert "ssl" not in sys.modules
         import ssl, trustme
         from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -158,7 +160,7 @@ def test_httpx_over_https_after_the_hand_over(tmp_path: Path) -> None:
         url = f"https://127.0.0.1:{httpd.server_address[1]}/hook"
 
         async def main():
-            async with httpx.AsyncClient(verify=client_ctx) as client:
+            async with httpclient.AsyncClient(ssl_context=client_ctx) as client:
                 r = await client.post(url, content=b"alert")
                 print(r.status_code, r.text)
 

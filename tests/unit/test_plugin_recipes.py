@@ -297,7 +297,7 @@ def test_the_registry_imports_no_heavy_library() -> None:
         lazyssl.import_asyncio()  # as the daemon starts: asyncio without ssl
         import sysops_agent.channels.registry as r
         r.AlertingConfig()
-        heavy = ("httpx", "aiosmtplib", "ssl", "email.message", "urllib.parse", "html")
+        heavy = ("sysops_agent.httpclient", "aiosmtplib", "ssl", "email.message", "urllib.parse", "html")
         print(" ".join(m for m in heavy if m in sys.modules) or "none")
         """
     )

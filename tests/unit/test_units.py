@@ -123,6 +123,20 @@ TABLE = [
     ("process_cpu_percent", "core_percent", 250.0, "250.0%", "sysops_process_cpu_ratio"),
     ("process_fd_count", "count", 1024.0, "1024", "sysops_process_open_fds"),
     ("process_threads", "count", 17.0, "17", "sysops_process_threads"),
+    (
+        "process_io_read_bytes_per_second",
+        "bytes_per_second",
+        12.3e6,
+        "11.7 MB/s",
+        "sysops_process_io_read_bytes_per_second",
+    ),
+    (
+        "process_io_write_bytes_per_second",
+        "bytes_per_second",
+        0.0,
+        "0 B/s",
+        "sysops_process_io_write_bytes_per_second",
+    ),
     # file descriptors, uptime
     ("fd_allocated", "count", 12345.0, "12345", "sysops_fd_allocated"),
     ("fd_max", "count", 1048576.0, "1048576", "sysops_fd_max"),
@@ -366,8 +380,8 @@ TABLE = [
 
 #: (unit, non_negative, min_change, resolution, Prometheus type, scale)
 UNIT_FACTS = {
-    "percent": (True, 5.0, 0.01, "gauge", 0.01),
-    "core_percent": (True, 5.0, 0.01, "gauge", 0.01),
+    "percent": (True, 5.0, 0.05, "gauge", 0.01),
+    "core_percent": (True, 5.0, 0.05, "gauge", 0.01),
     "celsius": (False, 5.0, 0.1, "gauge", 1.0),
     "watts": (True, 10.0, 0.1, "gauge", 1.0),
     "state": (True, 1.0, 1.0, "gauge", 1.0),

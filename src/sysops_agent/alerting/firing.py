@@ -3,14 +3,20 @@
 It lets everything through. Per alert :func:`~sysops_agent.alerting.matchers.identity`
 it keeps the latest firing alert and when that identity started firing; a
 resolved alert removes it. :func:`firing_update` is the pure decision.
+
+The table is saved with the firing-alert state (``alerts.state``, see
+:mod:`sysops_agent.alertstate`): after a restart an alert that still fires is
+not notified again, so it would never reach this stage; :meth:`FiringStage.restore`
+puts it back, with its original ``since`` and ``id``, for ``status``.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.matchers import Identity, identity
+from sysops_agent.alerting.outbox import alert_from_obj, alert_to_obj
 from sysops_agent.model import Alert, AlertState
 
 #: identities followed at most (a bound against a runaway label)
@@ -47,6 +53,21 @@ class FiringStage:
 
     def flush(self, now: float) -> List[Alert]:
         return []
+
+    def snapshot(self) -> List[Dict[str, Any]]:
+        """The table as JSON objects (``since`` is wall time already)."""
+        return [{"since": since, "alert": alert_to_obj(a)} for since, a in self.firing.values()]
+
+    def restore(self, items: List[Dict[str, Any]], keep: Callable[[Identity], bool]) -> int:
+        """Put saved entries back (those ``keep`` accepts, not overriding newer ones)."""
+        n = 0
+        for item in items:
+            alert = alert_from_obj(item["alert"])
+            ident = identity(alert)
+            if keep(ident) and ident not in self.firing and len(self.firing) < MAX_FIRING:
+                self.firing[ident] = (float(item["since"]), alert)
+                n += 1
+        return n
 
 
 def create(cfg: PipelineConfig) -> FiringStage:

@@ -102,6 +102,11 @@ class GroupStage:
         self._groups.clear()
         return [g.alerts for g in groups]
 
+    def holding(self) -> List[Alert]:
+        """The alerts waiting in open groups (the manager keeps them in the outbox's
+        ``held`` table, so a crash inside the window loses none)."""
+        return [a for g in self._groups.values() for a in g.alerts]
+
     def __len__(self) -> int:
         return sum(len(g.alerts) for g in self._groups.values())
 

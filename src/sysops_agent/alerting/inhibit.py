@@ -16,7 +16,7 @@ muted alert that still fires once its source resolved.
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sysops_agent.alerting.config import InhibitRule, PipelineConfig
 from sysops_agent.alerting.matchers import (
@@ -28,6 +28,7 @@ from sysops_agent.alerting.matchers import (
     parse_matchers,
 )
 from sysops_agent.alerting.mute import MuteStage
+from sysops_agent.alerting.outbox import alert_from_obj, alert_to_obj
 from sysops_agent.model import Alert, AlertState
 
 #: (source matchers, target matchers, equal) of one rule, parsed
@@ -80,6 +81,19 @@ class InhibitStage(MuteStage):
 
     def is_muted(self, alert: Alert, wall: float) -> bool:
         return inhibited(alert, self.sources, self.rules) is not None
+
+    def snapshot(self) -> Dict[str, Any]:
+        out = super().snapshot()
+        out["sources"] = [alert_to_obj(a) for a in self.sources.values()]
+        return out
+
+    def restore(self, saved: Dict[str, Any], wall: float, keep: Callable[[Identity], bool]) -> int:
+        """The sources too: a target held by a source that still fires stays held."""
+        for obj in saved.get("sources") or []:
+            alert = alert_from_obj(obj)
+            if keep(identity(alert)):
+                self.sources.setdefault(identity(alert), alert)
+        return super().restore(saved, wall, keep)
 
 
 def create(cfg: PipelineConfig) -> Optional[InhibitStage]:

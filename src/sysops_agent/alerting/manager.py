@@ -16,7 +16,13 @@ owns the effects:
   platform's Retry-After for the whole lane) and the worker goes on with the
   lane's other rows; a row is given up only when older than
   ``outbox_max_age_secs`` or refused for good (a non-retryable error). A
-  failing or hanging channel only ever holds up its own lane.
+  failing or hanging channel only ever holds up its own lane; a *disabled*
+  one (a permanent error about the channel itself) keeps its rows,
+  unattempted, until a reload, the hourly re-probe or a restart enables it.
+- What a lane's group stage holds (a group window) is kept in the outbox's
+  ``held`` table, written in the same transaction as the messages, so a
+  SIGKILL inside the window loses nothing: :meth:`AlertManager.start_pending`
+  queues an earlier run's held alerts first.
 - :meth:`AlertManager.run` is the timer: it calls the stages with ``[]`` when
   one of them is due (a group's window passed, a rate-limit token returned).
 - :meth:`AlertManager.close` flushes every stage, lets the lanes finish within
@@ -40,12 +46,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from sysops_agent.alerting.channel import Channel, ChannelError
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.dedup import DedupStage
-from sysops_agent.alerting.group import messages
+from sysops_agent.alerting.group import GroupStage, messages
 from sysops_agent.alerting.outbox import Entry, Outbox
 from sysops_agent.alerting.pipeline import (
     Lane,
@@ -64,7 +70,7 @@ from sysops_agent.model import Alert, iso_utc
 from sysops_agent.redact import Redactor
 
 #: the pipeline's per-attempt timeout is the channel's own timeout plus this
-#: grace, so the channel's more precise error (e.g. httpx's) normally wins
+#: grace, so the channel's more precise error (e.g. the HTTP client's) normally wins
 TIMEOUT_GRACE_SECS = 1.0
 #: the lane pauses this long after the outbox itself failed (the row stays and is retried)
 OUTBOX_ERROR_PAUSE_SECS = 5.0
@@ -97,6 +103,12 @@ class _Lane:
         #: clock times of the last delivery and the last failure (with its error), for status
         self.last_ok: Optional[float] = None
         self.last_error: Optional[Tuple[float, str]] = None
+        #: ids of the alerts the lane's group stages hold that are in the outbox's held table
+        self.held: Set[str] = set()
+        self.groups = [s for s in stages if isinstance(s, GroupStage)]
+
+    def holding(self) -> Dict[str, Alert]:
+        return {a.id: a for g in self.groups for a in g.holding()}
 
 
 class AlertManager:
@@ -172,27 +184,37 @@ class AlertManager:
             self._advance(lane, [alert], now)
 
     def _advance(self, lane: _Lane, alerts: List[Alert], now: float, flush: bool = False) -> None:
-        for out in run_stages(lane.stages, alerts, now, flush=flush):
-            self._dispatch(lane, out)
+        outs = run_stages(lane.stages, alerts, now, flush=flush)
+        holding = lane.holding()
+        if outs or holding.keys() != lane.held:
+            self._dispatch(lane, outs, holding)
 
-    def _dispatch(self, lane: _Lane, alerts: List[Alert]) -> None:
-        """Write each message to the outbox (before its first attempt) and wake the lane."""
-        now = self.clock.time()
-        for batch in messages(alerts, lane.channel.supports_batch):
-            try:
-                self.outbox.put(lane.name, batch, now)
-            except Exception as exc:  # a full disk must not lose the alert silently
-                lane.failed += len(batch)
-                self.log.error(
-                    "%s: cannot write %d alert(s) to the outbox: %s", lane.name, len(batch), exc
-                )
-        self._ensure_worker(lane)
+    def _dispatch(self, lane: _Lane, outs: List[List[Alert]], holding: Dict[str, Alert]) -> None:
+        """Write each message to the outbox (before its first attempt), and what the lane's
+        group stages hold to its held table, in one transaction; wake the lane."""
+        batches = [b for out in outs for b in messages(out, lane.channel.supports_batch)]
+        alerts = [a for b in batches for a in b]
+        release = [i for i in lane.held if i not in holding]
+        hold = [a for i, a in holding.items() if i not in lane.held]
+        try:
+            self.outbox.commit(lane.name, batches, self.clock.time(), hold=hold, release=release)
+            lane.held = set(holding)
+        except Exception as exc:  # a full disk must not lose the alert silently
+            lane.failed += len(alerts)
+            self.log.error(
+                "%s: cannot write %d alert(s) to the outbox: %s", lane.name, len(alerts), exc
+            )
+        if batches:
+            self._ensure_worker(lane)
 
     def start_pending(self) -> None:
         """Start the lanes that have messages left from an earlier run (delivered first).
 
-        Messages for a channel that is no longer configured are dropped (and said so).
+        Alerts an earlier run held in a lane's group window (killed inside it) become
+        messages first, with the time they were held. Messages for a channel that is no
+        longer configured are dropped (and said so).
         """
+        self._queue_earlier_held()
         for name in self.outbox.lanes():
             lane = self._lanes.get(name)
             if lane is not None:
@@ -203,6 +225,25 @@ class AlertManager:
                 "outbox: %d notification(s) for channel %s dropped: it is no longer configured",
                 n,
                 name,
+            )
+
+    def _queue_earlier_held(self) -> None:
+        by_lane: Dict[str, List[Tuple[float, str, Alert]]] = {}
+        for name, created, run, alert in self.outbox.take_held():
+            by_lane.setdefault(name, []).append((created, run, alert))
+        for name, items in by_lane.items():
+            lane = self._lanes.get(name)
+            batch = lane.channel.supports_batch if lane is not None else False
+            when = {a.id: (created, run) for created, run, a in items}
+            batches = [
+                (min(when[a.id][0] for a in b), when[b[0].id][1], b)
+                for b in messages([a for _, _, a in items], batch)
+            ]
+            self.outbox.queue_earlier(name, batches)
+            self.log.info(
+                "%s: %d alert(s) held in a group window when the agent stopped: queued",
+                name,
+                len(items),
             )
 
     def _ensure_worker(self, lane: _Lane) -> None:
@@ -272,6 +313,8 @@ class AlertManager:
         lane.channel.disabled = None
         lane.reported_disabled = False
         lane.disabled_seen = None
+        if self.outbox.pending(lane.name):
+            self._ensure_worker(lane)  # what waited is sent now
 
     # -- sending ----------------------------------------------------------------
 
@@ -281,12 +324,15 @@ class AlertManager:
         outbox = self.outbox
         while True:
             now = self.clock.time()
-            entries = outbox.due(lane.name, now) if now >= lane.not_before else []
+            disabled = lane.channel.disabled is not None
+            ready = now >= lane.not_before and not disabled
+            entries = outbox.due(lane.name, now) if ready else []
             if not entries:
                 if lane.closing:
                     return
                 lane.event.clear()
-                wake = outbox.next_at(lane.name)
+                # a disabled channel's messages wait, unattempted, until it is enabled again
+                wake = None if disabled else outbox.next_at(lane.name)
                 if wake is not None:
                     wake = max(wake, lane.not_before)
                 wait = None if wake is None else max(MIN_TIMER_SECS, wake - now)
@@ -311,18 +357,9 @@ class AlertManager:
         """
         cfg = self.config
         batch = entry.outgoing(self.clock.time())
-        disabled = lane.channel.disabled
-        if disabled:
-            self.outbox.done(entry.seq)
-            lane.failed += len(batch)
-            if not lane.reported_disabled:
-                lane.reported_disabled = True
-                self.log.error(
-                    "%s is disabled (%s): alerts for it are counted as failed",
-                    lane.name,
-                    self.redact(str(disabled)),
-                )
-            return
+        if lane.channel.disabled:
+            self._report_disabled(lane)
+            return  # kept: sent when the channel is enabled again
         lane.inflight = batch
         try:
             await call_with_timeout(
@@ -356,6 +393,12 @@ class AlertManager:
             return
         message = self.redact(str(error))
         lane.last_error = (self.clock.time(), message)
+        if not error.retryable and lane.channel.disabled:
+            # the channel, not this message, is refused (a deleted webhook): keep it
+            self.outbox.defer(entry.seq, self.clock.time())
+            self._report_disabled(lane, message)
+            self._poke()  # the run loop times the re-probe
+            return
         if not error.retryable:
             self.outbox.done(entry.seq)
             lane.failed += len(batch)
@@ -366,9 +409,6 @@ class AlertManager:
                 attempts,
                 message,
             )
-            if lane.channel.disabled:
-                lane.reported_disabled = True
-                self._poke()  # the run loop times the re-probe
             return
         now = self.clock.time()
         delay = outbox_retry_delay(
@@ -386,6 +426,17 @@ class AlertManager:
                 message,
                 delay,
             )
+
+    def _report_disabled(self, lane: _Lane, why: Optional[str] = None) -> None:
+        if lane.reported_disabled:
+            return
+        lane.reported_disabled = True
+        self.log.error(
+            "%s is disabled (%s): its notifications stay in the outbox until it is enabled"
+            " again (a reload, the hourly re-probe or a restart)",
+            lane.name,
+            why or self.redact(str(lane.channel.disabled)),
+        )
 
     # -- shutdown ---------------------------------------------------------------
 
@@ -422,7 +473,7 @@ class AlertManager:
                     left,
                 )
             else:
-                lane.failed += left
+                lane.failed += self.outbox.alerts_pending(lane.name)
                 self.log.error(
                     "%s: %d notification(s) not delivered within the %g s shutdown limit",
                     lane.name,

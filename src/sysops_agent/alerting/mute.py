@@ -12,15 +12,22 @@ held/notified state and a predicate "is this alert muted now", it says what
 goes on and what the new state is. :class:`MuteStage` keeps that state and
 turns the stage's monotonic ``now`` into wall time (silences and windows are
 wall-clock times) with the clock the daemon attaches.
+
+The held alerts and the notified identities are saved with the firing-alert
+state (``alerts.state``; :meth:`MuteStage.snapshot` / :meth:`MuteStage.restore`):
+an alert held by a silence when the agent restarts is still held after it, and
+sent when the silence ends if it still fires — its analyzer restores it as
+firing, so nothing else would ever send it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from sysops_agent.alerting.matchers import Identity, identity
+from sysops_agent.alerting.outbox import alert_from_obj, alert_to_obj
 from sysops_agent.clock import Clock
 from sysops_agent.model import Alert, AlertState
 
@@ -146,3 +153,33 @@ class MuteStage(ABC):
     @property
     def held(self) -> List[Alert]:
         return [a for _, a in self.state.held]
+
+    # -- saved with the firing-alert state ------------------------------------------
+
+    def snapshot(self) -> Dict[str, Any]:
+        """The held alerts and the notified identities as JSON objects."""
+        return {
+            "held": [alert_to_obj(a) for _, a in self.state.held],
+            "notified": [
+                [a, m, [list(kv) for kv in labels]] for a, m, labels in self.state.notified
+            ],
+        }
+
+    def restore(self, saved: Dict[str, Any], wall: float, keep: Callable[[Identity], bool]) -> int:
+        """Put back the saved entries ``keep`` accepts (not overriding newer ones); how
+        many held alerts. ``wall`` is the time now (when the stage is next due)."""
+        held = dict(self.state.held)
+        for obj in saved.get("held") or []:
+            alert = alert_from_obj(obj)
+            ident = identity(alert)
+            if keep(ident) and ident not in held:
+                held[ident] = alert
+        notified = set(self.state.notified)
+        for analyzer, metric, labels in saved.get("notified") or []:
+            ident = (str(analyzer), str(metric), tuple((str(k), str(v)) for k, v in labels))
+            if keep(ident):
+                notified.add(ident)
+        restored = len(held) - len(self.state.held)
+        self.state = MuteState(tuple(held.items()), frozenset(notified))
+        self._last_wall = wall
+        return restored

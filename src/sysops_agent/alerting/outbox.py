@@ -31,12 +31,13 @@ thing after a restart.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sqlite3
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc, new_alert_id
 
@@ -64,6 +65,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_lane_next ON outbox (lane, next_at);
+CREATE TABLE IF NOT EXISTS held (
+    lane TEXT NOT NULL,
+    id TEXT NOT NULL,
+    created REAL NOT NULL,
+    run TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (lane, id)
+);
 """
 
 
@@ -189,16 +198,93 @@ class Outbox:
 
     def put(self, lane: str, alerts: Sequence[Alert], now: float) -> int:
         """Queue one message for ``lane`` (due at once); returns its sequence number."""
+        seq = self._insert(lane, alerts, now, self.run)
+        self._bound(now)
+        return seq
+
+    def _insert(self, lane: str, alerts: Sequence[Alert], created: float, run: str) -> int:
         body = json.dumps([alert_to_obj(a) for a in alerts], separators=(",", ":"))
         severity = max(int(a.severity) for a in alerts)
         cur = self._db.execute(
             "INSERT INTO outbox (lane, created, run, severity, next_at, size, body)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (lane, now, self.run, severity, now, len(body), body),
+            (lane, created, run, severity, created, len(body), body),
         )
-        seq = int(cur.lastrowid or 0)
-        self._bound(now)
-        return seq
+        return int(cur.lastrowid or 0)
+
+    # -- held alerts (a lane stage's window) -------------------------------------
+
+    def commit(
+        self,
+        lane: str,
+        batches: Sequence[Sequence[Alert]],
+        now: float,
+        *,
+        hold: Sequence[Alert] = (),
+        release: Sequence[str] = (),
+    ) -> List[int]:
+        """One transaction (fsynced): queue ``batches`` for ``lane``, keep the alerts that
+        now wait in the lane's stages (``hold``: a group window) and forget the held ones
+        that left them (``release``, their ids). After a crash an alert is held or
+        queued, never lost and never both. Returns the new messages' sequence numbers."""
+        with self._transaction():
+            seqs = [self._insert(lane, b, now, self.run) for b in batches if b]
+            self._db.executemany(
+                "DELETE FROM held WHERE lane = ? AND id = ?", [(lane, i) for i in release]
+            )
+            self._db.executemany(
+                "INSERT OR REPLACE INTO held (lane, id, created, run, body) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (lane, a.id, now, self.run, json.dumps(alert_to_obj(a), separators=(",", ":")))
+                    for a in hold
+                ],
+            )
+        if seqs:
+            self._bound(now)
+        return seqs
+
+    def held_count(self, lane: Optional[str] = None) -> int:
+        if lane is None:
+            return int(self._db.execute("SELECT COUNT(*) FROM held").fetchone()[0])
+        row = self._db.execute("SELECT COUNT(*) FROM held WHERE lane = ?", (lane,)).fetchone()
+        return int(row[0])
+
+    def take_held(self) -> List[Tuple[str, float, str, Alert]]:
+        """The alerts an earlier run held in a lane's window (lane, when held, run, alert),
+        oldest first; they are removed by :meth:`queue_earlier`."""
+        rows = self._db.execute(
+            "SELECT lane, created, run, body FROM held WHERE run != ? ORDER BY created, rowid",
+            (self.run,),
+        ).fetchall()
+        return [
+            (str(lane), float(created), str(run), alert_from_obj(json.loads(body)))
+            for lane, created, run, body in rows
+        ]
+
+    def queue_earlier(
+        self, lane: str, batches: Sequence[Tuple[float, str, Sequence[Alert]]]
+    ) -> None:
+        """Move alerts an earlier run held into the outbox as messages of that run
+        (``(created, run, alerts)``: delivered first, marked delayed with the original time)."""
+        with self._transaction():
+            for created, run, alerts in batches:
+                self._insert(lane, alerts, created, run)
+                self._db.executemany(
+                    "DELETE FROM held WHERE lane = ? AND id = ?", [(lane, a.id) for a in alerts]
+                )
+
+    def drop_held(self, lane: str) -> int:
+        return int(self._db.execute("DELETE FROM held WHERE lane = ?", (lane,)).rowcount)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def _bound(self, now: float) -> None:
         count, size = self._db.execute(
@@ -284,12 +370,20 @@ class Outbox:
             row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE lane = ?", (lane,)).fetchone()
         return int(row[0])
 
+    def alerts_pending(self, lane: str) -> int:
+        """Alerts (not messages) waiting for ``lane`` (reads the rows: for shutdown)."""
+        rows = self._db.execute("SELECT body FROM outbox WHERE lane = ?", (lane,))
+        return sum(len(json.loads(body)) for (body,) in rows)
+
     def lanes(self) -> List[str]:
-        return [r[0] for r in self._db.execute("SELECT DISTINCT lane FROM outbox")]
+        return [
+            r[0] for r in self._db.execute("SELECT lane FROM outbox UNION SELECT lane FROM held")
+        ]
 
     def drop_lane(self, lane: str) -> int:
         """Forget every message of ``lane`` (a channel that is no longer configured)."""
-        return int(self._db.execute("DELETE FROM outbox WHERE lane = ?", (lane,)).rowcount)
+        held = self.drop_held(lane)
+        return held + int(self._db.execute("DELETE FROM outbox WHERE lane = ?", (lane,)).rowcount)
 
     def close(self) -> None:
         self._db.close()

@@ -7,6 +7,12 @@ that alert until it resolves; the ack is announced once (an alert of the same
 severity, so it reaches the channels that got the alert) and shown in
 ``status``. An alert that changes severity or resolves starts afresh.
 
+The tracked alerts and their acks are saved with the firing-alert state
+(``alerts.state``; :meth:`RepeatStage.snapshot` / :meth:`RepeatStage.restore`,
+monotonic times turned into wall time and back): after a restart an acked
+alert that still fires stays acked, and the others repeat on their schedule.
+The ack goes when the alert resolves, like the rest of its entry.
+
 :func:`repeat_due` is the pure decision; :class:`RepeatStage` keeps, per
 alert :func:`~sysops_agent.alerting.matchers.identity`, the alert, when it
 started and when it was last sent.
@@ -15,10 +21,11 @@ started and when it was last sent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.matchers import Identity, identity
+from sysops_agent.alerting.outbox import alert_from_obj, alert_to_obj
 from sysops_agent.model import Alert, AlertState, Severity
 
 
@@ -126,6 +133,38 @@ class RepeatStage:
 
     def acks(self) -> Dict[Identity, Tuple[str, str]]:
         return {i: t.ack for i, t in self.tracked.items() if t.ack is not None}
+
+    def snapshot(self, wall_offset: float) -> List[Dict[str, Any]]:
+        """The tracked alerts as JSON objects; ``wall_offset`` = wall time − monotonic time."""
+        return [
+            {
+                "alert": alert_to_obj(t.alert),
+                "since": t.since + wall_offset,
+                "last_sent": t.last_sent + wall_offset,
+                "ack": None if t.ack is None else list(t.ack),
+            }
+            for t in self.tracked.values()
+        ]
+
+    def restore(
+        self, items: List[Dict[str, Any]], wall_offset: float, keep: Callable[[Identity], bool]
+    ) -> int:
+        """Put saved entries back (those ``keep`` accepts and that are not tracked already)."""
+        n = 0
+        for item in items:
+            alert = alert_from_obj(item["alert"])
+            ident = identity(alert)
+            if not keep(ident) or ident in self.tracked or not repeats(alert):
+                continue
+            ack = item.get("ack")
+            self.tracked[ident] = Tracked(
+                alert,
+                float(item["since"]) - wall_offset,
+                float(item["last_sent"]) - wall_offset,
+                None if ack is None else (str(ack[0]), str(ack[1])),
+            )
+            n += 1
+        return n
 
 
 def create(cfg: PipelineConfig) -> RepeatStage:

@@ -23,13 +23,34 @@ _SUBJECTS = {
 }
 
 
+#: per-device metric -> what it measures (after ``disk sda`` / ``interface eth0``)
+_DEVICE_SUBJECTS = {
+    "disk_read_bytes_per_second": "reads",
+    "disk_write_bytes_per_second": "writes",
+    "disk_read_ops_per_second": "read operations",
+    "disk_write_ops_per_second": "write operations",
+    "disk_io_util_percent": "busy time",
+    "disk_read_await_seconds": "read latency",
+    "disk_write_await_seconds": "write latency",
+    "disk_queue_depth": "queue depth",
+    "net_rx_bytes_per_second": "received",
+    "net_tx_bytes_per_second": "sent",
+    "net_rx_packets_per_second": "packets received",
+    "net_tx_packets_per_second": "packets sent",
+    "net_rx_errors_per_second": "receive errors",
+    "net_tx_errors_per_second": "send errors",
+    "net_rx_drops_per_second": "receive drops",
+    "net_tx_drops_per_second": "send drops",
+}
+
+
 def process_name(key: SeriesKey) -> str:
     """``postgres (pid 4121)`` for per-process series."""
     return f"{key.label('name', '?')} (pid {key.label('pid', '?')})"
 
 
 def subject(key: SeriesKey) -> str:
-    """How a message names a series: ``CPU usage``, ``disk /``, ``nginx (pid 12) RSS``."""
+    """How a message names a series: ``CPU usage``, ``disk /``, ``disk sda writes``, ``nginx (pid 12) RSS``."""
     metric = key.metric
     if metric in ("disk_usage_percent", "disk_free_bytes"):
         return f"disk {key.label('mountpoint', key.label('device', '?'))}"
@@ -43,8 +64,15 @@ def subject(key: SeriesKey) -> str:
             "process_fd_count": "open files",
             "process_cpu_percent": "CPU",
             "process_threads": "threads",
+            "process_io_read_bytes_per_second": "disk reads",
+            "process_io_write_bytes_per_second": "disk writes",
         }.get(metric, metric)
         return f"{process_name(key)} {what}"
+    measured = _DEVICE_SUBJECTS.get(metric)
+    if measured is not None:
+        if metric.startswith("net_"):
+            return f"interface {key.label('interface', key.label('device', '?'))} {measured}"
+        return f"disk {key.label('device', '?')} {measured}"
     base = _SUBJECTS.get(metric)
     if base is not None:
         return base

@@ -129,119 +129,186 @@ class RollingStats:
 
 
 class RollingRegression:
-    """Least-squares line through the samples of the last ``window_secs``, O(1) amortised.
+    """Least-squares line through the samples of the last ``window_secs``, in fixed memory.
 
-    Keeps the points in two ``array('d')`` (evicted from the front, compacted
-    when half the storage is dead) and the running sums of t, v, t², t·v and v²
-    relative to an origin near the data (so the sums stay small and the
-    subtraction of large nearly-equal numbers does not eat the precision).
-    The sums are recomputed exactly, with a fresh origin, once per window's
-    worth of evictions.
+    Time is cut into :data:`BUCKETS` buckets of ``window_secs / BUCKETS``;
+    each closed bucket keeps only its count and the sums of t, v, t², t·v and
+    v² relative to its own first point (so the sums stay small and no
+    subtraction of large nearly-equal numbers eats the precision), in one
+    ``array('d')`` of ``8 * BUCKETS``. A sample updates the open bucket
+    (O(1)); closing a bucket evicts the buckets whose newest point left the
+    window and re-adds the others around a fresh origin (O(BUCKETS), once per
+    bucket: amortised O(1)). The window thus holds between ``window_secs``
+    and ``window_secs`` plus one bucket of samples — for a 6 h trend, 11
+    minutes more — and its memory no longer grows with the sampling rate:
+    the point arrays it replaced held 6 h of raw samples per series (173 KiB
+    at a 2 s interval, growing for six hours after every start).
     """
 
+    BUCKETS = 32
+    #: slots per bucket: n, first t, last t, first v, st, sv, stt, stv, svv -> see _close
+    _W = 9
+
     __slots__ = (
-        "_start",
-        "_ts",
-        "_vs",
-        "evicted",
+        "_buckets",
+        "_slot",
+        "bucket_secs",
+        "c_first",
+        "cn",
+        "cst",
+        "cstt",
+        "cstv",
+        "csv",
+        "csvv",
+        "ct0",
+        "cv0",
+        "last_t",
+        "last_v",
         "n",
-        "st",
-        "stt",
-        "stv",
-        "sv",
-        "svv",
-        "t0",
-        "v0",
+        "o_n",
+        "o_st",
+        "o_stt",
+        "o_stv",
+        "o_sv",
+        "o_svv",
+        "o_t0",
+        "o_v0",
         "window_secs",
     )
 
     def __init__(self, window_secs: float) -> None:
         self.window_secs = window_secs
-        self._ts = array("d")
-        self._vs = array("d")
-        self._start = 0
-        self.evicted = 0
-        self.t0 = 0.0
-        self.v0 = 0.0
+        self.bucket_secs = window_secs / self.BUCKETS
+        self._buckets = array("d", bytes(8 * self._W * self.BUCKETS))
+        self._slot = 0
         self.n = 0
-        self.st = self.sv = self.stt = self.stv = self.svv = 0.0
+        self.last_t = self.last_v = 0.0
+        # the closed buckets inside the window, summed around (ct0, cv0)
+        self.cn = 0
+        self.ct0 = self.cv0 = 0.0
+        self.cst = self.csv = self.cstt = self.cstv = self.csvv = 0.0
+        self.c_first = 0.0
+        # the open bucket, around its first point (o_t0, o_v0)
+        self.o_n = 0
+        self.o_t0 = self.o_v0 = 0.0
+        self.o_st = self.o_sv = self.o_stt = self.o_stv = self.o_svv = 0.0
 
     def add(self, t: float, v: float) -> None:
-        if self.n == 0:
-            self.t0, self.v0 = t, v
+        if self.o_n and t - self.o_t0 >= self.bucket_secs:
+            self._close(t)
+        if not self.o_n:
+            self.o_t0, self.o_v0 = t, v
+        x, y = t - self.o_t0, v - self.o_v0
+        self.o_n += 1
+        self.o_st += x
+        self.o_sv += y
+        self.o_stt += x * x
+        self.o_stv += x * y
+        self.o_svv += y * y
+        self.n = self.cn + self.o_n
+        self.last_t, self.last_v = t, v
+
+    def _close(self, t: float) -> None:
+        """File the open bucket, evict what left the window, re-sum the rest (O(BUCKETS))."""
+        b, w = self._buckets, self._W
+        i = w * self._slot
+        b[i : i + w] = array(
+            "d",
+            (
+                float(self.o_n),
+                self.o_t0,
+                self.last_t,
+                self.o_v0,
+                self.o_st,
+                self.o_sv,
+                self.o_stt,
+                self.o_stv,
+                self.o_svv,
+            ),
+        )
+        self._slot = (self._slot + 1) % self.BUCKETS
+        self.o_n = 0
+        self.o_st = self.o_sv = self.o_stt = self.o_stv = self.o_svv = 0.0
         cutoff = t - self.window_secs
-        ts, vs = self._ts, self._vs
-        while self.n and ts[self._start] < cutoff:
-            self._remove(ts[self._start] - self.t0, vs[self._start] - self.v0)
-            self._start += 1
-            self.evicted += 1
-        ts.append(t)
-        vs.append(v)
-        x, y = t - self.t0, v - self.v0
-        self.n += 1
-        self.st += x
-        self.sv += y
-        self.stt += x * x
-        self.stv += x * y
-        self.svv += y * y
-        if self._start > 64 and self._start * 2 > len(ts):
-            del ts[: self._start]
-            del vs[: self._start]
-            self._start = 0
-        if self.evicted >= max(self.n, 64):
-            self._recompute()
-
-    def _remove(self, x: float, y: float) -> None:
-        self.n -= 1
-        self.st -= x
-        self.sv -= y
-        self.stt -= x * x
-        self.stv -= x * y
-        self.svv -= y * y
-
-    def _recompute(self) -> None:
-        self.evicted = 0
-        ts, vs, s = self._ts, self._vs, self._start
-        self.n = len(ts) - s
-        if not self.n:
-            self.st = self.sv = self.stt = self.stv = self.svv = 0.0
+        kept: list[int] = []
+        for j in range(0, w * self.BUCKETS, w):
+            if b[j] and b[j + 2] < cutoff:
+                b[j] = 0.0  # its newest point left the window
+            elif b[j]:
+                kept.append(j)
+        self.cn = 0
+        self.cst = self.csv = self.cstt = self.cstv = self.csvv = 0.0
+        if not kept:
             return
-        self.t0, self.v0 = ts[s], vs[s]
-        xs = [t - self.t0 for t in ts[s:]]
-        ys = [v - self.v0 for v in vs[s:]]
-        self.st = math.fsum(xs)
-        self.sv = math.fsum(ys)
-        self.stt = math.fsum(x * x for x in xs)
-        self.stv = math.fsum(x * y for x, y in zip(xs, ys))
-        self.svv = math.fsum(y * y for y in ys)
+        first = min(kept, key=lambda j: b[j + 1])
+        t0, v0 = b[first + 1], b[first + 3]
+        self.ct0, self.cv0, self.c_first = t0, v0, t0
+        for j in kept:
+            n = b[j]
+            a, c = b[j + 1] - t0, b[j + 3] - v0  # this bucket's origin around the new one
+            st, sv = b[j + 4], b[j + 5]
+            self.cn += int(n)
+            self.cst += st + n * a
+            self.csv += sv + n * c
+            self.cstt += b[j + 6] + 2.0 * a * st + n * a * a
+            self.cstv += b[j + 7] + c * st + a * sv + n * a * c
+            self.csvv += b[j + 8] + 2.0 * c * sv + n * c * c
+
+    def _sums(self) -> tuple[float, float, float, float, float, float, float]:
+        """(n, Σx, Σy, Σx², Σxy, Σy², x of the newest point) over the window, around one origin."""
+        if not self.cn:
+            return (
+                float(self.o_n),
+                self.o_st,
+                self.o_sv,
+                self.o_stt,
+                self.o_stv,
+                self.o_svv,
+                self.last_t - self.o_t0,
+            )
+        n = float(self.o_n)
+        a, c = self.o_t0 - self.ct0, self.o_v0 - self.cv0
+        st, sv = self.o_st, self.o_sv
+        return (
+            self.cn + n,
+            self.cst + st + n * a,
+            self.csv + sv + n * c,
+            self.cstt + self.o_stt + 2.0 * a * st + n * a * a,
+            self.cstv + self.o_stv + c * st + a * sv + n * a * c,
+            self.csvv + self.o_svv + 2.0 * c * sv + n * c * c,
+            self.last_t - self.ct0,
+        )
 
     @property
     def first_ts(self) -> float:
-        return self._ts[self._start] if self.n else 0.0
+        if not self.n:
+            return 0.0
+        return self.c_first if self.cn else self.o_t0
 
     @property
     def last_ts(self) -> float:
-        return self._ts[-1] if self.n else 0.0
+        return self.last_t if self.n else 0.0
 
     def span(self) -> float:
         """Seconds between the oldest and newest point in the window."""
-        return self._ts[-1] - self._ts[self._start] if self.n else 0.0
+        return self.last_t - self.first_ts if self.n else 0.0
 
     def fit(self) -> tuple[float, float, float]:
         """(slope per second, value of the line at the newest point, R²); R² is 0 when undefined."""
-        n = self.n
-        if n < 3:
-            return 0.0, self._vs[-1] if n else 0.0, 0.0
-        sxx = n * self.stt - self.st * self.st
-        syy = n * self.svv - self.sv * self.sv
-        sxy = n * self.stv - self.st * self.sv
-        if sxx <= 0.0:
-            return 0.0, self._vs[-1], 0.0
+        if self.n < 3:
+            return 0.0, self.last_v if self.n else 0.0, 0.0
+        n, st, sv, stt, stv, svv, x_last = self._sums()
+        sxx = n * stt - st * st
+        syy = n * svv - sv * sv
+        sxy = n * stv - st * sv
+        if sxx <= 1e-12 * max(1.0, stt * n):
+            return 0.0, self.last_v, 0.0
         slope = sxy / sxx
-        intercept = (self.sv - slope * self.st) / n
-        fitted = intercept + slope * (self._ts[-1] - self.t0) + self.v0
+        intercept = (sv - slope * st) / n
+        origin_v = self.cv0 if self.cn else self.o_v0
+        fitted = intercept + slope * x_last + origin_v
         # zero or rounding-level variance of the values: a flat line explains nothing
-        if syy <= 1e-12 * max(1.0, self.svv * n):
+        if syy <= 1e-12 * max(1.0, svv * n):
             return slope, fitted, 0.0
         r2 = (sxy * sxy) / (sxx * syy)
         return slope, fitted, min(1.0, max(0.0, r2))

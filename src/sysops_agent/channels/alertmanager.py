@@ -89,7 +89,7 @@ from sysops_agent.redact import Redactor
 from sysops_agent.schema import Problem, opt
 
 if TYPE_CHECKING:
-    import httpx
+    from sysops_agent.httpclient import Transport
 
 log = logging.getLogger(__name__)
 
@@ -398,7 +398,7 @@ class AlertmanagerChannel(HttpChannel[AlertmanagerChannelConfig]):
         clock: Clock,
         redactor: Optional[Redactor] = None,
         timeout: float = 10.0,
-        transport: Optional[httpx.AsyncBaseTransport] = None,
+        transport: Optional[Transport] = None,
         labels: Optional[Mapping[str, str]] = None,
     ) -> None:
         super().__init__(

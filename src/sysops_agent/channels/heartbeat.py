@@ -20,7 +20,8 @@ The URL is a secret (it is the monitor's credential): it is redacted from
 every log line. A failed ping is logged once per outage and never stops the
 agent; the next ping is on time regardless.
 
-This module uses httpx directly (imported when the first ping is sent), not
+This module uses :mod:`sysops_agent.httpclient` directly (imported when the
+first ping is sent; redirects followed), not
 :class:`~sysops_agent.channels.http.HttpChannel`: a heartbeat is not a
 channel — it carries no alerts and has no lane. Its config class,
 :class:`HeartbeatConfig`, lives with the pipeline's keys in
@@ -40,7 +41,7 @@ from sysops_agent.clock import Clock
 from sysops_agent.redact import Redactor
 
 if TYPE_CHECKING:
-    import httpx
+    from sysops_agent.httpclient import AsyncClient, Transport
 
 log = logging.getLogger("sysops_agent.heartbeat")
 
@@ -86,7 +87,7 @@ class Heartbeat:
         health: Callable[[], Optional[str]],
         *,
         redactor: Optional[Redactor] = None,
-        transport: Optional[httpx.AsyncBaseTransport] = None,
+        transport: Optional[Transport] = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -94,7 +95,7 @@ class Heartbeat:
         self.redact = redactor if redactor is not None else Redactor()
         self.redact.add(config.url)
         self._transport = transport
-        self._client: Optional[httpx.AsyncClient] = None
+        self._client: Optional[AsyncClient] = None
         self._failing = False
         #: pings the monitor accepted / that failed
         self.sent = 0
@@ -102,14 +103,14 @@ class Heartbeat:
 
     async def ping(self) -> bool:
         """One ping now; True if the monitor answered 2xx."""
-        import httpx
+        from sysops_agent import httpclient
 
         problem = self.health()
         cfg = self.config
         url = ping_url(cfg.url, cfg.style, problem)
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(PING_TIMEOUT_SECS),
+            self._client = httpclient.AsyncClient(
+                timeout=PING_TIMEOUT_SECS,
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=True,
                 transport=self._transport,
@@ -122,7 +123,7 @@ class Heartbeat:
                 response = await self._client.get(url)
             ok = response.is_success
             error = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
+        except (httpclient.HttpError, ValueError, OSError) as exc:
             ok, error = False, f"{type(exc).__name__}: {exc}"
         if ok:
             self.sent += 1

@@ -1,10 +1,11 @@
 """Shared plumbing of the HTTP channels (Discord, Slack, Telegram, webhook).
 
-- One pooled :class:`httpx.AsyncClient` per channel, created on first use,
-  with the ``send_timeout_secs`` timeout; closed by ``aclose``.
+- One :class:`sysops_agent.httpclient.AsyncClient` per channel (keep-alive
+  per origin), created on first use, with the ``send_timeout_secs`` timeout
+  (connect, read and total); closed by ``aclose``.
 - Every failure becomes a :class:`ChannelError` whose message is redacted:
-  httpx exceptions quote the URL (a webhook URL *is* the secret), so they are
-  re-raised ``from None`` with a redacted text, and response bodies are
+  the client's errors name no URL (a webhook URL *is* the secret), they are
+  re-raised ``from None`` with a redacted text anyway, and response bodies are
   redacted and shortened too.
 - :func:`classify_status` is the one status classifier of every HTTP channel:
   2xx ok; 429 and 5xx retryable; every other status final (a 4xx will not get
@@ -16,10 +17,10 @@
   ``Retry-After`` header (seconds or an HTTP date) first, then the JSON body's
   ``retry_after`` (Discord) or ``parameters.retry_after`` (Telegram).
 
-httpx is imported when a channel is created, not when this module is
+The client is imported when a channel is created, not when this module is
 imported: the registry imports every channel module for its
-config class, and a host that only prints to the console must not pay for
-httpx (about 5 MiB of RSS, ``tests/unit/test_import_budget.py``).
+config class, and a host that only prints to the console pays for no HTTP
+code (``tests/unit/test_import_budget.py``).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from sysops_agent.model import Severity
 from sysops_agent.redact import Redactor
 
 if TYPE_CHECKING:
-    import httpx
+    from sysops_agent.httpclient import AsyncClient, Response, Transport
 
 log = logging.getLogger("sysops_agent.channels")
 
@@ -101,7 +102,7 @@ def parse_retry_after(
     return None
 
 
-def json_body(response: httpx.Response) -> Any:
+def json_body(response: Response) -> Any:
     try:
         return response.json()
     except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
@@ -139,10 +140,10 @@ class HttpChannel(Generic[C]):
         redactor: Optional[Redactor] = None,
         timeout: float = 10.0,
         clock: Optional[Clock] = None,
-        transport: Optional[httpx.AsyncBaseTransport] = None,
+        transport: Optional[Transport] = None,
     ) -> None:
-        # a channel is being set up (start-up): load httpx now, not on the first alert
-        import httpx  # noqa: F401
+        # a channel is being set up (start-up): load the client now, not on the first alert
+        import sysops_agent.httpclient  # noqa: F401
 
         self.config = config
         self.min_severity: Severity = severity_of(config.min_severity)
@@ -153,7 +154,7 @@ class HttpChannel(Generic[C]):
         self.timeout = float(timeout)
         self.clock = clock
         self._transport = transport
-        self._client: Optional[httpx.AsyncClient] = None
+        self._client: Optional[AsyncClient] = None
         #: why the channel stopped sending (None while it works)
         self.disabled: Optional[str] = None
 
@@ -162,15 +163,13 @@ class HttpChannel(Generic[C]):
         return ()
 
     @property
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> AsyncClient:
         if self._client is None:
-            import httpx
+            from sysops_agent.httpclient import AsyncClient
 
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(
-                    max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS
-                ),
+            self._client = AsyncClient(
+                timeout=self.timeout,
+                max_idle_per_origin=POOL_CONNECTIONS,
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=False,
                 transport=self._transport,
@@ -187,39 +186,45 @@ class HttpChannel(Generic[C]):
         *,
         json: Any = None,
         headers: Optional[Mapping[str, str]] = None,
-    ) -> httpx.Response:
+    ) -> Response:
         """Send one request; transport failures become (redacted) ChannelErrors."""
-        import httpx
+        from sysops_agent import httpclient
 
         if self.disabled is not None:
             raise ChannelError(f"{self.name} is disabled: {self.disabled}", retryable=False)
         try:
             return await self.client.request(method, url, json=json, headers=headers)
-        except httpx.TimeoutException as exc:
+        except httpclient.HttpTimeout as exc:
             raise ChannelError(
-                f"{self.name}: no answer within {self.timeout:g} s ({type(exc).__name__})",
+                f"{self.name}: no answer within {self.timeout:g} s ({exc})",
                 retryable=True,
             ) from None
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        except httpclient.InvalidURL as exc:
             raise ChannelError(
                 f"{self.name}: bad URL: {self.redact(str(exc))}", retryable=False
             ) from None
-        except httpx.HTTPError as exc:
+        except (httpclient.InvalidRequest, ValueError) as exc:  # a header value, a NaN in JSON
+            raise ChannelError(
+                f"{self.name}: invalid request: {self.redact(str(exc))}", retryable=False
+            ) from None
+        except httpclient.HttpError as exc:
             detail = self.redact(one_line(str(exc)))[:MAX_ERROR_DETAIL]
             raise ChannelError(
                 f"{self.name}: {type(exc).__name__}: {detail or 'request failed'}",
                 retryable=True,
             ) from None
-        except ValueError as exc:  # e.g. a header value httpx refuses
+        except OSError as exc:  # not expected (the client wraps them): a network failure
+            detail = self.redact(one_line(str(exc)))[:MAX_ERROR_DETAIL]
             raise ChannelError(
-                f"{self.name}: invalid request: {self.redact(str(exc))}", retryable=False
+                f"{self.name}: {type(exc).__name__}: {detail or 'request failed'}",
+                retryable=True,
             ) from None
 
-    def error_detail(self, response: httpx.Response) -> str:
+    def error_detail(self, response: Response) -> str:
         """The platform's own words about a failure (channels override this)."""
         return response.text
 
-    def check(self, response: httpx.Response) -> None:
+    def check(self, response: Response) -> None:
         """Raise a ChannelError unless ``response`` is a success."""
         status = response.status_code
         disposition = classify_status(status)

@@ -8,7 +8,7 @@ from it plus the pipeline's own keys (:class:`PipelineConfig`), so the schema,
 Adding a channel is its module plus one line in :data:`CHANNELS`.
 
 Importing this module imports every channel module, but none of them imports
-httpx, aiosmtplib or ssl before a channel is created or sends
+the HTTP client, aiosmtplib or ssl before a channel is created or sends
 (``tests/unit/test_import_budget.py``).
 
 :func:`build_channels` builds every enabled channel (the console when none

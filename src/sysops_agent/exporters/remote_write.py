@@ -39,7 +39,7 @@ from sysops_agent.model import SeriesKey
 from sysops_agent.storage.store import Store
 
 if TYPE_CHECKING:
-    import httpx
+    from sysops_agent.httpclient import AsyncClient, Transport
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class RemoteWriter:
         *,
         hostname: str,
         labels: Optional[Mapping[str, str]] = None,
-        transport: Optional[httpx.AsyncBaseTransport] = None,
+        transport: Optional[Transport] = None,
     ) -> None:
         from sysops_agent.exporters.prometheus import RENAMED_LABELS, export_name, label_name
 
@@ -207,7 +207,7 @@ class RemoteWriter:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         self.headers = headers
         self._transport = transport
-        self._client: Optional[httpx.AsyncClient] = None
+        self._client: Optional[AsyncClient] = None
 
     def _series_labels(self, key: SeriesKey) -> Tuple[Labels, float]:
         cached = self._labels.get(key)
@@ -250,19 +250,14 @@ class RemoteWriter:
             )
         return queued
 
-    def _client_for(self) -> httpx.AsyncClient:
+    def _client_for(self) -> AsyncClient:
         if self._client is None:
-            import httpx
+            from sysops_agent.httpclient import AsyncClient
 
-            verify: object = True
-            if self.config.ca_file:
-                import ssl
-
-                verify = ssl.create_default_context(cafile=self.config.ca_file)
-            self._client = httpx.AsyncClient(
+            self._client = AsyncClient(
                 timeout=self.config.timeout_secs,
                 transport=self._transport,
-                verify=verify,  # type: ignore[arg-type]
+                ca_file=self.config.ca_file,
             )
         return self._client
 
@@ -279,13 +274,13 @@ class RemoteWriter:
 
     async def _post(self, body: bytes) -> Optional[bool]:
         """True: sent; False: refused for good (drop it); None: retry later."""
-        import httpx
+        from sysops_agent.httpclient import HttpError
 
         try:
             response = await self._client_for().post(
                 self.config.url, content=body, headers=self.headers
             )
-        except httpx.HTTPError as e:
+        except (HttpError, OSError) as e:
             log.warning("remote_write: %s: %s", type(e).__name__, self._redact(str(e)))
             return None
         if 200 <= response.status_code < 300:

@@ -24,7 +24,7 @@ class Store:
     interval get ``max_samples``.
 
     Samples are stored rounded to their unit's resolution
-    (:attr:`~sysops_agent.units.Unit.resolution`: 0.01 for a percentage, 1 for
+    (:attr:`~sysops_agent.units.Unit.resolution`: 0.05 for a percentage, 1 for
     bytes and byte rates, 0.001 for seconds and event rates): the digits
     below it are noise that would cost memory without telling anything.
     Metrics of unknown unit (replayed CSV files) are stored as they are.

@@ -1,7 +1,7 @@
 """Alert identity, transitions and the durable outbox, against a real webhook receiver on loopback.
 
 The alert manager is the daemon's (``build_alert_manager`` from a config
-text), the webhook channel is the real one (httpx over a socket to
+text), the webhook channel is the real one (the agent's HTTP client over a socket to
 :class:`HttpTestServer`), time is a :class:`VirtualClock`: minutes of outage
 pass in milliseconds, while the HTTP requests are real.
 """
@@ -301,29 +301,39 @@ async def test_outbox_is_bounded_dropping_the_oldest_low_severity_first(
     assert "disk_usage_percent" in metrics and "m13" in metrics and "m0" not in metrics
 
 
-async def test_a_channel_disabled_by_a_404_is_re_probed_hourly_and_by_a_reload(
+async def test_a_channel_disabled_by_a_404_keeps_its_notifications_until_re_enabled(
     receiver: HttpTestServer,
 ) -> None:
-    """Slack disables itself on 404 (a deleted webhook); it gets another chance."""
+    """Slack disables itself on 404 (a deleted webhook); nothing is attempted meanwhile,
+    nothing is dropped: the hourly re-probe and a reload deliver what waited, in order."""
     receiver.default = Reply(404, "no_service")
     p = Pipeline(receiver.url("/hook"), channel="slack")
     await p.start()
     await p.submit(alert(C, metric="a"))
-    await wait_for(lambda: p.manager.counters() == {"slack": (0, 1)})
+    await wait_for(lambda: len(receiver.requests) == 1)
     receiver.default = Reply(200)
-    await p.submit(alert(C, metric="b"))  # disabled: counted failed, not sent
+    await p.submit(alert(C, metric="b"))  # disabled: kept, not attempted
+    await p.advance(600, 60)
     assert len(receiver.requests) == 1
-    await p.advance(3600, 60)  # the hourly re-probe
-    await p.submit(alert(C, metric="c"))
-    await wait_for(lambda: len(receiver.requests) == 2)
-    assert b"c critical firing" in receiver.requests[-1].body
+    assert p.manager.pending() == {"slack": 2} and p.manager.counters() == {"slack": (0, 0)}
+    [lane] = p.manager.lanes_status()
+    assert lane["disabled"] and lane["queued"] == 2
+    await p.advance(3000, 60)  # the hourly re-probe sends what waited
+    await wait_for(lambda: len(receiver.requests) == 3)
+    assert [b"a critical" in r.body for r in receiver.requests[1:]] == [True, False]
+    assert b"b critical firing" in receiver.requests[-1].body
+    assert p.manager.counters() == {"slack": (2, 0)}
 
     receiver.default = Reply(404)
     await p.submit(alert(C, metric="d"))
-    await wait_for(lambda: p.manager.counters()["slack"][1] == 3)
+    await wait_for(lambda: len(receiver.requests) == 4)
+    await p.submit(alert(C, metric="e"))
+    await p.advance(5, 1)
+    assert len(receiver.requests) == 4 and p.manager.pending() == {"slack": 2}
     receiver.default = Reply(200)
     p.manager.reenable("configuration reloaded")  # what SIGHUP does
-    await p.submit(alert(C, metric="e"))
-    await wait_for(lambda: len(receiver.requests) == 4)
+    await wait_for(lambda: len(receiver.requests) == 6)
+    assert b"d critical firing" in receiver.requests[-2].body
     assert b"e critical firing" in receiver.requests[-1].body
+    assert p.manager.counters() == {"slack": (4, 0)} and p.manager.pending() == {"slack": 0}
     await p.stop()

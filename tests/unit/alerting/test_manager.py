@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from pathlib import Path
 from typing import AsyncIterator, List, Optional, Sequence, Tuple
 
 import pytest
 
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.manager import AlertManager
+from sysops_agent.alerting.outbox import Outbox
 from sysops_agent.alerting.ratelimit import SUMMARY_METRIC
 from sysops_agent.channels.base import ChannelError
 from sysops_agent.channels.registry import build_alert_manager
@@ -304,13 +307,21 @@ async def test_429_retry_after_is_honoured(rig_factory: List[Rig]) -> None:
     assert len(ch.alerts) == 1 and r.manager.counters() == {"slack": (1, 0)}
 
 
-async def test_disabled_channel_fails_fast(rig_factory: List[Rig]) -> None:
+async def test_a_disabled_channel_is_not_attempted_and_its_alerts_wait(
+    rig_factory: List[Rig],
+) -> None:
     ch = MemoryChannel("discord", batch=False)
     ch.disabled = "HTTP 404"
     r = await make(rig_factory, [ch])
     await r.submit(mk("a"), mk("b"))
+    await r.advance(60)
     assert ch.attempts == 0
-    assert r.manager.counters() == {"discord": (0, 2)}
+    assert r.manager.counters() == {"discord": (0, 0)}
+    assert r.manager.pending() == {"discord": 2}
+    r.manager.reenable("configuration reloaded")
+    await r.advance(0.1)
+    assert [a.metric for a in ch.alerts] == ["a", "b"]
+    assert r.manager.counters() == {"discord": (2, 0)}
 
 
 async def test_close_flushes_groups_and_summaries(rig_factory: List[Rig]) -> None:
@@ -421,3 +432,64 @@ webhook_url = "{discord_srv.url("/api/webhooks/1/secret-token-value")}"
     assert [r.json()["metric"] for r in hook_srv.requests] == ["a", "b", "c"]
     assert len(discord_srv.requests) == 1  # one grouped message, 404, disabled, no retry
     assert m.counters() == {"discord": (0, 3), "webhook": (3, 0)}
+
+
+async def test_alerts_in_a_group_window_survive_a_crash(tmp_path: Path) -> None:
+    """Issue 12 "nothing lost": what waits in a group window is in the outbox's held table;
+    a run killed inside the window (no close) leaves it there, the next run sends it once,
+    marked delayed with the time it was raised."""
+    path = str(tmp_path / "outbox.db")
+    cfg = PipelineConfig(group_window_secs=30.0)
+    clock = VirtualClock()
+    slack, hook = MemoryChannel("slack"), MemoryChannel("webhook", batch=False)
+    for ch in (slack, hook):
+        ch.clock = clock
+    first = AlertManager(cfg, [slack, hook], clock, outbox=Outbox(path))
+    task = asyncio.ensure_future(first.run())
+    first.submit(mk("a"))
+    first.submit(mk("b", C))
+    await run_for(clock, 10.0)
+    assert slack.sent == [] and [a.metric for a in hook.alerts] == ["a", "b"]
+    assert first.outbox.held_count("slack") == 2 and first.outbox.held_count("webhook") == 0
+    task.cancel()  # SIGKILL: no close, no flush
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    slack2, hook2 = MemoryChannel("slack"), MemoryChannel("webhook", batch=False)
+    for ch in (slack2, hook2):
+        ch.clock = clock
+    second = AlertManager(cfg, [slack2, hook2], clock, outbox=Outbox(path))
+    task = asyncio.ensure_future(second.run())
+    await run_for(clock, 1.0)
+    assert [[a.metric for a in batch] for _, batch in slack2.sent] == [["a", "b"]]
+    assert all("(delayed notification, raised" in a.message for a in slack2.alerts)
+    assert hook2.sent == []  # the webhook had them already
+    assert second.outbox.held_count() == 0 and second.pending() == {"slack": 0, "webhook": 0}
+    await run_for(clock, 60.0)
+    assert len(slack2.sent) == 1  # once
+    closing = asyncio.ensure_future(second.close(5.0))
+    await run_for(clock, 1.0)
+    await closing
+    await asyncio.wait_for(task, 1.0)
+
+
+async def test_a_group_sent_in_time_leaves_nothing_held(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    slack = MemoryChannel("slack")
+    slack.clock = clock
+    outbox = Outbox(str(tmp_path / "outbox.db"))
+    m = AlertManager(PipelineConfig(group_window_secs=5.0), [slack], clock, outbox=outbox)
+    task = asyncio.ensure_future(m.run())
+    m.submit(mk("a"))
+    await run_for(clock, 1.0)
+    assert outbox.held_count("slack") == 1
+    await run_for(clock, 5.0)
+    assert [a.metric for a in slack.alerts] == ["a"] and outbox.held_count() == 0
+    # a second run finds nothing to send again
+    again = Outbox(str(tmp_path / "outbox.db"))
+    assert again.take_held() == [] and again.pending() == 0
+    again.close()
+    closing = asyncio.ensure_future(m.close(5.0))
+    await run_for(clock, 1.0)
+    await closing
+    await asyncio.wait_for(task, 1.0)

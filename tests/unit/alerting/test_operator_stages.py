@@ -291,6 +291,27 @@ def test_inhibit_stage_sends_the_target_when_the_source_resolves() -> None:
     assert out[1].id == warn.id
 
 
+def test_inhibit_stage_state_survives_a_restart() -> None:
+    """Saved and restored (what ``alerts.state`` does): the target stays held while its
+    source fires and is sent once when the source resolves; ``keep`` filters identities."""
+    stage = InhibitStage(default_inhibit_rules())
+    crit = alert(C, analyzer="trend", mountpoint="/")
+    warn = alert(W, mountpoint="/")
+    stage([crit], T0)
+    stage([warn], T0 + 1)
+    saved = json.loads(json.dumps(stage.snapshot()))
+    after = InhibitStage(default_inhibit_rules())
+    assert after.restore(saved, T0 + 100, lambda ident: True) == 1
+    assert after([], T0 + 101) == []  # the source still fires: held
+    out = after([crit.evolve(state=AlertState.RESOLVED)], T0 + 102)
+    assert [(a.state, a.id) for a in out] == [
+        (AlertState.RESOLVED, crit.id),
+        (AlertState.FIRING, warn.id),
+    ]
+    skipped = InhibitStage(default_inhibit_rules())
+    assert skipped.restore(saved, T0 + 100, lambda ident: ident != identity(warn)) == 0
+
+
 # -------------------------------------------------------------------------- firing table
 
 

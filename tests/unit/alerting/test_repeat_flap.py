@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import List, Optional, Tuple
 
 import pytest
 
+from sysops_agent.alerting.firing import FiringStage
 from sysops_agent.alerting.flap import FlapStage, FlapState, flap_settle, flap_step
 from sysops_agent.alerting.repeat import RepeatStage, Tracked, repeat_due, still_firing_for
 from sysops_agent.model import Alert, AlertState, Severity
@@ -112,3 +114,32 @@ def test_flap_stage_due_time() -> None:
     [notice] = stage([], 62.0)
     assert notice.message.startswith("stable again for 1 min, now critical")
     assert stage.next_due() is None and stage.states == {}
+
+
+def test_repeat_state_round_trip_keeps_acks_and_the_schedule_across_clocks() -> None:
+    """Saved with one monotonic clock (offset 1000), restored with another (offset 5000):
+    the wall times are the same, an ack stays, the repeat stays on its schedule."""
+    before = RepeatStage(60.0)
+    a = alert()
+    before([a], 10.0)
+    before.ack(a.id[:8], "root", "on it")
+    saved = json.loads(json.dumps(before.snapshot(1000.0)))
+    after = RepeatStage(60.0)
+    assert after.restore(saved, 5000.0, lambda ident: True) == 1
+    [t] = after.tracked.values()
+    assert (t.since, t.last_sent, t.ack) == (10.0 - 4000.0, 10.0 - 4000.0, ("root", "on it"))
+    assert after.acks() and after.next_due() is None  # acked: no repeat
+    assert after([], t.last_sent + 600.0) == []
+    assert RepeatStage(60.0).restore(saved, 5000.0, lambda ident: False) == 0
+
+
+def test_firing_table_round_trip_keeps_since_and_id() -> None:
+    before = FiringStage()
+    a = alert()
+    before([a], 0.0)
+    saved = json.loads(json.dumps(before.snapshot()))
+    after = FiringStage()
+    assert after.restore(saved, lambda ident: True) == 1
+    assert after.firing == before.firing
+    after([a.evolve(state=AlertState.RESOLVED)], 1.0)
+    assert after.firing == {}

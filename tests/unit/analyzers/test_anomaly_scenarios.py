@@ -207,6 +207,18 @@ def test_a_percentage_moving_by_hundredths_is_not_an_anomaly() -> None:
     assert run("iowait_ratio", points)
 
 
+def test_a_low_variance_percentage_stored_in_steps_alerts_only_on_the_incident() -> None:
+    """Memory at 40 % ± 0.02 (below the 0.05-point resolution: stored as a near-constant
+    that flips between two steps) is quiet for two days; a jump to 70 % still alerts."""
+    points = simulate(2, lambda ts, rng: 40.0 + rng.gauss(0, 0.02), seed=8)
+    end = points[-1][0]
+    incident = [(end + (i + 1) * MIN, 70.0 + (i % 3) * 0.05) for i in range(60)]
+    stored = {round(x / 0.05) for _, x in points}
+    assert 1 < len(stored) < 10  # the store sees a handful of steps, not noise
+    alerts = run("memory_usage_percent", points + incident)
+    assert alerts and all(a.timestamp > end for a in alerts), [a.message for a in alerts]
+
+
 def test_old_sections_still_load_and_old_rules_speak_for_the_new_analyzer() -> None:
     from sysops_agent.analyzers.registry import build_analyzers
     from sysops_agent.analyzers.rules import Selector

@@ -1,4 +1,4 @@
-"""Top consumers named in CPU/memory/FD alerts, from the per-process series in the store."""
+"""Top consumers named in CPU/memory/FD/disk-I/O alerts, from the per-process series in the store."""
 
 from __future__ import annotations
 
@@ -42,6 +42,18 @@ def store() -> Store:
         s.add(ts, "process_cpu_percent", cpu, labels)
         s.add(ts, "process_rss_bytes", rss, labels)
         s.add(ts, "process_fd_count", fds, labels)
+    # disk I/O: postgres writes most, java reads most, sshd does both a little;
+    # "gone" is too old, cron does none (no I/O series at all: an unreadable io)
+    for pid, name, read, write, ts in (
+        (4121, "postgres", 1.0e6, 12.3e6, T),
+        (88, "java", 20.0e6, 0.0, T - 5),
+        (7, "sshd", 3.0e3, 5.0e3, T),
+        (9, "idle", 0.0, 0.0, T),
+        (5, "gone", 9e9, 9e9, T - 3600),
+    ):
+        labels = make_labels(pid=pid, name=name)
+        s.add(ts, "process_io_read_bytes_per_second", read, labels)
+        s.add(ts, "process_io_write_bytes_per_second", write, labels)
     return s
 
 
@@ -65,7 +77,42 @@ def store() -> Store:
             "fd_usage_percent",
             "high; top: postgres (pid 4121) 900, java (pid 88) 40, sshd (pid 7) 12",
         ),
-        ("disk_usage_percent", "high"),  # no per-process data
+        (
+            "disk_write_bytes_per_second",
+            "high; top: postgres (pid 4121) 11.7 MB/s written, sshd (pid 7) 4.9 KB/s written",
+        ),
+        (
+            "disk_write_ops_per_second",
+            "high; top: postgres (pid 4121) 11.7 MB/s written, sshd (pid 7) 4.9 KB/s written",
+        ),
+        (
+            "disk_read_bytes_per_second",
+            "high; top: java (pid 88) 19.1 MB/s read, postgres (pid 4121) 977 KB/s read, "
+            "sshd (pid 7) 2.9 KB/s read",
+        ),
+        (
+            "disk_read_await_seconds",
+            "high; top: java (pid 88) 19.1 MB/s read, postgres (pid 4121) 977 KB/s read, "
+            "sshd (pid 7) 2.9 KB/s read",
+        ),
+        (
+            "disk_io_util_percent",  # no direction: read + written
+            "high; top: java (pid 88) 19.1 MB/s read+written, "
+            "postgres (pid 4121) 12.7 MB/s read+written, sshd (pid 7) 7.8 KB/s read+written",
+        ),
+        (
+            "disk_queue_depth",
+            "high; top: java (pid 88) 19.1 MB/s read+written, "
+            "postgres (pid 4121) 12.7 MB/s read+written, sshd (pid 7) 7.8 KB/s read+written",
+        ),
+        (
+            "pressure_io_some_percent",
+            "high; top: java (pid 88) 19.1 MB/s read+written, "
+            "postgres (pid 4121) 12.7 MB/s read+written, sshd (pid 7) 7.8 KB/s read+written",
+        ),
+        ("disk_usage_percent", "high"),  # space is not a process's rate
+        ("disk_free_bytes", "high"),
+        ("disk_inode_usage_percent", "high"),
     ],
 )
 def test_name_culprits(metric: str, expected: str) -> None:
@@ -91,8 +138,22 @@ def test_an_empty_store_changes_nothing() -> None:
 
 @pytest.mark.parametrize(
     ("metric", "source"),
-    [("swap_usage_percent", "process_rss_bytes"), ("network_rx_bytes", None)],
+    [
+        ("swap_usage_percent", "process_rss_bytes"),
+        ("network_rx_bytes", None),
+        ("disk_write_bytes_per_second", "process_io_write_bytes_per_second"),
+        ("disk_usage_percent", None),
+    ],
 )
 def test_source_of(metric: str, source: Optional[str]) -> None:
     found = source_of(metric)
     assert (found[0] if found else None) == source
+
+
+def test_disk_io_names_nobody_without_per_process_io() -> None:
+    """An agent that may not read other users' ``/proc/<pid>/io`` has no I/O series: the
+    alert goes out unchanged rather than naming CPU or memory users as I/O culprits."""
+    s = Store()
+    s.add(T, "process_cpu_percent", 90.0, make_labels(pid=1, name="busy"))
+    a = alert("disk_write_bytes_per_second", device="sda")
+    assert name_culprits(a, s) == a

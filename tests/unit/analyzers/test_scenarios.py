@@ -9,6 +9,8 @@ import re
 from array import array
 from typing import Iterable, List, Optional, Tuple
 
+import pytest
+
 from sysops_agent.analyzers.ema import EmaAnalyzer
 from sysops_agent.analyzers.registry import build_analyzer, build_analyzers
 from sysops_agent.analyzers.trend import TrendAnalyzer
@@ -90,6 +92,30 @@ def test_linear_disk_fill_gets_eta_within_10_percent() -> None:
     assert truth <= 24 * HOUR * 1.1  # fired once the ETA entered the 24 h horizon
     # the analyzer's own forecast at the end is within 10 % too
     assert isinstance(analyzer, TrendAnalyzer)
+    f = analyzer.forecast(SeriesKey("disk_usage_percent", ROOT))
+    assert f is not None
+    true_end = (100 - f.value) / rate * HOUR
+    assert abs(f.eta - true_end) <= 0.1 * true_end
+
+
+@pytest.mark.parametrize("rate", [0.5, 3.0])
+def test_a_slow_fill_stored_as_a_staircase_of_resolution_steps_is_forecast(rate: float) -> None:
+    """Percentages are stored at 0.05 points: a disk growing 0.5 %/h moves one step every
+    6 minutes (36 samples at 10 s). The fit through the staircase still gives the ETA
+    within 10 % (the forecast needs growth of 2 %/h at 50 %, 0.5 %/h at 90 %)."""
+    start = 90.0 if rate < 1 else 55.0
+    rows: List[Row] = []
+    for i in range(int(12 * HOUR / 10)):
+        ts = T0 + i * 10
+        pct = min(start + rate * (i * 10) / HOUR, 100.0)
+        rows.append((ts, "disk_usage_percent", pct, ROOT))
+    analyzer = build_trend(defaults(), "web1")
+    alerts = firing(run(analyzer, rows, every=60))
+    assert alerts
+    assert isinstance(analyzer, TrendAnalyzer)
+    buf = Store()
+    buf.add(T0, "disk_usage_percent", start + 0.01)
+    assert buf.latest("disk_usage_percent") == (T0, start)  # really stored in steps
     f = analyzer.forecast(SeriesKey("disk_usage_percent", ROOT))
     assert f is not None
     true_end = (100 - f.value) / rate * HOUR
@@ -392,7 +418,9 @@ def test_rolling_extremes_and_regression() -> None:
         reg.add(float(i), 3.0 + 2.0 * i)
     slope, fitted, r2 = reg.fit()
     assert math.isclose(slope, 2.0) and math.isclose(fitted, 3.0 + 2.0 * 999)
-    assert r2 > 0.999 and reg.n == 101 and reg.span() == 100.0
+    # the window holds window_secs and at most one bucket more
+    assert r2 > 0.999 and 101 <= reg.n <= 101 + reg.bucket_secs + 1
+    assert 100.0 <= reg.span() <= 100.0 + reg.bucket_secs
     flat = RollingRegression(100.0)
     for i in range(50):
         flat.add(float(i), 7.0)

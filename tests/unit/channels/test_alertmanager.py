@@ -5,9 +5,9 @@ import dataclasses
 import json
 from typing import Any, Callable, List
 
-import httpx
 import pytest
 
+from sysops_agent import httpclient
 from sysops_agent.channels.alertmanager import (
     ENDS_AT_INTERVALS,
     AlertmanagerChannel,
@@ -23,6 +23,7 @@ from sysops_agent.clock import VirtualClock
 from sysops_agent.config import load_config
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc, make_labels
 from sysops_agent.redact import Redactor
+from tests.support.httpserver import mock_transport, response
 
 T0 = 1_700_000_000.0
 
@@ -58,11 +59,11 @@ class Recorder:
         self.headers = headers or {}
         self.event = asyncio.Event()
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: httpclient.Request) -> httpclient.Response:
         self.urls.append(str(request.url))
         self.bodies.append(json.loads(request.content))
         self.event.set()
-        return httpx.Response(self.status, headers=self.headers, text="bad alert")
+        return response(self.status, "bad alert", self.headers)
 
     async def wait_for(self, n: int) -> None:
         async def until() -> None:
@@ -74,13 +75,13 @@ class Recorder:
 
 
 def _channel(
-    rec: Callable[[httpx.Request], httpx.Response],
+    rec: Callable[[httpclient.Request], httpclient.Response],
     clock: VirtualClock,
     url: str = "http://am.test:9093/",
     **cfg: Any,
 ) -> AlertmanagerChannel:
     config = AlertmanagerChannelConfig(enabled=True, url=url, **cfg)
-    return AlertmanagerChannel(config, clock=clock, transport=httpx.MockTransport(rec))
+    return AlertmanagerChannel(config, clock=clock, transport=mock_transport(rec))
 
 
 @pytest.mark.parametrize(
@@ -262,8 +263,8 @@ async def test_final_error_forgets_the_alert_retryable_keeps_it() -> None:
 
 
 async def test_network_error_is_retryable_and_redacted() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError(f"connection refused to {request.url}")
+    def refuse(request: httpclient.Request) -> httpclient.Response:
+        raise httpclient.ConnectError(f"connection refused to {request.url}")
 
     clock = VirtualClock(T0)
     channel = _channel(refuse, clock, url="http://admin:s3cretpass@am.test:9093")
@@ -453,9 +454,9 @@ def test_bad_template_is_a_config_problem() -> None:
 async def test_every_url_receives_every_alert_and_one_failure_is_retried() -> None:
     seen: List[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpclient.Request) -> httpclient.Response:
         seen.append(request.url.host)
-        return httpx.Response(503 if request.url.host == "am2.test" else 200)
+        return response(503 if request.url.host == "am2.test" else 200)
 
     clock = VirtualClock(T0)
     channel = _channel(handler, clock, urls=["http://am2.test:9093", "http://am.test:9093"])
@@ -471,9 +472,9 @@ async def test_every_url_receives_every_alert_and_one_failure_is_retried() -> No
 async def test_basic_auth_and_bearer_token_from_files(tmp_path: Any) -> None:
     headers: List[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpclient.Request) -> httpclient.Response:
         headers.append(request.headers.get("authorization", ""))
-        return httpx.Response(200)
+        return response(200)
 
     secret = tmp_path / "secret"
     secret.write_text("t0ken\n")

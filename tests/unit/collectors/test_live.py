@@ -117,6 +117,9 @@ def test_every_required_metric_with_sane_values() -> None:
     assert me, "our own process is not tracked"
     pages = int(Path("/proc/self/statm").read_text().split()[1])
     assert me[0].value == pytest.approx(pages * os.sysconf("SC_PAGE_SIZE"), rel=0.2)
+    if Path("/proc/self/io").exists():  # a kernel with task I/O accounting: our own is readable
+        for name in ("process_io_read_bytes_per_second", "process_io_write_bytes_per_second"):
+            assert [s for s in m[name] if dict(s.labels)["pid"] == str(os.getpid())], name
     assert m["process_count"][0].value >= len(m["process_rss_bytes"])
 
     diskstats = Path("/proc/diskstats").read_text()

@@ -1,13 +1,18 @@
 """The process collector reads one file per process and the expensive ones only for the tracked
-(issue 17, item 7): ``stat`` for all, ``fd/`` for the top N and the pattern matches, nothing else."""
+(issue 17, item 7): ``stat`` for all, ``fd/`` and ``io`` for the top N and the pattern matches,
+nothing else."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import List, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
-from sysops_agent.collectors.process import ProcessCollector
-from sysops_agent.procfs import ProcFS
+import pytest
+
+from sysops_agent.collectors.common import ParseError
+from sysops_agent.collectors.process import IO_DENIED, ProcessCollector, parse_pid_io
+from sysops_agent.procfs import AccessDenied, KeptPidFiles, ProcFS
 
 
 def stat_line(pid: int, comm: str, rss: int, state: str = "S", flags: int = 4194560) -> str:
@@ -37,9 +42,9 @@ class Recording(ProcFS):
         super().__init__(root, root)
         self.calls: List[Tuple[str, object]] = []
 
-    def read_every_pid(self, name: str):  # type: ignore[no-untyped-def]
+    def read_every_pid(self, name: str, kept: Optional[KeptPidFiles] = None):  # type: ignore[no-untyped-def]
         self.calls.append(("every", name))
-        return super().read_every_pid(name)
+        return super().read_every_pid(name, kept)
 
     def read_pid_bytes(self, pid: int, name: str) -> bytes:
         self.calls.append(("read", (pid, name)))
@@ -59,11 +64,12 @@ def test_one_pass_over_stat_then_fd_only_for_the_tracked(tmp_path: Path) -> None
     out = c.collect(1000.0)
     assert [s.value for s in out if s.metric == "process_count"] == [202.0]
     assert procfs.calls.count(("every", "stat")) == 1
-    assert not [call for call in procfs.calls if call[0] == "read"]  # no status, no second stat
     fd_pids = sorted(int(str(pid)) for kind, pid in procfs.calls if kind == "fds")
     top5 = list(range(295, 300))
     postgres = [100 + i for i in range(0, 200, 10)]
     assert fd_pids == sorted(set(top5) | set(postgres))
+    reads = [arg for kind, arg in procfs.calls if kind == "read"]
+    assert sorted(reads) == [(pid, "io") for pid in fd_pids]  # no status, no second stat
     names = {dict(s.labels)["name"] for s in out if s.metric == "process_rss_bytes"}
     assert "postgres: writer" in names and "kthreadd" not in names and "defunct" not in names
 
@@ -72,10 +78,12 @@ def test_vanished_and_unreadable_processes_in_the_scan(tmp_path: Path) -> None:
     tree(tmp_path, 3)
 
     class Flaky(ProcFS):
-        def read_every_pid(self, name: str):  # type: ignore[no-untyped-def]
+        def read_every_pid(self, name: str, kept: Optional[KeptPidFiles] = None):  # type: ignore[no-untyped-def]
             from sysops_agent.procfs import AccessDenied, ProcessGone
 
-            items: List[Tuple[int, Union[bytes, Exception]]] = list(super().read_every_pid(name))
+            items: List[Tuple[int, Union[bytes, Exception]]] = list(
+                super().read_every_pid(name, kept)
+            )
             items.append((9998, ProcessGone(9998)))
             items.append((9999, AccessDenied(9999)))
             return iter(items)
@@ -86,3 +94,69 @@ def test_vanished_and_unreadable_processes_in_the_scan(tmp_path: Path) -> None:
         6.0
     ]  # 3 + kthread + zombie + denied
     assert c.stats.vanished == 1 and c.stats.permission_denied == 1
+
+
+def test_io_rates_of_the_tracked_processes(tmp_path: Path) -> None:
+    tree(tmp_path, 3)
+    io = tmp_path / "102" / "io"
+    io.write_text("rchar: 9\nread_bytes: 4096\nwrite_bytes: 1000\ncancelled_write_bytes: 0\n")
+    c = ProcessCollector(ProcFS(str(tmp_path), str(tmp_path)), clk_tck=100, page_size=4096)
+    first = c.collect(1000.0)
+    assert not [s for s in first if s.metric.startswith("process_io_")]  # no previous reading
+    io.write_text("rchar: 9\nread_bytes: 24576\nwrite_bytes: 1000\ncancelled_write_bytes: 0\n")
+    rates = {
+        s.metric: (dict(s.labels)["pid"], s.value)
+        for s in c.collect(1010.0)
+        if s.metric.startswith("process_io_")
+    }
+    assert rates == {  # 100 and 101 have no io file: no samples, not an error
+        "process_io_read_bytes_per_second": ("102", 2048.0),
+        "process_io_write_bytes_per_second": ("102", 0.0),
+    }
+    assert c.stats.vanished == 0 and not c.stats.skipped
+
+
+def test_an_unreadable_io_is_counted_and_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tree(tmp_path, 3)
+
+    class NoPtrace(ProcFS):
+        def read_pid_bytes(self, pid: int, name: str) -> bytes:
+            if name == "io":
+                raise AccessDenied(pid)
+            return super().read_pid_bytes(pid, name)
+
+    c = ProcessCollector(NoPtrace(str(tmp_path), str(tmp_path)), clk_tck=100, page_size=4096)
+    with caplog.at_level(logging.WARNING, "sysops_agent.collectors.process"):
+        for now in (1000.0, 1010.0, 1020.0):
+            out = c.collect(now)
+    assert c.stats.skipped == {IO_DENIED: 9}  # 3 tracked x 3 cycles
+    assert c.stats.permission_denied == 0  # the rest of each process was read
+    said = [r for r in caplog.records if "/io" in r.getMessage()]
+    assert len(said) == 1 and "CAP_SYS_PTRACE" in said[0].getMessage()
+    assert {s.metric for s in out} == {
+        "process_count",
+        "process_rss_bytes",
+        "process_threads",
+        "process_fd_count",
+        "process_cpu_percent",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"rchar: 1\nwchar: 2\nread_bytes: 3\nwrite_bytes: 4\ncancelled_write_bytes: 5\n", (3, 4)),
+        (b"write_bytes: 0\nread_bytes: 18446744073709551615\n", (18446744073709551615, 0)),
+        (b"rchar: 1\n", None),
+        (b"read_bytes: x\nwrite_bytes: 4\n", None),
+        (b"", None),
+    ],
+)
+def test_parse_pid_io(text: bytes, expected: Optional[Tuple[int, int]]) -> None:
+    if expected is None:
+        with pytest.raises(ParseError):
+            parse_pid_io(text)
+    else:
+        assert parse_pid_io(text) == expected

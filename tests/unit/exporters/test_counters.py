@@ -184,6 +184,9 @@ def test_a_whole_live_scrape_parses_and_names_are_unique() -> None:
     fams = families(text)
     for name in ("sysops_cpu_seconds", "sysops_processes", "sysops_memory_swap_total_bytes"):
         assert name in fams
+    if os.geteuid() == 0 and Path("/proc/self/io").exists():  # every io readable: in the scrape
+        assert "sysops_process_io_write_bytes_per_second" in fams
+        assert "sysops_process_io_read_bytes_per_second" in fams
 
 
 def test_promtool_check_metrics_is_clean() -> None:

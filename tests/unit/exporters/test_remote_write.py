@@ -11,9 +11,9 @@ import random
 import struct
 from typing import Any, Dict, List, Tuple
 
-import httpx
 import pytest
 
+from sysops_agent import httpclient
 from sysops_agent.clock import VirtualClock
 from sysops_agent.config import load_config
 from sysops_agent.exporters.config import RemoteWriteConfig
@@ -24,6 +24,7 @@ from sysops_agent.exporters.remote_write import (
 )
 from sysops_agent.model import make_labels
 from sysops_agent.storage.store import Store
+from tests.support.httpserver import mock_transport, response
 
 T0 = 1_700_000_000.0
 
@@ -127,13 +128,13 @@ class Endpoint:
     def __init__(self, statuses: List[int]) -> None:
         self.statuses = statuses
         self.bodies: List[bytes] = []
-        self.headers: List[httpx.Headers] = []
+        self.headers: List[httpclient.Headers] = []
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: httpclient.Request) -> httpclient.Response:
         self.bodies.append(request.content)
         self.headers.append(request.headers)
         status = self.statuses.pop(0) if self.statuses else 204
-        return httpx.Response(status, text="nope" if status >= 300 else "")
+        return response(status, "nope" if status >= 300 else "")
 
 
 def writer(store: Store, endpoint: Endpoint, clock: AutoClock, **cfg: Any) -> RemoteWriter:
@@ -144,7 +145,7 @@ def writer(store: Store, endpoint: Endpoint, clock: AutoClock, **cfg: Any) -> Re
         clock,
         hostname="web-1",
         labels={"env": "prod"},
-        transport=httpx.MockTransport(endpoint),
+        transport=mock_transport(endpoint),
     )
 
 

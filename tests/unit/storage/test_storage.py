@@ -225,14 +225,14 @@ def _series(kind: str, n: int = 360) -> list[float]:
 def test_every_codec_reads_back_bit_for_bit(kind: str, codec: str | None) -> None:
     from array import array
 
-    from sysops_agent.storage import ringbuffer as rb
+    from sysops_agent.storage import codec as rb
 
     values = _series(kind)
     b = RingBuffer(720, block=360)
     for i, v in enumerate(values):
         b.append(1_700_000_000.0 + 10 * i, v)
     assert len(b._blocks) == 1  # one sealed block, nothing in the active arrays
-    _, _, n, chosen = rb._header(b._blocks[0])
+    _, _, n, chosen = rb.header(b._blocks[0])
     assert n == 360
     if codec is not None:
         assert chosen == getattr(rb, codec)
@@ -253,7 +253,7 @@ def test_codec_transforms_invert_exactly_on_any_32_bit_words() -> None:
     import random
     from array import array
 
-    from sysops_agent.storage import ringbuffer as rb
+    from sysops_agent.storage import codec as rb
 
     rng = random.Random(3)
     words = array("I", [0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 2, 0xFFFFFFFE])
@@ -272,12 +272,12 @@ def test_codec_transforms_invert_exactly_on_any_32_bit_words() -> None:
 
 
 def test_a_constant_block_at_a_regular_interval_costs_its_header_and_8_bytes() -> None:
-    from sysops_agent.storage import ringbuffer as rb
+    from sysops_agent.storage import codec as rb
 
     b = RingBuffer(1000, block=360)
     for i in range(720):
         b.append(1_700_000_000.0 + 10 * i, 0.0 if i < 360 else -0.0)
-    assert [rb._header(blk)[3] for blk in b._blocks] == [rb._CONSTANT] * 2
+    assert [rb.header(blk)[3] for blk in b._blocks] == [rb._CONSTANT] * 2
     assert all(len(blk) == rb._HEADER.size + 8 for blk in b._blocks)
     got = [v for _, v in b]
     assert [math.copysign(1, v) for v in got] == [1.0] * 360 + [-1.0] * 360  # -0.0 kept
@@ -298,7 +298,7 @@ def test_a_constant_block_at_a_regular_interval_costs_its_header_and_8_bytes() -
         (70, 0.0),
     ):
         gap.append(1_700_000_000.0 + t, v)
-    assert [rb._header(blk)[3] for blk in gap._blocks] != [rb._CONSTANT] * 2
+    assert [rb.header(blk)[3] for blk in gap._blocks] != [rb._CONSTANT] * 2
     assert [math.copysign(1, v) for _, v in gap][4:] == [1.0, -1.0, 1.0, 1.0]
     assert [t - 1_700_000_000.0 for t, _ in gap][:4] == [0, 10, 25, 35]
 
@@ -358,3 +358,24 @@ def test_runs_of_one_value_behave_like_a_plain_ring(seed: int) -> None:
         assert b.since(t) == [p for p in ref if p[0] >= t]
         k = rng.randint(0, capacity)
         assert b.last_n(k) == (ref[-k:] if k else [])
+
+
+def test_the_open_hour_keeps_no_timestamps_while_they_are_regular() -> None:
+    """4 bytes a sample (the float32 value) until a sample comes off the interval, then 8."""
+    t0 = 1_700_000_000
+    b = RingBuffer(1000, block=360)
+    ref: list[tuple[float, float]] = []
+    for i in range(100):
+        b.append(float(t0 + 10 * i), float(i))
+        ref.append((float(t0 + 10 * i), float(i)))
+    assert b.memory_bytes() == 4 * 100
+    assert b.since(t0 + 985.0) == ref[-1:] and b.last_n(3) == ref[-3:]
+    for i in range(100, 400):  # one late sample: the rest of this hour keeps its timestamps
+        t = t0 + 10 * i + 3
+        b.append(float(t), float(i))
+        ref.append((float(t), float(i)))
+        if i == 100:
+            assert b.memory_bytes() == 8 * 101
+    assert list(b) == ref
+    assert b.memory_bytes() == b.sealed_bytes() + 4 * 40  # the next hour is regular again
+    assert b.since(t0 + 3993.0) == ref[-1:]
