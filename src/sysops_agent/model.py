@@ -150,6 +150,12 @@ def new_alert_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+#: analyzers whose alerts are events, not states: sent once and never resolved (log
+#: lines, test alerts, the agent's own notices, the rate limiter's summaries). Nothing
+#: waits for their resolution, so no table keeps them as "firing".
+EVENT_ANALYZERS = frozenset({"log", "test", "agent", "rate-limiter"})
+
+
 @dataclass(frozen=True)
 class Alert:
     """An alert notification (SPEC §6). Immutable; use :meth:`evolve` to derive."""

@@ -2,7 +2,9 @@
 
 It lets everything through. Per alert :func:`~sysops_agent.alerting.matchers.identity`
 it keeps the latest firing alert and when that identity started firing; a
-resolved alert removes it. :func:`firing_update` is the pure decision.
+resolved alert removes it. Events (log lines, test alerts: ``EVENT_ANALYZERS``)
+never resolve, so they are not kept: a log storm would otherwise fill the table
+(and ``alerts.state``) with one entry per burst up to :data:`MAX_FIRING`. :func:`firing_update` is the pure decision.
 
 The table is saved with the firing-alert state (``alerts.state``, see
 :mod:`sysops_agent.alertstate`): after a restart an alert that still fires is
@@ -17,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.matchers import Identity, identity
 from sysops_agent.alerting.outbox import alert_from_obj, alert_to_obj
-from sysops_agent.model import Alert, AlertState
+from sysops_agent.model import EVENT_ANALYZERS, Alert, AlertState
 
 #: identities followed at most (a bound against a runaway label)
 MAX_FIRING = 4096
@@ -28,6 +30,8 @@ Firing = Dict[Identity, Tuple[float, Alert]]
 
 def firing_update(firing: Mapping[Identity, Tuple[float, Alert]], alert: Alert) -> Firing:
     """The firing table after ``alert`` (pure): ``since`` is the alert time of the first firing."""
+    if alert.analyzer in EVENT_ANALYZERS:
+        return dict(firing)  # an event never resolves: it is not something that fires now
     out = dict(firing)
     ident = identity(alert)
     if alert.state is AlertState.RESOLVED:

@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 from sysops_agent.alerting.matchers import Identity, identity
 from sysops_agent.alerting.outbox import alert_from_obj, alert_to_obj
 from sysops_agent.clock import Clock
-from sysops_agent.model import Alert, AlertState
+from sysops_agent.model import EVENT_ANALYZERS, Alert, AlertState
 
 #: alerts whose firing was sent, remembered for at most this many identities
 MAX_NOTIFIED = 4096
@@ -77,13 +77,15 @@ def mute_decision(
             muted += 1
         else:
             held.pop(ident, None)
-            notified.add(ident)
+            if alert.analyzer not in EVENT_ANALYZERS:  # an event's resolution never comes
+                notified.add(ident)
             passed.append(alert)
     released = 0
     for ident, alert in list(held.items()):
         if not is_muted(alert):
             del held[ident]
-            notified.add(ident)
+            if alert.analyzer not in EVENT_ANALYZERS:
+                notified.add(ident)
             passed.append(alert.evolve(message=f"{alert.message} (still firing; {note})"))
             released += 1
     if len(notified) > MAX_NOTIFIED:  # a bound, not a policy: forget arbitrary old ones

@@ -80,11 +80,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from sysops_agent.alerting.ratelimit import SUMMARY_ANALYZER
 from sysops_agent.channels.base import SEVERITIES, ChannelContext, ChannelError, missing
 from sysops_agent.channels.http import HttpChannel
 from sysops_agent.clock import Clock
-from sysops_agent.model import Alert, AlertState, Severity, iso_utc
+from sysops_agent.model import EVENT_ANALYZERS, Alert, AlertState, Severity, iso_utc
 from sysops_agent.redact import Redactor
 from sysops_agent.schema import Problem, opt
 
@@ -100,8 +99,6 @@ ENDS_AT_INTERVALS = 4
 MAX_ALERTS_PER_POST = 500
 #: Remember at most this many alerts for re-sending (a runaway analyzer cannot eat memory).
 MAX_TRACKED = 10_000
-#: Analyzers whose alerts never resolve: sent once, expiring by themselves.
-EVENT_ANALYZERS = frozenset({"log", "test", "agent", SUMMARY_ANALYZER})
 #: The always-firing alert of a running agent (the dead-man's switch, as Prometheus' Watchdog).
 WATCHDOG_ALERTNAME = "SysopsAgentWatchdog"
 #: Labels set by the channel; an alert label with one of these names becomes exported_<name>.

@@ -21,8 +21,9 @@ from sysops_agent.alerting.maintenance import MaintenanceStage, next_opening, oc
 from sysops_agent.alerting.matchers import identity, mutes, parse_matcher, parse_matchers
 from sysops_agent.alerting.mute import MuteState, mute_decision
 from sysops_agent.alerting.pipeline import build_stages
+from sysops_agent.alerting.ratelimit import SUMMARY_ANALYZER
 from sysops_agent.alerting.silence import SilenceBook, SilenceStage
-from sysops_agent.model import Alert, AlertState, Severity, make_labels
+from sysops_agent.model import EVENT_ANALYZERS, Alert, AlertState, Severity, make_labels
 from sysops_agent.schema import Builder
 
 W, C, E = Severity.WARN, Severity.CRITICAL, Severity.EMERGENCY
@@ -322,6 +323,31 @@ def test_firing_table_keeps_since_across_escalation() -> None:
     since, latest = table[identity(w)]
     assert since == T0 and latest.severity is C
     assert firing_update(table, w.evolve(state=AlertState.RESOLVED)) == {}
+
+
+def log_event(pid: int) -> Alert:
+    """One burst of a log storm: its own labels every time, and never a resolution."""
+    return alert(C, metric="log_segfault", analyzer="log", pattern="segfault", line=f"app[{pid}]")
+
+
+def test_log_events_never_enter_the_firing_table() -> None:
+    """The soak's storms filled it (and alerts.state) with one entry per burst, 4,096 at most."""
+    table = firing_update({}, alert(W))
+    for pid in range(100):
+        table = firing_update(table, log_event(pid))
+    assert list(table) == [identity(alert(W))]
+
+
+def test_sent_log_events_are_not_remembered_as_waiting_for_a_resolution() -> None:
+    out = mute_decision([log_event(pid) for pid in range(100)], MuteState(), lambda a: False, "x")
+    assert len(out.passed) == 100 and out.state.notified == frozenset()
+    held = mute_decision([log_event(1)], MuteState(), lambda a: True, "x")
+    released = mute_decision([], held.state, lambda a: False, "its silence ended")
+    assert released.released == 1 and released.state == MuteState()
+
+
+def test_the_rate_limiters_summaries_are_events() -> None:
+    assert SUMMARY_ANALYZER in EVENT_ANALYZERS
 
 
 def test_default_pipeline_order() -> None:
