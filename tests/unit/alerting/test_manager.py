@@ -493,3 +493,24 @@ async def test_a_group_sent_in_time_leaves_nothing_held(tmp_path: Path) -> None:
     await run_for(clock, 1.0)
     await closing
     await asyncio.wait_for(task, 1.0)
+
+
+def test_the_outbox_files_are_private(tmp_path: Path) -> None:
+    """They hold the alerts' texts: 0600, like the history database, whatever the umask."""
+    import os
+    import stat
+
+    path = tmp_path / "outbox.db"
+    old = os.umask(0o022)
+    try:
+        Outbox(str(path)).close()
+        (tmp_path / "outbox.db-wal").write_bytes(b"")  # left by a crash, too open
+        os.chmod(tmp_path / "outbox.db-wal", 0o644)
+        outbox = Outbox(str(path))
+        try:
+            for name in ("outbox.db", "outbox.db-wal", "outbox.db-shm"):
+                assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o600, name
+        finally:
+            outbox.close()
+    finally:
+        os.umask(old)
