@@ -372,6 +372,16 @@ def test_a_flapping_series_gives_exactly_the_flap_notices(
     assert len([s for s in sent if "flapping" in s]) == 1
 
 
+def run_every_second(cfg: Path, *collectors: str) -> None:
+    """Turn on ``collectors`` (off in the test config) at a 1 s interval."""
+    text = cfg.read_text()
+    for name in collectors:
+        text = text.replace(
+            f"[collector.{name}]\nenabled = false", f"[collector.{name}]\ninterval_secs = 1"
+        )
+    cfg.write_text(text)
+
+
 def write_cpu_fixture(proc: Path, elapsed: float) -> None:
     """/proc/stat at 90 % busy and three processes at 61, 22 and 3 ticks/s, ``elapsed`` s in."""
     busy, idle = int(elapsed * 90), int(elapsed * 10)
@@ -406,12 +416,7 @@ def test_a_cpu_alert_names_the_top_processes(
     cfg = agent_config(
         tmp_path, proc, extra="[thresholds.cpu_usage_percent]\nwarn = 50\nfor_secs = 0\n"
     )
-    text = cfg.read_text()
-    for name in ("cpu", "process"):
-        text = text.replace(
-            f"[collector.{name}]\nenabled = false", f"[collector.{name}]\ninterval_secs = 1"
-        )
-    cfg.write_text(text)
+    run_every_second(cfg, *("cpu", "process"))
     agent = agent_factory(cfg)
     deadline = time.monotonic() + 20
     line = ""
@@ -463,12 +468,7 @@ def test_a_disk_write_alert_names_the_top_writers(
         proc,
         extra="[thresholds.disk_write_bytes_per_second]\nwarn = 10000000\nfor_secs = 0\n",
     )
-    text = cfg.read_text()
-    for name in ("disk_io", "process"):
-        text = text.replace(
-            f"[collector.{name}]\nenabled = false", f"[collector.{name}]\ninterval_secs = 1"
-        )
-    cfg.write_text(text)
+    run_every_second(cfg, *("disk_io", "process"))
     agent = agent_factory(cfg)
     deadline = time.monotonic() + 20
     line = ""
