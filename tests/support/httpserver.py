@@ -21,7 +21,7 @@ import http
 import json
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union
 
 from sysops_agent import httpclient
 
@@ -42,6 +42,21 @@ def response(
 ) -> httpclient.Response:
     content = body.encode() if isinstance(body, str) else body
     return httpclient.Response(status, httpclient.Headers(headers or {}), content)
+
+
+async def read_head(reader: asyncio.StreamReader) -> Optional[Tuple[str, str, Dict[str, str]]]:
+    """One request's method, target and headers (names lower-cased); None at end of stream."""
+    line = await reader.readline()
+    if not line:
+        return None
+    method, target, _ = line.decode("latin-1").split(" ", 2)
+    headers: Dict[str, str] = {}
+    while True:
+        h = await reader.readline()
+        if h in (b"\r\n", b"\n", b""):
+            return method, target, headers
+        name, _, value = h.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
 
 
 @dataclass
@@ -119,17 +134,10 @@ class HttpTestServer:
         self._writers.append(writer)
         try:
             while True:
-                line = await reader.readline()
-                if not line:
+                head = await read_head(reader)
+                if head is None:
                     return
-                method, path, _ = line.decode("latin-1").split(" ", 2)
-                headers: Dict[str, str] = {}
-                while True:
-                    h = await reader.readline()
-                    if h in (b"\r\n", b"\n", b""):
-                        break
-                    name, _, value = h.decode("latin-1").partition(":")
-                    headers[name.strip().lower()] = value.strip()
+                method, path, headers = head
                 body = b""
                 if "content-length" in headers:
                     body = await reader.readexactly(int(headers["content-length"]))

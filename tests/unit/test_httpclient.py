@@ -27,6 +27,7 @@ import httpx
 import pytest
 
 from sysops_agent import httpclient
+from tests.support.httpserver import read_head
 from tests.support.paths import ROOT
 
 
@@ -75,17 +76,10 @@ class RawServer:
         self._writers.append(writer)
         try:
             while True:
-                line = await reader.readline()
-                if not line:
+                head = await read_head(reader)
+                if head is None:
                     return
-                method, target, _ = line.decode("latin-1").split(" ", 2)
-                headers: Dict[str, str] = {}
-                while True:
-                    h = await reader.readline()
-                    if h in (b"\r\n", b""):
-                        break
-                    name, _, value = h.decode("latin-1").partition(":")
-                    headers[name.strip().lower()] = value.strip()
+                method, target, headers = head
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.received.append(Received(method, target, headers, body))
                 raw, close = self.answers.pop(0) if self.answers else (OK, False)
