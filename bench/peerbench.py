@@ -5,8 +5,9 @@ prometheus-node-exporter, monit, collectd) runs in the foreground with its
 minimal config from ``bench/peers/`` (collectd: cpu, memory, df, disk,
 interface, load, processes at 10 s; monit: system, a filesystem and a
 process matched by name every 10 s; node_exporter: its default collectors).
-Our agent runs with the bundled config on the live host. All of them run at
-once, so one window sees the same host:
+Our agent runs with the bundled config on the live host, from a byte-compiled
+copy of the package (as pip, the .deb and the .rpm install it; ``--before``'s
+tree too). All of them run at once, so one window sees the same host:
 
 1. **idle**: nobody is scraped. Every process tree's CPU (utime + stime of
    every process in it, and of the children it reaped) is read every
@@ -46,6 +47,7 @@ from footprint import (
     cpu_ticks,
     drain,
     exporter_config,
+    package_copy,
     rss,
     stop,
     table,
@@ -244,12 +246,10 @@ def observe(
 # --------------------------------------------------------------------------- our agent
 
 
-def start_agent(config: Path, workdir: Path, src: Optional[Path] = None) -> subprocess.Popen[bytes]:
-    """``sysops-agent run`` from this checkout, or from the source tree ``src`` (``--before``)."""
+def start_agent(config: Path, workdir: Path, lib: Optional[Path] = None) -> subprocess.Popen[bytes]:
+    """``sysops-agent run`` installed, or from the package copy ``lib``."""
     workdir.mkdir(exist_ok=True)
-    env = agent_env()
-    if src is not None:
-        env["PYTHONPATH"] = str(src)
+    env = agent_env(lib)
     cmd = [sys.executable, "-m", "sysops_agent", "run", "--config", str(config)]
     proc = subprocess.Popen(
         cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
@@ -376,7 +376,10 @@ def run_peers(
     agent_dir = scratch / "agent"
     agent_dir.mkdir()
     agents: Dict[str, subprocess.Popen[bytes]] = {}
-    srcs = {US: None, BEFORE: before} if before is not None else {US: None}
+    # both from bytecode, as pip, the .deb and the .rpm install the agent
+    srcs = {US: package_copy(scratch, "bytecode", name=US)}
+    if before is not None:
+        srcs[BEFORE] = package_copy(scratch, "bytecode", before, BEFORE)
     try:
         for p in peers:
             p.start(scratch)
