@@ -34,6 +34,7 @@ from tests.support.distbuild import (
 )
 
 PYZ_MAIN = ROOT / "deploy" / "pyz_main.py"
+BUILD_PACKAGES = ROOT / "deploy" / "build_packages.py"
 LOCKS = sorted((ROOT / "requirements").glob("*.lock"))
 
 #: pure-Python runtime dependencies (and the backports 3.9/3.10 need) vendored in the archive
@@ -171,8 +172,28 @@ def uses_3x_only_syntax(source: str) -> List[str]:
     return found
 
 
-def test_the_archive_main_parses_on_old_pythons() -> None:
-    source = PYZ_MAIN.read_text(encoding="utf-8")
+def launcher_source() -> str:
+    """/usr/bin/sysops-agent of the .deb/.rpm: pyz_main.py with its own last lines
+    (deploy/build_packages.py, which imports nothing but the standard library)."""
+    spec = importlib.util.spec_from_file_location("build_packages", BUILD_PACKAGES)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    source = module.launcher_source()
+    assert isinstance(source, str)
+    return source
+
+
+@pytest.mark.parametrize("name", ["pyz_main.py", "the packages' launcher"])
+def test_the_archive_main_parses_on_old_pythons(name: str) -> None:
+    """pyz_main.py, and the launcher built from it (tests/integration/test_packages.py
+    runs the installed one on the old Pythons)."""
+    if name == "pyz_main.py":
+        source = PYZ_MAIN.read_text(encoding="utf-8")
+    else:
+        source = launcher_source()
+        assert source.startswith("#!/usr/bin/python3\n# -*- coding: utf-8 -*-\n")
+        assert "sys.path[0] = library(script)" in source
     compile(source, "__main__.py", "exec", dont_inherit=True)
     assert uses_3x_only_syntax(source) == []
     # ...and the check does see what 3.6 or 2.7 choke on
