@@ -178,7 +178,6 @@ def unpack_library(pyz: str, target: str) -> List[str]:
                 f.write(zf.read(info))
             os.chmod(dest, 0o644)
             names.append(name)
-    os.chmod(target, 0o755)
     os.chmod(target, 0o755)  # whatever the umask: nfpm copies the tree's modes
     for parent, dirs, _files in os.walk(target):
         for d in dirs:
