@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 #: what path parameters accept: a str or anything os.fspath() takes (pathlib in tests)
 StrPath = Union[str, "os.PathLike[str]"]
@@ -51,6 +51,16 @@ def tighten(fd: int, mode: int = PRIVATE) -> Optional[str]:
     except OSError as e:
         return f"mode is {current:04o} and cannot be changed to {mode:04o}: {e.strerror or e}"
     return None
+
+
+def sqlite_files(path: str) -> List[str]:
+    """A SQLite database's files: ``path`` itself and the ``-wal`` and ``-shm`` that exist.
+
+    SQLite gives ``-wal`` and ``-shm`` the database file's mode when it creates
+    them; the callers set the database's mode before it opens and tighten the
+    side files that an earlier run (or a crash) left with looser bits.
+    """
+    return [path] + [path + s for s in ("-wal", "-shm") if os.path.lexists(path + s)]
 
 
 def open_private(path: str, flags: int, mode: int = PRIVATE) -> int:

@@ -39,7 +39,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from sysops_agent.fsutil import open_private
+from sysops_agent.fsutil import open_private, sqlite_files
 from sysops_agent.model import Alert, AlertState, Severity, iso_utc, new_alert_id
 
 log = logging.getLogger("sysops_agent.alerting")
@@ -173,10 +173,8 @@ class Outbox:
             os.makedirs(os.path.dirname(path) or ".", mode=0o750, exist_ok=True)
             # the messages are the alerts' texts: 0600 before SQLite opens the file (its
             # -wal and -shm take the database's mode); looser existing files are tightened
-            for suffix in ("", "-wal", "-shm"):
-                if suffix and not os.path.lexists(path + suffix):
-                    continue
-                os.close(open_private(path + suffix, os.O_RDWR))
+            for name in sqlite_files(path):
+                os.close(open_private(name, os.O_RDWR))
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         if path != ":memory:":

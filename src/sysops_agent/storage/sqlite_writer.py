@@ -157,7 +157,7 @@ class HistoryDatabase:
         and ``-shm`` the database file's mode when it creates them, so they
         follow; existing ones with looser bits are tightened here.
         """
-        from sysops_agent.fsutil import PRIVATE, open_private, tighten
+        from sysops_agent.fsutil import PRIVATE, open_private, sqlite_files, tighten
 
         mode = 0o640 if self.reader_group else PRIVATE
         gid = -1
@@ -170,10 +170,7 @@ class HistoryDatabase:
                 raise OSError(
                     f"storage.sqlite_group: no group named {self.reader_group!r}"
                 ) from None
-        for suffix in ("", "-wal", "-shm"):
-            path = self.path + suffix
-            if suffix and not os.path.lexists(path):
-                continue
+        for path in sqlite_files(self.path):
             fd = open_private(path, os.O_RDWR, mode)
             try:
                 if gid != -1 and os.fstat(fd).st_gid != gid:
