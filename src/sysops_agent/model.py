@@ -153,7 +153,8 @@ def new_alert_id() -> str:
 #: analyzers whose alerts are events, not states: sent once and never resolved (log
 #: lines, test alerts, the agent's own notices, the rate limiter's summaries). Nothing
 #: waits for their resolution, so no table keeps them as "firing".
-EVENT_ANALYZERS = frozenset({"log", "test", "agent", "rate-limiter"})
+SUMMARY_ANALYZER = "rate-limiter"  # the rate limiter's "N more suppressed" summaries
+EVENT_ANALYZERS = frozenset({"log", "test", "agent", SUMMARY_ANALYZER})
 
 
 @dataclass(frozen=True)

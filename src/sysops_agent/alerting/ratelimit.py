@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 from sysops_agent.alerting.config import PipelineConfig
 from sysops_agent.alerting.route import bypasses_rate_limit
-from sysops_agent.model import Alert, AlertIdentity, AlertState, Severity, make_labels
+from sysops_agent.model import (
+    SUMMARY_ANALYZER,
+    Alert,
+    AlertIdentity,
+    AlertState,
+    Severity,
+    make_labels,
+)
 
 if TYPE_CHECKING:
     from sysops_agent.alerting.pipeline import Lane
@@ -35,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("sysops_agent.alerting")
 
 SUMMARY_METRIC = "agent_alerts_suppressed"
-SUMMARY_ANALYZER = "rate-limiter"
 #: how many metric names the summary message lists before "…"
 SUMMARY_TOP_METRICS = 5
 #: identities whose last severity the stage remembers (to recognise a de-escalation)
