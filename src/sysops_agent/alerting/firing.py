@@ -4,7 +4,8 @@ It lets everything through. Per alert :func:`~sysops_agent.alerting.matchers.ide
 it keeps the latest firing alert and when that identity started firing; a
 resolved alert removes it. Events (log lines, test alerts: ``EVENT_ANALYZERS``)
 never resolve, so they are not kept: a log storm would otherwise fill the table
-(and ``alerts.state``) with one entry per burst up to :data:`MAX_FIRING`. :func:`firing_update` is the pure decision.
+(and ``alerts.state``) with one entry per burst up to :data:`MAX_FIRING`.
+:func:`firing_update` is the pure decision.
 
 The table is saved with the firing-alert state (``alerts.state``, see
 :mod:`sysops_agent.alertstate`): after a restart an alert that still fires is

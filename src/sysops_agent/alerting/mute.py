@@ -64,6 +64,12 @@ def mute_decision(
     notified = set(state.notified)
     passed: List[Alert] = []
     muted = 0
+
+    def sent(ident: Identity, alert: Alert) -> None:
+        passed.append(alert)
+        if alert.analyzer not in EVENT_ANALYZERS:  # an event's resolution never comes
+            notified.add(ident)
+
     for alert in alerts:
         ident = identity(alert)
         if alert.state is AlertState.RESOLVED:
@@ -77,16 +83,12 @@ def mute_decision(
             muted += 1
         else:
             held.pop(ident, None)
-            if alert.analyzer not in EVENT_ANALYZERS:  # an event's resolution never comes
-                notified.add(ident)
-            passed.append(alert)
+            sent(ident, alert)
     released = 0
     for ident, alert in list(held.items()):
         if not is_muted(alert):
             del held[ident]
-            if alert.analyzer not in EVENT_ANALYZERS:
-                notified.add(ident)
-            passed.append(alert.evolve(message=f"{alert.message} (still firing; {note})"))
+            sent(ident, alert.evolve(message=f"{alert.message} (still firing; {note})"))
             released += 1
     if len(notified) > MAX_NOTIFIED:  # a bound, not a policy: forget arbitrary old ones
         notified = set(list(notified)[-MAX_NOTIFIED:])
