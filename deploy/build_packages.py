@@ -160,10 +160,9 @@ def launcher_source() -> str:
     return f"#!{INTERPRETER}\n{head}\n\n{LAUNCHER_TAIL}"
 
 
-def unpack_library(pyz: str, target: str) -> List[str]:
+def unpack_library(pyz: str, target: str) -> None:
     """The archive's files but ``__main__.py`` under ``target``, 0644 (directories
-    0755); returns their names. build_pyz.py wrote them: no bytecode among them."""
-    names = []
+    0755). build_pyz.py wrote them: no bytecode among them."""
     with zipfile.ZipFile(pyz) as zf:
         for info in zf.infolist():
             name = info.filename
@@ -177,12 +176,10 @@ def unpack_library(pyz: str, target: str) -> List[str]:
             with open(dest, "wb") as f:
                 f.write(zf.read(info))
             os.chmod(dest, 0o644)
-            names.append(name)
     os.chmod(target, 0o755)  # whatever the umask: nfpm copies the tree's modes
     for parent, dirs, _files in os.walk(target):
         for d in dirs:
             os.chmod(os.path.join(parent, d), 0o755)
-    return sorted(names)
 
 
 def date_tree(top: str, epoch: int) -> None:
