@@ -217,11 +217,8 @@ def measure(
 ) -> Footprint:
     """Start ``cmd``, wait for ``ready`` on its stderr, warm up, then watch it for ``window``.
 
-    ``lib``: the package copy to run (:func:`package_copy`); the label says how its
-    modules load.
+    ``lib``: the package copy to run (:func:`package_copy`).
     """
-    if lib is not None and lib.name.endswith("-source"):
-        label += " [modules compiled at start]"
     proc = subprocess.Popen(
         cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=agent_env(lib)
     )
@@ -710,29 +707,25 @@ def table(rows: List[List[str]], header: List[str]) -> str:
 
 def run_agent_parts(parts: Set[str], window: float, base: Path, lib: Path) -> List[Footprint]:
     """The parts that run the whole agent, from the package copy ``lib``, under ``base``."""
+
+    def workdir(part: str) -> Path:
+        path = base / part
+        path.mkdir(parents=True)
+        return path
+
     fps: List[Footprint] = []
     short = max(30.0, window / 5)  # the preloaded agents: a shorter window
     if "agent" in parts:
-        workdir = base / "agent"
-        workdir.mkdir(parents=True)
-        fps.append(run_agent(window, workdir, lib))
+        fps.append(run_agent(window, workdir("agent"), lib))
     if "exporter" in parts:
-        workdir = base / "exporter"
-        workdir.mkdir(parents=True)
-        fps.append(run_exporter(window, workdir, lib=lib))
+        fps.append(run_exporter(window, workdir("exporter"), lib=lib))
     if "fleet" in parts:
-        workdir = base / "fleet"
-        workdir.mkdir(parents=True)
-        fps.append(run_exporter(window, workdir, fleet=True, lib=lib))
+        fps.append(run_exporter(window, workdir("fleet"), fleet=True, lib=lib))
     if "fleet-full" in parts:
-        workdir = base / "fleet-full"
-        workdir.mkdir(parents=True)
-        fps.append(run_exporter(short, workdir, fleet=True, full="wave", lib=lib))
+        fps.append(run_exporter(short, workdir("fleet-full"), fleet=True, full="wave", lib=lib))
     for part, values in (("full", "wave"), ("full-noise", "noise")):
         if part in parts:
-            workdir = base / part
-            workdir.mkdir(parents=True)
-            fps.append(run_full(short, workdir, values, lib))
+            fps.append(run_full(short, workdir(part), values, lib))
     return fps
 
 
@@ -790,9 +783,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     fps: List[Footprint] = []
     with tempfile.TemporaryDirectory(prefix="sysops-bench-") as tmp:
         for mode in modes:
-            fps += run_agent_parts(
-                parts, args.window, Path(tmp) / mode, package_copy(Path(tmp), mode)
-            )
+            lib = package_copy(Path(tmp), mode)
+            for fp in run_agent_parts(parts, args.window, Path(tmp) / mode, lib):
+                if mode == "source":
+                    fp.label += " [modules compiled at start]"
+                fps.append(fp)
     if fps:
         print()
         print(table([fmt_fp(f) for f in fps], ["agent", "memory", "CPU", "log subprocess"]))
