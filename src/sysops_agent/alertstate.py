@@ -18,7 +18,9 @@ At start-up it is restored for the alerts the analyzers restored as firing
 (:func:`firing_identities`), so ``status`` lists them with their original
 "since", and an acked alert stays acked until it resolves.
 
-The file is JSON, replaced atomically and fsynced. A missing, unreadable or
+The file is JSON, replaced atomically and fsynced, and only when its content
+changed (an idle agent does not rewrite and fsync the same bytes every minute;
+the file's mtime says when the state last changed). A missing, unreadable or
 foreign file is reported and ignored: the agent starts with no firing alerts
 (what it did before this file existed).
 """
@@ -61,13 +63,10 @@ def snapshot(analyzers: Sequence[Analyzer]) -> Dict[str, List[Firing]]:
     return {a.name: a.lifecycle.snapshot() for a in analyzers if isinstance(a, Stateful)}
 
 
-def encode(
-    state: Dict[str, List[Firing]], now: float, pipeline: Optional[Dict[str, Any]] = None
-) -> str:
+def encode(state: Dict[str, List[Firing]], pipeline: Optional[Dict[str, Any]] = None) -> str:
     return json.dumps(
         {
             "version": VERSION,
-            "saved": now,
             "pipeline": pipeline or {},
             "analyzers": {
                 name: [
@@ -108,15 +107,25 @@ def decode(text: str) -> Dict[str, List[Firing]]:
 def save(
     path: str,
     analyzers: Sequence[Analyzer],
-    now: float,
     pipeline: Optional[Dict[str, Any]] = None,
-) -> None:
-    """Write the firing alerts of ``analyzers`` and the ``pipeline`` state (errors are
-    logged, never raised)."""
+    *,
+    unless: Optional[str] = None,
+) -> Optional[str]:
+    """Write the firing alerts of ``analyzers`` and the ``pipeline`` state, unless they
+    encode to ``unless`` (what the last save returned) and the file is still there.
+
+    Returns the content now on disk, or None if it could not be written (logged,
+    never raised; the next save tries again).
+    """
+    text = encode(snapshot(analyzers), pipeline)
+    if text == unless and os.path.exists(path):
+        return text
     try:
-        write_atomic(path, encode(snapshot(analyzers), now, pipeline), fsync=True)
+        write_atomic(path, text, fsync=True)
     except OSError as exc:
         log.warning("cannot save the alert state to %s: %s", path, exc)
+        return None
+    return text
 
 
 def restore(path: str, analyzers: Sequence[Analyzer]) -> int:

@@ -116,6 +116,8 @@ class Daemon:
         #: monotonic start time while restored alerts wait for a confirming sample
         self._restored_since: Optional[float] = None
         self._state_saved_at = 0.0
+        #: the alert state file's content as last written (an unchanged state is not rewritten)
+        self._state_written: Optional[str] = None
         #: samples taken from the queue into the store, and their count at the last analysis pass
         self._received = 0
         self._analyzed = -1
@@ -185,7 +187,9 @@ class Daemon:
         for alert in self.alerts.drain():
             self._submit_now(alert)
         pipeline = self.operator.pipeline_state() if self.operator is not None else None
-        alertstate.save(self._state_path(), self.analysis.analyzers, self.clock.time(), pipeline)
+        self._state_written = alertstate.save(
+            self._state_path(), self.analysis.analyzers, pipeline, unless=self._state_written
+        )
 
     def _resolve_unconfirmed(self) -> None:
         """Resolve restored alerts that no sample confirmed within the grace time."""

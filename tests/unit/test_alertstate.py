@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, List
+
+import pytest
 
 from sysops_agent import alertstate
 from sysops_agent.alerting.manager import AlertManager
@@ -46,3 +49,36 @@ async def test_the_state_is_saved_only_after_the_alert_queue_reached_the_outbox(
     await settle()
     assert [a.metric for a in hook.alerts] == ["memory_usage_percent"]
     await daemon.manager.close(1.0)
+
+
+def test_an_unchanged_state_is_not_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: an idle agent wrote and fsynced the same file every minute."""
+    writes: List[str] = []
+    write_atomic = alertstate.write_atomic
+
+    def counted(path: str, text: str, **kw: Any) -> None:
+        writes.append(text)
+        write_atomic(path, text, **kw)
+
+    monkeypatch.setattr(alertstate, "write_atomic", counted)
+    loaded = load_config(text=f'[agent]\ndata_dir = "{tmp_path}"\n', env={})
+    clock = VirtualClock(T0)
+    daemon = Daemon(loaded, None, clock=clock)
+    daemon.analysis = AnalysisTick(build_analyzers(loaded.config, "web1"))
+    path = Path(alertstate.state_path(str(tmp_path)))
+    daemon.save_alert_state()
+    daemon.save_alert_state()
+    assert len(writes) == 1
+
+    daemon.store.add(T0, "memory_usage_percent", 95.0)
+    daemon.run_analyzers()  # a firing alert: the state changed
+    daemon.save_alert_state()
+    daemon.save_alert_state()
+    assert len(writes) == 2
+    assert json.loads(path.read_text())["analyzers"]["threshold"]
+
+    path.unlink()  # removed behind the agent's back: written again
+    daemon.save_alert_state()
+    assert len(writes) == 3 and json.loads(path.read_text())["analyzers"]["threshold"]
