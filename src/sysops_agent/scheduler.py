@@ -4,7 +4,12 @@ Collectors with equal intervals share one task and one tick (issue 17: one
 wake-up of the event loop and one batch of samples instead of one each),
 and every interval's ticks lie on one grid of the monotonic clock, so the
 10, 30 and 60 s ticks coincide. Each run happens in a worker thread (a ``statvfs`` on a hung NFS mount must
-not freeze the event loop) under a timeout. A run that is still going when
+not freeze the event loop) under a timeout. A collector that can block (a
+filesystem, a driver, another process's memory map, a subprocess: the
+default) runs in a thread of its own; those that say ``may_block = False``
+(they read only the kernel's own counters, such as ``/proc/stat``) run one
+after the other in one thread job per tick, which costs one thread wake-up
+and one hand-off to the loop instead of one each. A run that is still going when
 the next tick comes is not overlapped: the tick is skipped with a warning.
 A run slower than half its interval is logged as slow. Exceptions are
 caught per collector: one broken collector never stops the others. Each
@@ -31,6 +36,9 @@ log = logging.getLogger("sysops_agent.scheduler")
 TIMEOUT_FRACTION = 0.8
 MIN_TIMEOUT = 2.0
 
+#: one collector's run in a worker job: its samples, or the exception it raised, and its duration
+_Outcome = Tuple[List[Sample], Optional[Exception], float]
+
 
 class CollectorScheduler:
     def __init__(
@@ -56,7 +64,7 @@ class CollectorScheduler:
         self._known_metrics: set[str] = set()
         self._stop = asyncio.Event()
         self._tasks: List[asyncio.Task[None]] = []
-        self._inflight: Dict[str, concurrent.futures.Future[Tuple[List[Sample], float]]] = {}
+        self._inflight: Dict[str, concurrent.futures.Future[List[_Outcome]]] = {}
         #: last run duration per collector, seconds
         self.durations: Dict[str, float] = {}
         #: failed or timed-out runs per collector
@@ -95,52 +103,60 @@ class CollectorScheduler:
     async def run_group(self, collectors: Sequence[Collector]) -> None:
         """One guarded run of collectors that share an interval: one tick, one batch of samples.
 
-        Each runs in its own worker thread at once; the tick waits for all of
-        them together (they share the interval, hence the timeout) and hands
-        their samples on as one batch. A collector that hangs holds its
-        group's batch until the timeout, once: the ticks after it skip it
-        while it is still running.
+        The collectors that cannot block run in one worker job together; each
+        of the others in its own job. The jobs run at once and the tick waits
+        for all of them (they share the interval, hence the timeout) and hands
+        their samples on as one batch. A job that hangs holds its group's batch
+        until the timeout, once: the ticks after it skip its collectors while
+        it is still running.
         """
-        runs: Dict[asyncio.Future[Tuple[List[Sample], float]], Collector] = {}
+        ready: List[Collector] = []
         for collector in collectors:
-            name = collector.name
-            prev = self._inflight.get(name)
+            prev = self._inflight.get(collector.name)
             if prev is not None and not prev.done():
                 log.warning(
-                    "collector %s: previous run still in progress; skipping this tick", name
+                    "collector %s: previous run still in progress; skipping this tick",
+                    collector.name,
                 )
                 continue
-            self.last_run[name] = self._clock.time()
-            job = self._executor.submit(_timed, collector.collect, self._clock.time())
-            self._inflight[name] = job
-            runs[asyncio.wrap_future(job)] = collector
-        if not runs:
+            ready.append(collector)
+        if not ready:
             return
-        timeout = max(MIN_TIMEOUT, max(c.interval for c in runs.values()) * TIMEOUT_FRACTION)
+        shared = [c for c in ready if not may_block(c)]
+        units = ([shared] if shared else []) + [[c] for c in ready if may_block(c)]
+        runs: Dict[asyncio.Future[List[_Outcome]], List[Collector]] = {}
+        now = self._clock.time()
+        for unit in units:
+            job = self._executor.submit(_run_unit, [c.collect for c in unit], now)
+            for c in unit:
+                self.last_run[c.name] = now
+                self._inflight[c.name] = job
+            runs[asyncio.wrap_future(job)] = unit
+        timeout = max(MIN_TIMEOUT, max(c.interval for c in ready) * TIMEOUT_FRACTION)
         _done, late = await asyncio.wait(runs, timeout=timeout)
         batch: List[Sample] = []
-        for fut, collector in runs.items():
+        for fut, unit in runs.items():
             if fut in late:
                 fut.add_done_callback(_retrieve)  # its error, if it ever returns, is not ours
-                self._failed(collector.name, f"no result after {timeout:.1f}s")
-                log.warning(
-                    "collector %s: no result after %.1fs; skipping until it returns",
-                    collector.name,
-                    timeout,
-                )
+                for collector in unit:
+                    self._failed(collector.name, f"no result after {timeout:.1f}s")
+                    log.warning(
+                        "collector %s: no result after %.1fs; skipping until it returns",
+                        collector.name,
+                        timeout,
+                    )
                 continue
-            exc = fut.exception()
-            if exc is not None:  # one collector's bug must not stop the others
-                self._failed(collector.name, str(exc) or type(exc).__name__)
-                log.error(
-                    "collector %s failed: %s",
-                    collector.name,
-                    exc,
-                    exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
-                )
-                continue
-            samples, elapsed = fut.result()
-            batch.extend(self._accept(collector, samples, elapsed))
+            for collector, (samples, exc, elapsed) in zip(unit, fut.result()):
+                if exc is not None:  # one collector's bug must not stop the others
+                    self._failed(collector.name, str(exc) or type(exc).__name__)
+                    log.error(
+                        "collector %s failed: %s",
+                        collector.name,
+                        exc,
+                        exc_info=exc if log.isEnabledFor(logging.DEBUG) else None,
+                    )
+                    continue
+                batch.extend(self._accept(collector, samples, elapsed))
         if batch:
             self._sink(batch)
 
@@ -207,11 +223,22 @@ class CollectorScheduler:
         return await wait_first(self._clock, self._stop, seconds)
 
 
-def _timed(collect: Callable[[float], List[Sample]], now: float) -> Tuple[List[Sample], float]:
-    """``collect(now)`` in the worker thread, and how long it took there (real time)."""
-    started = time.perf_counter()
-    samples = collect(now)
-    return samples, time.perf_counter() - started
+def may_block(collector: Collector) -> bool:
+    """Whether ``collector`` needs a worker thread of its own (``may_block``; True if unsaid)."""
+    return bool(getattr(collector, "may_block", True))
+
+
+def _run_unit(collects: List[Callable[[float], List[Sample]]], now: float) -> List[_Outcome]:
+    """Each ``collect(now)`` in turn in the worker thread: what it returned or raised, and how
+    long it took there (real time)."""
+    out: List[_Outcome] = []
+    for collect in collects:
+        started = time.perf_counter()
+        try:
+            out.append((collect(now), None, time.perf_counter() - started))
+        except Exception as exc:
+            out.append(([], exc, time.perf_counter() - started))
+    return out
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import time
-from typing import Callable, List
+from typing import Any, Callable, List
 
 import pytest
 
@@ -112,3 +114,96 @@ def test_until_next_skips_a_grid_point_closer_than_at_least() -> None:
     clock.set(clock.time() + 9.8)
     assert until_next(clock, 10.0, at_least=5.0) == pytest.approx(10.2)
     assert until_next(clock, 10.0) == pytest.approx(0.2)
+
+
+class KernelCounterCollector(FakeCollector):
+    """A collector that cannot block: the scheduler may run it with others in one job."""
+
+    may_block = False
+
+    def __init__(self, name: str, interval: float = 10.0) -> None:
+        super().__init__(name, interval)
+        self.threads: List[int] = []
+
+    def collect(self, now: float) -> List[Sample]:
+        self.threads.append(threading.get_ident())
+        return super().collect(now)
+
+
+class CountingExecutor(concurrent.futures.ThreadPoolExecutor):
+    def __init__(self) -> None:
+        super().__init__(max_workers=4)
+        self.jobs = 0
+
+    def submit(self, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        self.jobs += 1
+        return super().submit(*args, **kwargs)
+
+
+async def test_collectors_that_cannot_block_share_one_worker_job() -> None:
+    """Issue 17: a thread job per collector per tick was a third of the idle CPU's hand-offs."""
+    clock = VirtualClock()
+    batches: List[List[Sample]] = []
+    cpu, mem, load = (KernelCounterCollector(n) for n in ("cpu", "memory", "load"))
+    disk = FakeCollector("disk_usage")  # statvfs may hang: a thread of its own
+    pool = CountingExecutor()
+    sched = CollectorScheduler([cpu, mem, disk, load], batches.append, clock, executor=pool)
+    await sched.run_group(sched.collectors)
+    assert pool.jobs == 2
+    assert len({*cpu.threads, *mem.threads, *load.threads}) == 1
+    values = [s.metric for s in batches[0] if s.metric.endswith("_value")]
+    assert sorted(values) == ["cpu_value", "disk_usage_value", "load_value", "memory_value"]
+    durations = [s.labels for s in batches[0] if s.metric == "agent_collect_duration_seconds"]
+    assert len(durations) == 4 and set(sched.durations) == {"cpu", "memory", "load", "disk_usage"}
+    pool.shutdown()
+
+
+async def test_a_failure_in_a_shared_job_stops_only_its_own_collector(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = VirtualClock()
+    batches: List[List[Sample]] = []
+    first, broken, last = (KernelCounterCollector(n) for n in ("first", "broken", "last"))
+    broken.fail = True
+    sched = CollectorScheduler([first, broken, last], batches.append, clock)
+    await sched.run_group(sched.collectors)
+    assert [s.metric for s in batches[0] if s.metric.endswith("_value")] == [
+        "first_value",
+        "last_value",
+    ]
+    assert sched.failures == {"broken": 1} and sched.last_error["broken"] == "boom"
+    assert "collector broken failed: boom" in caplog.text
+    await sched.stop()
+
+
+@pytest.mark.slow
+async def test_a_hung_shared_job_skips_its_collectors_until_it_returns() -> None:
+    clock = VirtualClock()
+    batches: List[List[Sample]] = []
+    stuck, fine = KernelCounterCollector("stuck"), KernelCounterCollector("fine")
+    alone = FakeCollector("alone", 2.5)
+    stuck.interval = fine.interval = 2.5
+    stuck.block.clear()
+    sched = CollectorScheduler([stuck, fine, alone], batches.append, clock)
+    await sched.run_group(sched.collectors)  # waits MIN_TIMEOUT (2 s) for the shared job
+    assert [s.metric for s in batches[0] if s.metric.endswith("_value")] == ["alone_value"]
+    assert sched.failures == {"stuck": 1, "fine": 1}
+    await sched.run_group(sched.collectors)  # still stuck: only "alone" runs
+    assert (stuck.calls, fine.calls, alone.calls) == (1, 0, 2)
+    stuck.block.set()
+    await settle(lambda: fine.calls == 1)
+    await sched.run_group(sched.collectors)
+    assert (stuck.calls, fine.calls, alone.calls) == (2, 2, 3)
+    await sched.stop()
+
+
+def test_only_the_kernel_counter_collectors_share_a_job() -> None:
+    """Everything that reads a filesystem, a driver, another process or a child keeps its thread."""
+    from sysops_agent.collectors.registry import build_collectors
+    from sysops_agent.config import load_config
+    from sysops_agent.procfs import ProcFS
+    from sysops_agent.scheduler import may_block
+
+    config = load_config(text="", env={}).config
+    shared = {c.name for c in build_collectors(ProcFS(), config.collector) if not may_block(c)}
+    assert shared == {"cpu", "memory", "disk_io", "network", "load", "pressure", "uptime", "fd"}

@@ -30,6 +30,12 @@ class Collector(Protocol):
     each file once per call and must not raise for a vanished process.
     Counter-based collectors keep their previous reading between calls and
     return no rate on the first call.
+
+    A collector that reads nothing but the kernel's own counters (``/proc/stat``,
+    ``/proc/meminfo``: files no filesystem, driver or other process can hold up)
+    may say so with a class attribute ``may_block = False``; the scheduler then
+    runs it with the others that do, in one worker job. Without it a collector
+    gets a worker thread of its own, so a hang holds up nothing but itself.
     """
 
     name: str

@@ -82,6 +82,7 @@ def _percentages(prev: Optional[CpuTimes], cur: CpuTimes) -> Optional[List[float
 
 class CpuCollector:
     name = "cpu"
+    may_block = False  # reads only the kernel's own counters: shares a worker job
 
     def __init__(self, procfs: ProcFS, interval: float = 10.0, per_core: bool = True) -> None:
         self.procfs = procfs

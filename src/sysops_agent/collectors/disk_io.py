@@ -121,6 +121,7 @@ def looks_like_partition(name: str) -> bool:
 
 class DiskIOCollector:
     name = "disk_io"
+    may_block = False  # reads only the kernel's own counters: shares a worker job
 
     def __init__(
         self,

@@ -36,6 +36,7 @@ def parse_file_nr(text: str) -> FileNr:
 
 class FdCollector:
     name = "fd"
+    may_block = False  # reads only the kernel's own counters: shares a worker job
 
     def __init__(self, procfs: ProcFS, interval: float = 30.0) -> None:
         self.procfs = procfs

@@ -22,6 +22,7 @@ def parse_loadavg(text: str) -> Tuple[float, float, float]:
 
 class LoadCollector:
     name = "load"
+    may_block = False  # reads only the kernel's own counters: shares a worker job
 
     def __init__(self, procfs: ProcFS, interval: float = 10.0) -> None:
         self.procfs = procfs

@@ -67,6 +67,7 @@ def parse_meminfo(text: str) -> MemInfo:
 
 class MemoryCollector:
     name = "memory"
+    may_block = False  # reads only the kernel's own counters: shares a worker job
 
     def __init__(self, procfs: ProcFS, interval: float = 10.0) -> None:
         self.procfs = procfs

@@ -100,6 +100,7 @@ def parse_net_dev(text: str, skip: Optional[Callable[[str], bool]] = None) -> Li
 
 class NetworkCollector:
     name = "network"
+    may_block = False  # reads only the kernel's own counters: shares a worker job
 
     def __init__(
         self, procfs: ProcFS, interval: float = 10.0, exclude_interfaces: Tuple[str, ...] = ()

@@ -86,6 +86,7 @@ def parse_pressure(text: str, source: str) -> Pressure:
 
 class PressureCollector:
     name = "pressure"
+    may_block = False  # reads only the kernel's own counters: shares a worker job
 
     def __init__(self, procfs: ProcFS, interval: float = 10.0) -> None:
         self.procfs = procfs

@@ -21,6 +21,7 @@ def parse_uptime(text: str) -> float:
 
 class UptimeCollector:
     name = "uptime"
+    may_block = False  # reads only the kernel's own counters: shares a worker job
 
     def __init__(self, procfs: ProcFS, interval: float = 60.0) -> None:
         self.procfs = procfs
