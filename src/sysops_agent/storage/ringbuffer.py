@@ -59,6 +59,7 @@ class RingBuffer:
         "_run_step",
         "_run_value",
         "_seal_at",
+        "_sealed_bytes",
         "_skip",
         "_ts",
         "_vals",
@@ -105,6 +106,7 @@ class RingBuffer:
         self._seal_at = max(1, min(first_block, self.block)) if first_block else self.block
         self._blocks: List[bytes] = []  # sealed blocks, oldest first (about 24)
         self._blocks_n = 0  # samples in sealed blocks, hidden ones included
+        self._sealed_bytes = 0  # their bytes (the self-metrics read it every 10 s)
         self._skip = 0  # hidden (expired) samples at the front of the oldest block
         #: number of samples ever appended (analyzers use it as a cursor)
         self.total = 0
@@ -147,7 +149,9 @@ class RingBuffer:
             extended = merged(blocks[-1], block, hidden) if blocks else None
             if extended is None:
                 blocks.append(block)
+                self._sealed_bytes += len(block)
             else:
+                self._sealed_bytes += len(extended) - len(blocks[-1])
                 blocks[-1] = extended
                 self._skip -= hidden
                 self._blocks_n -= hidden
@@ -166,7 +170,9 @@ class RingBuffer:
         if excess > 0:
             self._skip += excess
             while self._blocks and self._skip >= count(self._blocks[0]):
-                gone = count(self._blocks.pop(0))
+                oldest = self._blocks.pop(0)
+                self._sealed_bytes -= len(oldest)
+                gone = count(oldest)
                 self._skip -= gone
                 self._blocks_n -= gone
 
@@ -279,4 +285,4 @@ class RingBuffer:
 
     def sealed_bytes(self) -> int:
         """Bytes held by the sealed blocks (their ``_blocks_n`` samples, hidden ones included)."""
-        return sum(len(b) for b in self._blocks)
+        return self._sealed_bytes

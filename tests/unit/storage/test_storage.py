@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import List, Tuple
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sysops_agent.model import Sample, make_labels
 from sysops_agent.storage.ringbuffer import RingBuffer
 from sysops_agent.storage.store import Store
+from tests.support.properties import PROPERTY
+
+T0 = 1_700_000_000
 
 
 def filled(capacity: int, n: int) -> RingBuffer:
@@ -379,3 +385,24 @@ def test_the_open_hour_keeps_no_timestamps_while_they_are_regular() -> None:
     assert list(b) == ref
     assert b.memory_bytes() == b.sealed_bytes() + 4 * 40  # the next hour is regular again
     assert b.since(t0 + 3993.0) == ref[-1:]
+
+
+@PROPERTY
+@given(
+    capacity=st.integers(min_value=1, max_value=400),
+    block=st.integers(min_value=1, max_value=60),
+    first_block=st.integers(min_value=0, max_value=60),
+    steps=st.lists(
+        st.tuples(st.integers(0, 30), st.sampled_from([0.0, 1.0, 2.5, 1e6])), max_size=900
+    ),
+)
+def test_the_kept_count_of_sealed_bytes_is_the_blocks_length(
+    capacity: int, block: int, first_block: int, steps: List[Tuple[int, float]]
+) -> None:
+    """``sealed_bytes`` is kept as blocks are sealed, merged and dropped, not summed per call."""
+    b = RingBuffer(capacity, block=block, first_block=first_block)
+    t = T0
+    for gap, value in steps:
+        t += gap
+        b.append(float(t), value)
+        assert b.sealed_bytes() == sum(len(x) for x in b._blocks)
