@@ -49,11 +49,11 @@ import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from sysops_agent.clock import Clock
 from sysops_agent.fsutil import StrPath
-from sysops_agent.model import Labels
+from sysops_agent.model import Labels, SeriesKey
 from sysops_agent.storage.config import StorageConfig, sqlite_db_path
 from sysops_agent.storage.ringbuffer import Point
 from sysops_agent.storage.sqlite_schema import SCHEMA_VERSION
@@ -137,6 +137,8 @@ class SqliteHistory:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sysops-sqlite")
         #: per series: the buffer and its append count at the previous flush
         self._cursors = Cursors()
+        #: each flushed series' :func:`labels_json`, kept while the series lives
+        self._labels: Dict[SeriesKey, str] = {}
         #: samples older than this are not ours to write
         self._since = 0.0 if since is None else since
         self._closed = False
@@ -181,10 +183,13 @@ class SqliteHistory:
             cursors.mark(key, buf)
             if not points:
                 continue
-            lj = labels_json(key.labels)
+            lj = self._labels.get(key)
+            if lj is None:
+                lj = self._labels[key] = labels_json(key.labels)
             for ts, avg, lo, hi, n in aggregate(points):
                 rows.append((key.metric, lj, ts, avg, lo, hi, n))
-        cursors.forget_missing(store)
+        for key in cursors.forget_missing(store):
+            self._labels.pop(key, None)
         return rows
 
     async def flush(self, store: Store, now: float) -> None:

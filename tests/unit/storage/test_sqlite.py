@@ -253,6 +253,29 @@ async def test_labels_json_is_canonical() -> None:
     assert labels_json(()) == "{}"
 
 
+async def test_each_series_labels_are_encoded_once_and_forgotten_with_it(
+    tmp_path: Path, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: every flush encoded every series' labels again (JSON each minute)."""
+    from sysops_agent.storage import sqlite_history
+
+    encoded: List[object] = []
+    real = sqlite_history.labels_json
+    monkeypatch.setattr(
+        sqlite_history, "labels_json", lambda labels: encoded.append(labels) or real(labels)
+    )
+    store = Store()
+    h = await make(tmp_path / "m.db", clock)
+    for minute in range(3):
+        fill_minute(store, T0 + 60 * minute, n_series=3)
+        h.collect(store, T0 + 60 * minute + 60)
+    assert len(encoded) == 3  # three series, three minutes: encoded once each
+    store.drop_stale(T0 + 3600, 60)  # every series gone
+    h.collect(store, T0 + 3600)
+    assert len(h._labels) == 0
+    await h.close()
+
+
 # --------------------------------------------------------------------------- retention
 
 
