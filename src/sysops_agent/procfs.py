@@ -91,6 +91,9 @@ class ProcFS:
     def __init__(self, root: StrPath = "/proc", sys_root: StrPath = "/sys") -> None:
         self.root = os.fspath(root)
         self.sys_root = os.fspath(sys_root)
+        #: whether this kernel reports the open descriptors as the size of
+        #: ``/proc/<pid>/fd`` (Linux 6.2 and later; None: not seen yet)
+        self._fd_dir_size: Optional[bool] = None
 
     def __repr__(self) -> str:
         return f"ProcFS(root={self.root!r}, sys_root={self.sys_root!r})"
@@ -199,11 +202,27 @@ class ProcFS:
         return root == "/proc" or root.startswith("/proc/")
 
     def count_fds(self, pid: int) -> int:
-        """Number of entries in ``/proc/<pid>/fd`` (needs ptrace-read access for others' pids)."""
+        """Number of open descriptors of ``pid``.
+
+        Since Linux 6.2 the size ``stat`` gives for ``/proc/<pid>/fd`` is that
+        number (``proc_fd_getattr``): one call, no listing of hundreds of
+        entries, and no ptrace-read access needed for other users' processes.
+        Elsewhere (older kernels, where the size is 0, and a captured tree) the
+        entries are listed, which needs that access.
+        """
+        path = f"{self.root}/{pid}/fd"
         try:
-            return len(os.listdir(f"{self.root}/{pid}/fd"))
+            if self._fd_dir_size is not False and self.root_is_live():
+                size = os.stat(path).st_size
+                if size > 0:
+                    self._fd_dir_size = True
+                    return size
+            entries = os.listdir(path)
         except OSError as e:
             raise _translate(e, pid) from e
+        if entries and self._fd_dir_size is None:
+            self._fd_dir_size = False  # descriptors, yet a size of 0: list from now on
+        return len(entries)
 
 
 def _translate(e: OSError, pid: int) -> Exception:
