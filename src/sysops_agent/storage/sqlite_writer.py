@@ -41,8 +41,10 @@ MAX_PENDING_ROWS = 200_000
 #: shrink the -wal file back to this size after a checkpoint (the daily purge makes it big)
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
 #: page cache per connection, KiB (SQLite's default is 2,000): a flush touches one leaf
-#: per series, and the pages it misses come from the OS page cache (bench/sqlite.py)
-CACHE_KIB = 512
+#: per series, and the pages it misses come from the OS page cache. 128 KiB writes a
+#: minute as fast as 512 did (bench/sqlite.py --cache-kib) and is full within minutes,
+#: where 512 KiB filled over hours (issue 12's soak read that as creep)
+CACHE_KIB = 128
 
 
 _UPSERT = """INSERT INTO samples (series_id, ts, avg, min, max, count) VALUES (?, ?, ?, ?, ?, ?)
