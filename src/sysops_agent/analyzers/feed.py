@@ -67,24 +67,22 @@ class Feed:
         self._primed = True
         selected = self._selected
         cursors = self._cursors
-        known = len(cursors)
-        present = 0  # previously known selected series still in the store
+        take = cursors.take
+        seen = 0  # selected series in the store (each has a cursor after the loop)
         for key, buf in store.series():
             want = selected.get(key)
             if want is None:
                 want = selected[key] = self._select(key)
             if not want:
                 continue
-            unread = cursors.unread(key, buf)
-            if cursors.knows(key):
-                present += 1
+            seen += 1
+            unread = take(key, buf)
             if unread is None:  # new to this feed, or re-created in the store
                 fresh, count = True, min(buf.total, self._backlog)
             elif unread == 0:  # nothing new: the common case between samples
                 continue
             else:
                 fresh, count = False, unread
-            cursors.mark(key, buf)
             points = buf.last_n(count)
             if points and points[0][0] < history_before:
                 split = 0
@@ -96,7 +94,7 @@ class Feed:
                     continue
             batches.append(Batch(key, points, fresh, False))
         gone: List[SeriesKey] = []
-        if present != known:  # some selected series left the store (rare: scan for them)
+        if len(cursors) != seen:  # cursors of series that left the store (rare: scan for them)
             gone = cursors.forget_missing(store)
         if len(selected) > 2 * len(store) + 64:  # forget decisions about vanished series
             live = {k for k, _ in store.series()}
