@@ -174,13 +174,16 @@ class SqliteHistory:
         """The rows for every sample appended since the previous call (event-loop side)."""
         rows: List[Row] = []
         cursors = self._cursors
+        seen = 0
         for key, buf in store.series():
-            unread = cursors.unread(key, buf)
-            if unread is not None:
-                points = buf.new_since(buf.total - unread)
-            else:  # a new series (or one dropped and re-created since the last flush)
+            seen += 1
+            unread = cursors.take(key, buf)
+            if unread is None:  # a new series (or one dropped and re-created since the last flush)
                 points = buf.since(self._since)
-            cursors.mark(key, buf)
+            elif unread:
+                points = buf.new_since(buf.total - unread)
+            else:
+                continue
             if not points:
                 continue
             lj = self._labels.get(key)
@@ -188,8 +191,9 @@ class SqliteHistory:
                 lj = self._labels[key] = labels_json(key.labels)
             for ts, avg, lo, hi, n in aggregate(points):
                 rows.append((key.metric, lj, ts, avg, lo, hi, n))
-        for key in cursors.forget_missing(store):
-            self._labels.pop(key, None)
+        if len(cursors) != seen:  # cursors of series that left the store
+            for key in cursors.forget_missing(store):
+                self._labels.pop(key, None)
         return rows
 
     async def flush(self, store: Store, now: float) -> None:
