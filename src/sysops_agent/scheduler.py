@@ -37,7 +37,7 @@ TIMEOUT_FRACTION = 0.8
 MIN_TIMEOUT = 2.0
 
 #: one collector's run in a worker job: its samples, or the exception it raised, and its duration
-_Outcome = Tuple[List[Sample], Optional[Exception], float]
+_Outcome = Tuple[List[Sample], Optional[BaseException], float]
 
 
 class CollectorScheduler:
@@ -146,7 +146,9 @@ class CollectorScheduler:
                         timeout,
                     )
                 continue
-            for collector, (samples, exc, elapsed) in zip(unit, fut.result()):
+            failed = fut.exception()  # not an Exception (those are per collector): SystemExit …
+            outcomes = fut.result() if failed is None else [([], failed, 0.0) for _ in unit]
+            for collector, (samples, exc, elapsed) in zip(unit, outcomes):
                 if exc is not None:  # one collector's bug must not stop the others
                     self._failed(collector.name, str(exc) or type(exc).__name__)
                     log.error(

@@ -207,3 +207,17 @@ def test_only_the_kernel_counter_collectors_share_a_job() -> None:
     config = load_config(text="", env={}).config
     shared = {c.name for c in build_collectors(ProcFS(), config.collector) if not may_block(c)}
     assert shared == {"cpu", "memory", "disk_io", "network", "load", "pressure", "uptime", "fd"}
+
+
+async def test_a_collector_that_raises_system_exit_fails_alone() -> None:
+    class Exiting(FakeCollector):
+        def collect(self, now: float) -> List[Sample]:
+            raise SystemExit(3)
+
+    clock = VirtualClock()
+    batches: List[List[Sample]] = []
+    sched = CollectorScheduler([Exiting("plugin"), FakeCollector("good")], batches.append, clock)
+    await sched.run_group(sched.collectors)
+    assert [s.metric for s in batches[0] if s.metric.endswith("_value")] == ["good_value"]
+    assert sched.failures == {"plugin": 1}
+    await sched.stop()
