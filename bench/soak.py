@@ -24,7 +24,9 @@ The agent's RSS (``VmRSS``) is read every ``--sample-every`` seconds; after
 soak and per simulated day (``SPEED_UP``: the soak does ten days' work of the
 bundled config in a day; the target is flat: at most 1 MiB per simulated
 day), with the RSS at the end of the
-warm-up and at the end. A short run gives a noisy slope: say how long it ran.
+warm-up and at the end, then the slope over the second half of that time
+and over each 10 minutes (a cache filling up slows down and stops; creep
+keeps its pace). A short run gives a noisy slope: say how long it ran.
 
 The in-memory history grows by design until every ring buffer is full (24 h
 of samples, at most ``ring_buffer_samples`` per series): with 1 s intervals
@@ -64,6 +66,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: is ten hours of an agent's work, a simulated day 2.4 h (plus 60 reloads and
 #: 120 log bursts an hour, which no host sees)
 SPEED_UP = 10.0
+#: the RSS slope is also printed over spans of this many seconds (growth that
+#: slows down and stops is a cache filling up; creep keeps its pace)
+SPAN_SECS = 600.0
 
 
 class _Http(BaseHTTPRequestHandler):
@@ -401,6 +406,21 @@ def main() -> int:
         f"RSS slope after {args.warmup:.0f} s warm-up: {slope:+.3f} MiB/h"
         f" = {slope * 24:+.2f} MiB per day of soak"
         f" = {slope * 24 / SPEED_UP:+.2f} MiB per simulated day (target: <= 1)"
+    )
+    half = after[len(after) // 2 :]
+    if len(half) >= 3:
+        print(
+            f"    over the second half ({half[0][0]:.0f} s to the end):"
+            f" {slope_per_hour(half):+.3f} MiB/h"
+            f" = {slope_per_hour(half) * 24 / SPEED_UP:+.2f} MiB per simulated day"
+        )
+    spans = [
+        [(t, v) for t, v in after if lo <= t < lo + SPAN_SECS]
+        for lo in range(int(args.warmup), int(after[-1][0]), int(SPAN_SECS))
+    ]
+    print(
+        f"    each {SPAN_SECS / 60:.0f} minutes after the warm-up (MiB/h): "
+        + ", ".join(f"{slope_per_hour(span):+.2f}" for span in spans if len(span) >= 3)
     )
     held = [(t, v) for t, v in store if t >= args.warmup]
     if len(held) >= 3:
