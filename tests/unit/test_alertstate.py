@@ -51,7 +51,7 @@ async def test_the_state_is_saved_only_after_the_alert_queue_reached_the_outbox(
     await daemon.manager.close(1.0)
 
 
-def test_an_unchanged_state_is_not_rewritten(
+async def test_an_unchanged_state_is_not_rewritten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 17: an idle agent wrote and fsynced the same file every minute."""
