@@ -93,9 +93,7 @@ class Feed:
                 if not points:
                     continue
             batches.append(Batch(key, points, fresh, False))
-        gone: List[SeriesKey] = []
-        if len(cursors) != seen:  # cursors of series that left the store (rare: scan for them)
-            gone = cursors.forget_missing(store)
+        gone = cursors.forget_missing(store, seen)  # (rare: a scan only when some left)
         if len(selected) > 2 * len(store) + 64:  # forget decisions about vanished series
             live = {k for k, _ in store.series()}
             for k in [k for k in selected if k not in live]:

@@ -191,9 +191,8 @@ class SqliteHistory:
                 lj = self._labels[key] = labels_json(key.labels)
             for ts, avg, lo, hi, n in aggregate(points):
                 rows.append((key.metric, lj, ts, avg, lo, hi, n))
-        if len(cursors) != seen:  # cursors of series that left the store
-            for key in cursors.forget_missing(store):
-                self._labels.pop(key, None)
+        for key in cursors.forget_missing(store, seen):
+            self._labels.pop(key, None)
         return rows
 
     async def flush(self, store: Store, now: float) -> None:

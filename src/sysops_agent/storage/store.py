@@ -144,19 +144,13 @@ class Cursors:
     def __init__(self) -> None:
         self._at: Dict[SeriesKey, Tuple[RingBuffer, int]] = {}
 
-    def unread(self, key: SeriesKey, buf: RingBuffer) -> Optional[int]:
-        """Samples of ``buf`` appended since :meth:`mark`; None when ``key`` is new to this reader.
-
-        "New" also covers a series whose buffer was re-created since.
-        """
-        prev = self._at.get(key)
-        if prev is None or prev[0] is not buf or prev[1] > buf.total:
-            return None
-        return buf.total - prev[1]
-
     def take(self, key: SeriesKey, buf: RingBuffer) -> Optional[int]:
-        """:meth:`unread` and :meth:`mark` in one lookup (the analyzers' feeds call it for
-        every series on every pass)."""
+        """Samples of ``buf`` appended since the last take, and mark them read; None when
+        ``key`` is new to this reader (or its buffer was re-created since).
+
+        One dict lookup: the analyzers' feeds and the SQLite flush call it for every
+        series on every pass.
+        """
         at = self._at
         prev = at.get(key)
         total = buf.total
@@ -168,19 +162,18 @@ class Cursors:
         at[key] = (buf, total)
         return None
 
-    def mark(self, key: SeriesKey, buf: RingBuffer) -> None:
-        """Everything in ``buf`` up to now has been read."""
-        self._at[key] = (buf, buf.total)
-
-    def knows(self, key: SeriesKey) -> bool:
-        return key in self._at
-
     def position(self, key: SeriesKey) -> Optional[int]:
         entry = self._at.get(key)
         return None if entry is None else entry[1]
 
-    def forget_missing(self, store: Store) -> List[SeriesKey]:
-        """Drop (and return) the series whose buffer is no longer the store's."""
+    def forget_missing(self, store: Store, taken: Optional[int] = None) -> List[SeriesKey]:
+        """Drop (and return) the series whose buffer is no longer the store's.
+
+        ``taken``: how many series a pass over the store has just taken; when that
+        is every cursor, none can be missing and the store is not scanned.
+        """
+        if taken is not None and taken == len(self._at):
+            return []
         gone = [k for k, (buf, _) in self._at.items() if store.get(k.metric, k.labels) is not buf]
         for k in gone:
             del self._at[k]
