@@ -16,7 +16,7 @@ import math
 from typing import Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from sysops_agent.model import SeriesKey
-from sysops_agent.storage.ringbuffer import Point
+from sysops_agent.storage.ringbuffer import Point, RingBuffer
 from sysops_agent.storage.store import Cursors, Store
 
 
@@ -55,6 +55,11 @@ class Feed:
         #: per series: does the analyzer look at it (decided once)
         self._selected: Dict[SeriesKey, bool] = {}
         self._primed = False
+        #: the selected series of ``_view_of`` when its layout was ``_view_layout``:
+        #: a pass walks these, not every series of the store
+        self._view: List[Tuple[SeriesKey, RingBuffer]] = []
+        self._view_of: Optional[Store] = None
+        self._view_layout = -1
 
     def pull(self, store: Store, now: float) -> Tuple[List[Batch], List[SeriesKey]]:
         """New points per selected series, and the selected series that left the store.
@@ -65,17 +70,12 @@ class Feed:
         batches: List[Batch] = []
         history_before = -math.inf if self._primed else now - self._recent
         self._primed = True
-        selected = self._selected
         cursors = self._cursors
         take = cursors.take
-        seen = 0  # selected series in the store (each has a cursor after the loop)
-        for key, buf in store.series():
-            want = selected.get(key)
-            if want is None:
-                want = selected[key] = self._select(key)
-            if not want:
-                continue
-            seen += 1
+        view = self._view
+        if self._view_of is not store or self._view_layout != store.layout:
+            view = self._selected_series(store)
+        for key, buf in view:
             unread = take(key, buf)
             if unread is None:  # new to this feed, or re-created in the store
                 fresh, count = True, min(buf.total, self._backlog)
@@ -93,12 +93,30 @@ class Feed:
                 if not points:
                     continue
             batches.append(Batch(key, points, fresh, False))
-        gone = cursors.forget_missing(store, seen)  # (rare: a scan only when some left)
+        # every selected series of the store has a cursor now: a scan only when some left
+        gone = cursors.forget_missing(store, len(view))
+        return batches, gone
+
+    def _selected_series(self, store: Store) -> List[Tuple[SeriesKey, RingBuffer]]:
+        """The store's series this analyzer looks at, kept until a series is added or dropped.
+
+        Most analyzers look at a few of the series (the threshold rules' metrics,
+        the processes' RSS), so a pass walks those instead of the whole store.
+        """
+        selected = self._selected
         if len(selected) > 2 * len(store) + 64:  # forget decisions about vanished series
             live = {k for k, _ in store.series()}
             for k in [k for k in selected if k not in live]:
                 del selected[k]
-        return batches, gone
+        view: List[Tuple[SeriesKey, RingBuffer]] = []
+        for key, buf in store.series():
+            want = selected.get(key)
+            if want is None:
+                want = selected[key] = self._select(key)
+            if want:
+                view.append((key, buf))
+        self._view, self._view_of, self._view_layout = view, store, store.layout
+        return view
 
     def cursor(self, key: SeriesKey) -> Optional[int]:
         return self._cursors.position(key)

@@ -35,6 +35,9 @@ class Store:
         self.retention_secs = retention_secs
         self._series: Dict[SeriesKey, RingBuffer] = {}
         self._intervals: Dict[str, float] = {}
+        #: changes whenever a series is added or dropped: a reader may keep its own
+        #: list of (key, buffer) pairs for as long as this stays the same
+        self.layout = 0
         #: samples refused because their value or timestamp cannot be true or stored
         self.rejected = 0
         #: why the last one was refused (for the rate-limited warning)
@@ -75,6 +78,7 @@ class Store:
                 first_block=BLOCK - (len(self._series) * _SPREAD) % BLOCK,
             )
             self._series[key] = buf
+            self.layout += 1
         buf.append(sample.ts, value)
         return True
 
@@ -121,6 +125,8 @@ class Store:
         stale = [k for k, b in self._series.items() if now - b.last_ts > limit(k.metric)]
         for k in stale:
             del self._series[k]
+        if stale:
+            self.layout += 1
         return len(stale)
 
     def __len__(self) -> int:

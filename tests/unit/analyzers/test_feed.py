@@ -62,3 +62,51 @@ def test_take_counts_the_new_samples_and_marks_them_read() -> None:
     store.add(T0 + 1000, "load_1m", 4.0)
     _, new_buf = next(store.series())
     assert cursors.take(key, new_buf) is None  # the series was re-created
+
+
+class CountingStore(Store):
+    """A store that counts the walks over all of its series."""
+
+    walks = 0
+
+    def series(self):  # type: ignore[no-untyped-def]
+        self.walks += 1
+        return super().series()
+
+
+def test_a_pass_walks_the_selected_series_and_the_store_only_when_its_series_change() -> None:
+    store = CountingStore()
+    feed = Feed(lambda key: key.metric == "load_1m", backlog=10)
+    store.add(T0, "load_1m", 1.0)
+    for i in range(50):  # series this analyzer does not look at
+        store.add(T0, "cpu_core_usage_percent", 1.0, make_labels(core=i))
+    feed.pull(store, T0)
+    walks = store.walks
+    for i in range(1, 6):  # new samples of known series: no walk over the store
+        store.add(T0 + 10 * i, "load_1m", float(i))
+        store.add(T0 + 10 * i, "cpu_core_usage_percent", 1.0, make_labels(core=0))
+        batches, gone = feed.pull(store, T0 + 10 * i)
+        assert [[v for _, v in b.points] for b in batches] == [[float(i)]]
+        assert gone == []
+    assert store.walks == walks
+    store.add(T0 + 60, "load_1m", 6.0, make_labels(host="b"))  # a new series: one walk
+    batches, _ = feed.pull(store, T0 + 60)
+    assert [(b.key.labels, b.fresh) for b in batches] == [(make_labels(host="b"), True)]
+    assert store.walks == walks + 1
+    store.drop_stale(T0 + 1000, 300)  # every series gone: one walk, each said once
+    store.add(T0 + 1000, "load_1m", 7.0)  # and one back, in a new buffer
+    batches, gone = feed.pull(store, T0 + 1000)
+    assert [(b.key.labels, b.fresh) for b in batches] == [((), True)]
+    assert [k.labels for k in gone] == [make_labels(host="b")]
+    assert feed.pull(store, T0 + 1001) == ([], [])
+
+
+def test_a_feed_pulled_from_another_store_reads_that_store() -> None:
+    first, second = Store(), Store()
+    feed = Feed(everything, backlog=10)
+    first.add(T0, "load_1m", 1.0)
+    second.add(T0, "load_1m", 2.0)  # same layout number, another store
+    assert [[v for _, v in b.points] for b in feed.pull(first, T0)[0]] == [[1.0]]
+    batches, gone = feed.pull(second, T0)
+    assert [([v for _, v in b.points], b.fresh) for b in batches] == [([2.0], True)]
+    assert gone == []
