@@ -213,6 +213,16 @@ class RingBuffer:
     def _active(self, take: int) -> List[Point]:
         """The newest ``take`` samples of the active block."""
         active = self._n
+        if take == 1:  # the newest sample alone (one new point per series per pass)
+            last = active - 1
+            if not self._regular:
+                t = self._ts[last]
+            elif self._run_step > 0:
+                t = self._run_first + last * self._run_step
+            else:
+                t = self._run_first
+            value = array("f", [self._run_value])[0] if self._run else self._vals[last]
+            return [(float(t), value)]
         lo = active - take
         ts: Sequence[int] = self._run_ts(active)[lo:] if self._regular else self._ts[lo:active]
         if self._run:
@@ -230,6 +240,8 @@ class RingBuffer:
 
     def last_n(self, n: int) -> List[Point]:
         """The newest ``n`` samples, oldest first."""
+        if 0 < n <= self._n:  # the common case (an analyzer's new samples): the open block
+            return self._active(n)
         n = min(max(n, 0), len(self))
         if n == 0:
             return []

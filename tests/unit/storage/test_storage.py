@@ -172,6 +172,7 @@ def test_compressed_blocks_behave_like_a_plain_ring(capacity: int, block: int) -
         b.append(float(ts), value)
         ref.append((float(ts), float(array_f(value))))
         ref = ref[-capacity:]
+        assert b.last_n(1) == ref[-1:]  # the analyzers' common read, at every step
         if step % max(7, capacity // 10) == 0 or step > capacity * 3 + 10:
             assert len(b) == len(ref)
             assert list(b) == ref
@@ -357,6 +358,9 @@ def test_runs_of_one_value_behave_like_a_plain_ring(seed: int) -> None:
             value = rng.choice([0.0, -0.0, 1.0, 2.5])
         b.append(float(ts), value)
         ref = [*ref, (float(ts), value)][-capacity:]
+        newest = b.last_n(1)
+        assert newest == ref[-1:]
+        assert math.copysign(1, newest[0][1]) == math.copysign(1, value)
         got = list(b)
         assert got == ref
         assert [math.copysign(1, v) for _, v in got] == [math.copysign(1, v) for _, v in ref]
