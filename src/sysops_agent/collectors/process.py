@@ -131,16 +131,10 @@ def parse_pid_io(data: bytes) -> Tuple[int, int]:
     return read, write
 
 
-#: a trackable process as the scan keeps it: (RSS in pages, pid, its raw ``stat``)
-_Live = Tuple[int, int, bytes]
 #: (starttime, utime + stime), read at the cycle's time
 _CpuReading = Tuple[int, int]
 #: (starttime, read_bytes, write_bytes), read at the cycle's time
 _IoReading = Tuple[int, int, int]
-
-
-def _rss(p: _Live) -> int:
-    return p[0]
 
 
 def _comm(stat: bytes) -> str:
@@ -178,19 +172,27 @@ class ProcessCollector:
         self._said_denied = False
         self._said_io_denied = False
 
-    def _scan(self) -> Tuple[int, List[_Live], Dict[int, _CpuReading]]:
-        """One read of every ``/proc/<pid>/stat``: (processes counted, the trackable ones,
-        every trackable one's CPU reading).
+    def _scan(self) -> Tuple[int, List[bytes], Dict[int, _CpuReading]]:
+        """One read of every ``/proc/<pid>/stat``: (processes counted, the raw ``stat`` of
+        the processes to track, every trackable one's CPU reading).
 
         This is the part that grows with the process count, so it does the least
         it can per process: the raw bytes, one split stopping after RSS (field
         24; the 28 fields after it are never cut up), the five numbers that
-        rank and rate it. The full :func:`parse_pid_stat` (and the ``comm``
-        decoding) is left for the few processes tracked.
+        rank and rate it. The ``top_n`` largest are kept in a heap of ``top_n``
+        while scanning, so a scan of 1,100 processes holds 20 ``stat`` lines,
+        not 1,100 (a spike of processes raised the worker threads' memory for
+        good). The full :func:`parse_pid_stat` is left for the few tracked.
         """
         stats = self.stats
+        top_n = self.top_n
+        track = self.track if self.track.patterns else None
         count = 0
-        live: List[_Live] = []
+        #: (RSS, -scan order, pid, stat): the smallest of the top N at [0]; among equal
+        #: RSS the process seen first ranks higher (as a stable sort would have it)
+        top: List[Tuple[int, int, int, bytes]] = []
+        matched: List[Tuple[int, bytes]] = []  # (pid, stat) whose name matches, in scan order
+        push, replace = heapq.heappush, heapq.heapreplace
         cpu: Dict[int, _CpuReading] = {}
         for pid, data in self.procfs.read_every_pid("stat", self._kept):
             if not isinstance(data, bytes):
@@ -214,17 +216,23 @@ class ProcessCollector:
             except (IndexError, ValueError):
                 _skip(stats, "unparsable /proc/[pid]/stat")
                 continue
-            live.append((rss, pid, data))
-        return count, live, cpu
+            if len(top) < top_n:
+                push(top, (rss, -count, pid, data))
+            elif top_n and rss > top[0][0]:
+                replace(top, (rss, -count, pid, data))
+            if track is not None and track(_comm(data)):
+                matched.append((pid, data))
+        chosen = [data for _, _, _, data in sorted(top, reverse=True)]
+        if matched:
+            pids = {pid for _, _, pid, _ in top}
+            chosen.extend(data for pid, data in matched if pid not in pids)
+        return count, chosen, cpu
 
-    def _tracked(self, live: List[_Live]) -> List[ProcStat]:
-        """The ``top_n`` largest by RSS, then the others whose name matches, fully parsed."""
-        chosen = heapq.nlargest(self.top_n, live, key=_rss) if self.top_n else []
-        if self.track.patterns:
-            pids = {pid for _, pid, _ in chosen}
-            chosen.extend(p for p in live if p[1] not in pids and self.track(_comm(p[2])))
+    def _tracked(self, chosen: List[bytes]) -> List[ProcStat]:
+        """The processes to track (the ``top_n`` largest by RSS, then the others whose name
+        matches), fully parsed."""
         out: List[ProcStat] = []
-        for _, _, data in chosen:
+        for data in chosen:
             try:
                 out.append(parse_pid_stat(data.decode("utf-8", "replace")))
             except ParseError:
@@ -234,8 +242,8 @@ class ProcessCollector:
     def collect(self, now: float) -> List[Sample]:
         procfs, stats = self.procfs, self.stats
         denied_before = stats.permission_denied
-        count, live, cur_cpu = self._scan()
-        tracked = self._tracked(live)
+        count, chosen, cur_cpu = self._scan()
+        tracked = self._tracked(chosen)
 
         prev_cpu, self._cpu = self._cpu, cur_cpu
         dt, self._cpu_time = now - self._cpu_time, now

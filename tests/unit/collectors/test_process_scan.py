@@ -160,3 +160,42 @@ def test_parse_pid_io(text: bytes, expected: Optional[Tuple[int, int]]) -> None:
             parse_pid_io(text)
     else:
         assert parse_pid_io(text) == expected
+
+
+class Synthetic(ProcFS):
+    """``n`` processes whose ``stat`` lines are made as the scan reads them (no files)."""
+
+    def __init__(self, n: int, comm_len: int = 900) -> None:
+        super().__init__("/nonexistent", "/nonexistent")
+        self.n, self.comm_len = n, comm_len
+
+    def read_every_pid(self, name: str, kept: Optional[KeptPidFiles] = None):  # type: ignore[no-untyped-def]
+        for i in range(self.n):
+            pid = 1000 + i
+            comm = f"w{i}-".ljust(self.comm_len, "x")[:15] + "y" * (self.comm_len - 15)
+            yield pid, stat_line(pid, comm, rss=1 + i % 7).encode()
+
+
+def test_a_scan_of_many_processes_holds_only_the_top_n_lines() -> None:
+    """A spike of processes left the worker threads' memory higher for good: the scan held
+    every process's ``stat`` until it ranked them (5,000 lines of ~1 KB here)."""
+    import tracemalloc
+
+    collector = ProcessCollector(Synthetic(5000), top_n=20)
+    tracemalloc.start()
+    try:
+        count, chosen, cpu = collector._scan()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count == 5000 and len(chosen) == 20 and len(cpu) == 5000
+    assert peak < 2_000_000, f"the scan held {peak} bytes"  # 5,000 lines alone are 5 MB
+
+
+def test_the_top_n_among_equal_rss_are_the_first_seen_then_the_matches_in_scan_order() -> None:
+    collector = ProcessCollector(Synthetic(30, comm_len=20), top_n=5, track_patterns=("w2*",))
+    _, chosen, _ = collector._scan()
+    pids = [int(line.split(b" ", 1)[0]) for line in chosen]
+    # RSS is 1 + i % 7: the 7s are i = 6, 13, 20, 27, then the 6s: i = 5 (first seen)
+    assert pids[:5] == [1006, 1013, 1020, 1027, 1005]
+    assert pids[5:] == [1002, 1021, 1022, 1023, 1024, 1025, 1026, 1028, 1029]
