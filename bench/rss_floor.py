@@ -27,13 +27,15 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import List, Optional, Tuple
+
+from footprint import MiB, rss
+from peerbench import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,19 +79,6 @@ def measure(code: str) -> Tuple[float, float, float]:
     return vm, anon, file_
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_of(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def node_exporter(secs: float) -> Optional[Tuple[float, float]]:
     """node_exporter's RSS (MiB) unscraped after ``secs``, then after one scrape."""
     binary = shutil.which("prometheus-node-exporter") or shutil.which("node_exporter")
@@ -103,11 +92,11 @@ def node_exporter(secs: float) -> Optional[Tuple[float, float]]:
     )
     try:
         time.sleep(secs)
-        idle = rss_of(proc.pid)
+        idle = rss(proc.pid) / MiB
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
             r.read()
         time.sleep(1.0)
-        return idle, rss_of(proc.pid)
+        return idle, rss(proc.pid) / MiB
     finally:
         proc.terminate()
         proc.wait(10)
